@@ -1,0 +1,255 @@
+"""The closed ECG operator set: each op's shape/dtype inference and numpy reference semantics.
+
+Shapes are tuples whose entries are ints or :data:`BATCH` (the symbolic batch dimension, always
+axis 0 of a batched value). Every op is *row-local*: output row ``n`` depends only on input row
+``n`` of its batched operands, which is what lets the translator fuse a whole graph into one
+kernel that walks the batch in chunks.
+
+Dtype rules are strict: binary elementwise operands and ``matmul`` operands share one dtype
+(frontends insert ``cast``), comparisons produce ``bool``, ``argmax`` produces ``int32``.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+BATCH = "N"
+
+Shape = tuple  # of int | BATCH
+
+
+class Op(enum.Enum):
+    # unary elementwise
+    NEG = "neg"
+    EXP = "exp"
+    LOG = "log"
+    SIGMOID = "sigmoid"
+    TANH = "tanh"
+    ABS = "abs"
+    SQRT = "sqrt"
+    ISNAN = "isnan"
+    CAST = "cast"
+    # binary elementwise (numpy broadcasting)
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    # comparisons (numpy broadcasting, bool result)
+    GREATER = "greater"
+    GREATER_EQUAL = "greater_equal"
+    LESS = "less"
+    LESS_EQUAL = "less_equal"
+    EQUAL = "equal"
+    NOT_EQUAL = "not_equal"
+    # ternary
+    WHERE = "where"
+    # linear algebra: x (N, K) @ w (K, M)
+    MATMUL = "matmul"
+    # reductions over the last axis (attr keepdims)
+    REDUCE_SUM = "reduce_sum"
+    REDUCE_MAX = "reduce_max"
+    REDUCE_MIN = "reduce_min"
+    ARGMAX = "argmax"
+    # row-wise normalisation over the last axis
+    SOFTMAX = "softmax"
+    # layout
+    RESHAPE = "reshape"
+    CONCAT = "concat"
+    TAKE = "take"
+
+
+class OpGroup:
+    """Named groups of ops, so passes and kernels test membership instead of comparing names."""
+
+    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST})
+    ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM})
+    COMPARE = frozenset({Op.GREATER, Op.GREATER_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.EQUAL, Op.NOT_EQUAL})
+    BINARY = ARITHMETIC | COMPARE
+    ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
+    REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
+    # monotone non-decreasing maps: argmax/threshold of f(x) equals that of x (redundant elimination)
+    MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """Shape (ints and :data:`BATCH`) and numpy dtype name of an ECG value."""
+
+    shape: Shape
+    dtype: str
+
+    @property
+    def batched(self) -> bool:
+        return len(self.shape) > 0 and self.shape[0] == BATCH
+
+
+class ECGTypeError(TypeError):
+    """An op was applied to operands whose shapes or dtypes it does not accept (a frontend bug)."""
+
+
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """numpy broadcasting over ECG shapes; :data:`BATCH` broadcasts only against itself or 1."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for axis in range(ndim):
+        dims = {s[axis - ndim + len(s)] for s in shapes if axis - ndim + len(s) >= 0} - {1}
+        if len(dims) > 1:
+            raise ECGTypeError(f"shapes {shapes} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def _same_dtype(types: list[TensorType], op: Op) -> str:
+    dtypes = {t.dtype for t in types}
+    if len(dtypes) != 1:
+        raise ECGTypeError(f"{op.value} needs operands of one dtype, got {sorted(dtypes)}")
+    return dtypes.pop()
+
+
+def _infer_unary(op, types, attrs):
+    (t,) = types
+    if op is Op.CAST:
+        return TensorType(t.shape, np.dtype(attrs["dtype"]).name)
+    if op is Op.ISNAN:
+        return TensorType(t.shape, "bool")
+    if not np.issubdtype(np.dtype(t.dtype), np.floating) and op not in (Op.NEG, Op.ABS):
+        raise ECGTypeError(f"{op.value} needs a float operand, got {t.dtype}")
+    return t
+
+
+def _infer_binary(op, types, attrs):
+    dtype = _same_dtype(types, op)
+    shape = broadcast_shapes(*(t.shape for t in types))
+    return TensorType(shape, "bool" if op in OpGroup.COMPARE else dtype)
+
+
+def _infer_where(op, types, attrs):
+    cond, a, b = types
+    if cond.dtype != "bool":
+        raise ECGTypeError(f"where needs a bool condition, got {cond.dtype}")
+    return TensorType(broadcast_shapes(cond.shape, a.shape, b.shape), _same_dtype([a, b], op))
+
+
+def _infer_matmul(op, types, attrs):
+    x, w = types
+    if len(x.shape) != 2 or len(w.shape) != 2 or x.shape[1] != w.shape[0] or w.batched:
+        raise ECGTypeError(f"matmul needs (N, K) @ (K, M) with a constant right operand, got {x.shape} @ {w.shape}")
+    return TensorType((x.shape[0], w.shape[1]), _same_dtype(types, op))
+
+
+def _infer_reduce(op, types, attrs):
+    (t,) = types
+    if len(t.shape) < 1:
+        raise ECGTypeError(f"{op.value} needs at least one axis")
+    shape = t.shape[:-1] + ((1,) if attrs.get("keepdims", False) else ())
+    return TensorType(shape, "int32" if op is Op.ARGMAX else t.dtype)
+
+
+def _infer_softmax(op, types, attrs):
+    (t,) = types
+    if len(t.shape) < 1:
+        raise ECGTypeError("softmax needs at least one axis")
+    return _infer_unary(Op.EXP, types, attrs)
+
+
+def _infer_reshape(op, types, attrs):
+    (t,) = types
+    shape = tuple(attrs["shape"])
+    if not t.batched or shape[:1] != (BATCH,) or np.prod(t.shape[1:]) != np.prod(shape[1:]):
+        raise ECGTypeError(f"reshape keeps the batch axis and the row size: {t.shape} -> {shape}")
+    return TensorType(shape, t.dtype)
+
+
+def _infer_concat(op, types, attrs):
+    axis = attrs["axis"]
+    dtype = _same_dtype(types, op)
+    first = types[0].shape
+    if axis == 0 or any(len(t.shape) != len(first) for t in types):
+        raise ECGTypeError("concat joins along a non-batch axis of operands with equal rank")
+    for t in types:
+        if t.shape[:axis] + t.shape[axis + 1:] != first[:axis] + first[axis + 1:]:
+            raise ECGTypeError(f"concat along axis {axis}: shapes {[t.shape for t in types]} differ off-axis")
+    total = sum(t.shape[axis] for t in types)
+    return TensorType(first[:axis] + (total,) + first[axis + 1:], dtype)
+
+
+def _infer_take(op, types, attrs):
+    (t,) = types
+    indices = np.asarray(attrs["indices"])
+    if len(t.shape) != 2 or indices.ndim != 1 or indices.size == 0 or indices.max() >= t.shape[1] or indices.min() < 0:
+        raise ECGTypeError(f"take picks existing columns of an (N, F) value, got {t.shape} and {indices}")
+    return TensorType((t.shape[0], len(indices)), t.dtype)
+
+
+def _sigmoid(x):
+    # numerically stable on both tails, as scipy.special.expit
+    with np.errstate(over="ignore"):
+        return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x))).astype(x.dtype)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """What an op is: its arity (``None`` = variadic), type inference and numpy reference."""
+
+    arity: int | None
+    infer: Callable
+    reference: Callable
+
+
+def _reduce_ref(fn):
+    return lambda x, keepdims=False: fn(x, axis=-1, keepdims=keepdims)
+
+
+def _unary(fn):
+    return OpSpec(1, _infer_unary, fn)
+
+
+def _binary(fn):
+    return OpSpec(2, _infer_binary, fn)
+
+
+OPS: dict[Op, OpSpec] = {
+    Op.NEG: _unary(np.negative),
+    Op.EXP: _unary(np.exp),
+    Op.LOG: _unary(np.log),
+    Op.SIGMOID: _unary(_sigmoid),
+    Op.TANH: _unary(np.tanh),
+    Op.ABS: _unary(np.abs),
+    Op.SQRT: _unary(np.sqrt),
+    Op.ISNAN: _unary(np.isnan),
+    Op.CAST: _unary(lambda x, dtype: x.astype(dtype)),
+    Op.ADD: _binary(np.add),
+    Op.SUB: _binary(np.subtract),
+    Op.MUL: _binary(np.multiply),
+    Op.DIV: _binary(np.divide),
+    Op.MAXIMUM: _binary(np.maximum),
+    Op.MINIMUM: _binary(np.minimum),
+    Op.GREATER: _binary(np.greater),
+    Op.GREATER_EQUAL: _binary(np.greater_equal),
+    Op.LESS: _binary(np.less),
+    Op.LESS_EQUAL: _binary(np.less_equal),
+    Op.EQUAL: _binary(np.equal),
+    Op.NOT_EQUAL: _binary(np.not_equal),
+    Op.WHERE: OpSpec(3, _infer_where, np.where),
+    Op.MATMUL: OpSpec(2, _infer_matmul, np.matmul),
+    Op.REDUCE_SUM: OpSpec(1, _infer_reduce, _reduce_ref(np.sum)),
+    Op.REDUCE_MAX: OpSpec(1, _infer_reduce, _reduce_ref(np.max)),
+    Op.REDUCE_MIN: OpSpec(1, _infer_reduce, _reduce_ref(np.min)),
+    Op.ARGMAX: OpSpec(1, _infer_reduce, lambda x, keepdims=False: np.argmax(x, axis=-1, keepdims=keepdims).astype(np.int32)),
+    Op.SOFTMAX: OpSpec(1, _infer_softmax, _softmax),
+    Op.RESHAPE: OpSpec(1, _infer_reshape, lambda x, shape: x.reshape((x.shape[0],) + tuple(shape[1:]))),
+    Op.CONCAT: OpSpec(None, _infer_concat, lambda *xs, axis: np.concatenate(xs, axis=axis)),
+    Op.TAKE: OpSpec(1, _infer_take, lambda x, indices: np.take(x, indices, axis=1)),
+}
+
+assert set(OPS) == set(Op), "every op needs a spec"

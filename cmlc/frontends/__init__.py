@@ -1,0 +1,6 @@
+"""Frontends: fitted estimators -> ECG. One module per family; each registers its converters."""
+from . import sklearn_linear, sklearn_pipeline, sklearn_preprocessing  # noqa: F401  (registration)
+from .convert import ModelSpec, convert
+from .registry import METHODS, REGISTRY, Converted, frontend
+
+__all__ = ["METHODS", "REGISTRY", "Converted", "ModelSpec", "convert", "frontend"]

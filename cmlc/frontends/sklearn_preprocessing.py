@@ -1,0 +1,68 @@
+"""Scalers and row-wise transformers of ``sklearn.preprocessing``.
+
+Each converter repeats scikit-learn's own arithmetic in the same order (subtract, then divide;
+multiply, then add), in float64, so outputs agree to the last bit or so.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn import preprocessing as pp
+
+from cmlc.ecg import Op
+
+from .registry import Converted, frontend
+
+
+def _transformer(value) -> Converted:
+    return Converted({"transform": value}, float32_out=True)
+
+
+@frontend(pp.StandardScaler, family="preprocessing")
+def convert_standard_scaler(est, b, x):
+    if est.with_mean and est.mean_ is not None:
+        x = b.emit(Op.SUB, x, b.const(np.asarray(est.mean_, np.float64)))
+    if est.with_std and est.scale_ is not None:
+        x = b.emit(Op.DIV, x, b.const(np.asarray(est.scale_, np.float64)))
+    return _transformer(x)
+
+
+@frontend(pp.MinMaxScaler, family="preprocessing")
+def convert_min_max_scaler(est, b, x):
+    x = b.emit(Op.ADD, b.emit(Op.MUL, x, b.const(np.asarray(est.scale_, np.float64))), b.const(np.asarray(est.min_, np.float64)))
+    if est.clip:
+        lo, hi = est.feature_range
+        x = b.emit(Op.MINIMUM, b.emit(Op.MAXIMUM, x, b.const(float(lo))), b.const(float(hi)))
+    return _transformer(x)
+
+
+@frontend(pp.MaxAbsScaler, family="preprocessing")
+def convert_max_abs_scaler(est, b, x):
+    return _transformer(b.emit(Op.DIV, x, b.const(np.asarray(est.scale_, np.float64))))
+
+
+@frontend(pp.RobustScaler, family="preprocessing")
+def convert_robust_scaler(est, b, x):
+    if est.with_centering and est.center_ is not None:
+        x = b.emit(Op.SUB, x, b.const(np.asarray(est.center_, np.float64)))
+    if est.with_scaling and est.scale_ is not None:
+        x = b.emit(Op.DIV, x, b.const(np.asarray(est.scale_, np.float64)))
+    return _transformer(x)
+
+
+_ROW_NORMS = {
+    "l1": lambda b, x: b.emit(Op.REDUCE_SUM, b.emit(Op.ABS, x), keepdims=True),
+    "l2": lambda b, x: b.emit(Op.SQRT, b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, x, x), keepdims=True)),
+    "max": lambda b, x: b.emit(Op.REDUCE_MAX, b.emit(Op.ABS, x), keepdims=True),
+}
+
+
+@frontend(pp.Normalizer, family="preprocessing", notes="norm l1, l2, max")
+def convert_normalizer(est, b, x):
+    norms = _ROW_NORMS[est.norm](b, x)
+    safe = b.emit(Op.WHERE, b.emit(Op.EQUAL, norms, b.const(0.0)), b.const(1.0), norms)
+    return _transformer(b.emit(Op.DIV, x, safe))
+
+
+@frontend(pp.Binarizer, family="preprocessing")
+def convert_binarizer(est, b, x):
+    return _transformer(b.emit(Op.CAST, b.emit(Op.GREATER, x, b.const(float(est.threshold))), dtype="float64"))

@@ -1,0 +1,45 @@
+"""Compile options: a frozen, documented record instead of a loose dict."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from cmlc.errors import CmlcError
+
+
+class OptionError(CmlcError, ValueError):
+    """An unknown compile option or a value it does not accept."""
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Options of :func:`cmlc.compile` (pass them as a dict: ``options={"opt_level": 1}``).
+
+    opt_level : 0..3. Passes registered at a level above it do not run.
+    disable_passes : names of passes not to run (see ``cmlc.passes.PASSES``).
+    explain : keep the log of what each pass changed on the compiled model (``cm.pass_log``).
+    rows_per_chunk : rows each parallel task computes at once (CPU schedule knob).
+    """
+
+    opt_level: int = 2
+    disable_passes: tuple = ()
+    explain: bool = False
+    rows_per_chunk: int = 64
+
+    @classmethod
+    def from_user(cls, options) -> "CompileOptions":
+        if options is None:
+            return cls()
+        if isinstance(options, cls):
+            return options
+        if not isinstance(options, dict):
+            raise OptionError(f"options must be a dict, not {type(options).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(options) - known
+        if unknown:
+            raise OptionError(f"unknown options {sorted(unknown)}; known options: {sorted(known)}")
+        opts = cls(**{**options, "disable_passes": tuple(options.get("disable_passes", ()))})
+        if opts.opt_level not in (0, 1, 2, 3):
+            raise OptionError(f"opt_level must be 0, 1, 2 or 3, not {opts.opt_level!r}")
+        if not isinstance(opts.rows_per_chunk, int) or opts.rows_per_chunk < 1:
+            raise OptionError(f"rows_per_chunk must be a positive int, not {opts.rows_per_chunk!r}")
+        return opts

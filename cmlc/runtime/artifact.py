@@ -1,0 +1,85 @@
+"""Saved artifacts: one zip file holding ``manifest.json`` and the compiled library ``model.so``.
+
+No pickle anywhere: the manifest is JSON (format version, cmlc and TVM versions, target, input
+schema, methods, classes, sha256 of the library) and the library is what ``export_library``
+wrote. :func:`load` checks all of it before it loads any code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+
+import tvm
+
+from cmlc.errors import ArtifactError, TargetError
+from cmlc.target import check_runnable_here
+
+FORMAT = "cmlc-artifact"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LIBRARY = "model.so"
+REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "target", "estimator", "methods",
+                 "label_methods", "input", "float32_out", "classes", "library_sha256")
+
+
+def save_artifact(model, path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        lib_path = os.path.join(tmp, LIBRARY)
+        model._executable.export_library(lib_path)
+        with open(lib_path, "rb") as f:
+            library = f.read()
+    manifest = {**model.manifest, "library_sha256": hashlib.sha256(library).hexdigest()}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
+        zf.writestr(LIBRARY, library)
+
+
+def _read(path) -> tuple[dict, bytes]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if MANIFEST not in names or LIBRARY not in names:
+                raise ArtifactError(f"{path} is not a cmlc artifact: it lacks {MANIFEST} or {LIBRARY}")
+            manifest_bytes, library = zf.read(MANIFEST), zf.read(LIBRARY)
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
+        raise ArtifactError(f"{path} is not a readable cmlc artifact (truncated or not a zip file): {err}") from None
+    try:
+        manifest = json.loads(manifest_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path}: manifest is not valid JSON: {err}") from None
+    return manifest, library
+
+
+def check_manifest(manifest, library: bytes, path) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path} is not a cmlc artifact (format {manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{path} has artifact format version {manifest.get('format_version')!r}; this cmlc reads "
+                            f"version {FORMAT_VERSION}. Recompile the model with this cmlc.")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ArtifactError(f"{path}: manifest lacks {missing}")
+    if hashlib.sha256(library).hexdigest() != manifest["library_sha256"]:
+        raise ArtifactError(f"{path}: the library's sha256 does not match the manifest (the file was altered)")
+    if manifest["tvm_version"] != tvm.__version__:
+        raise ArtifactError(f"{path} was built with TVM {manifest['tvm_version']}, this is TVM {tvm.__version__}")
+    try:
+        check_runnable_here(manifest["target"])
+    except TargetError as err:
+        raise ArtifactError(f"{path}: {err}") from None
+
+
+def load(path):
+    """Load a model saved with ``CompiledModel.save`` (raises :class:`ArtifactError` if it cannot be trusted)."""
+    from .compiled_model import CompiledModel
+    manifest, library = _read(path)
+    check_manifest(manifest, library, path)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib_path = os.path.join(tmp, LIBRARY)
+        with open(lib_path, "wb") as f:
+            f.write(library)
+        executable = tvm.runtime.load_module(lib_path)
+    return CompiledModel(executable, manifest)

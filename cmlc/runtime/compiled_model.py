@@ -1,0 +1,131 @@
+"""``CompiledModel``: a compiled estimator with exactly the source estimator's prediction methods."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from cmlc.frontends import METHODS
+
+from .inputs import InputSchema, prepare_input
+
+
+class _Method:
+    """A prediction method that exists on a compiled model only if the source estimator had it
+    (``hasattr(cm, "predict_proba")`` is False for a model without probabilities)."""
+
+    def __init__(self, doc: str):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if self.name not in obj.manifest["methods"]:
+            raise AttributeError(f"{obj.manifest['estimator']} has no method {self.name!r} "
+                                 f"(compiled methods: {sorted(obj.manifest['methods'])})")
+        name = self.name
+
+        def method(X):
+            return obj._run(name, X)
+        method.__name__ = name
+        method.__doc__ = self.__doc__
+        return method
+
+
+class CompiledModel:
+    """A model compiled by :func:`cmlc.compile` (or loaded by :func:`cmlc.load`).
+
+    Methods mirror the source estimator's (only those it has): ``predict``, ``predict_proba``,
+    ``predict_log_proba``, ``decision_function``, ``transform``, ``score_samples``. Each takes
+    ``X`` of shape (n_samples, n_features) as a numpy array (any numeric dtype, any memory
+    order), a pandas DataFrame or a nested list, and returns what the estimator returns: same
+    shape, dtype and class labels.
+
+    Calls are serialized by a lock (the TVM VM is not re-entrant); each call runs its kernel on
+    all threads of the TVM thread pool (``TVM_NUM_THREADS``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,), classifiers only.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, only when the estimator was fitted on named columns.
+    target : str, the TVM target (JSON) the kernels were built for.
+    graph : the optimized ECG (None after :func:`cmlc.load`).
+    pass_log : what each pass changed (with ``options={"explain": True}``), else None.
+    """
+
+    predict = _Method("Predict labels (classifiers) or values (regressors). Returns ndarray of shape (n_samples,) or (n_samples, n_outputs).")
+    predict_proba = _Method("Class probabilities, ndarray of shape (n_samples, n_classes), columns ordered as classes_.")
+    predict_log_proba = _Method("Log of predict_proba, ndarray of shape (n_samples, n_classes).")
+    decision_function = _Method("Decision scores, ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes).")
+    transform = _Method("Transformed data, ndarray of shape (n_samples, n_features_out).")
+    score_samples = _Method("Per-sample scores, ndarray of shape (n_samples,).")
+
+    def __init__(self, executable, manifest: dict, graph=None, pass_log=None):
+        self.manifest = manifest
+        self.graph = graph
+        self.pass_log = pass_log
+        self._executable = executable
+        self._vm = relax.VirtualMachine(executable, tvm.cpu())
+        self._lock = threading.Lock()
+        inp = manifest["input"]
+        self._schema = InputSchema(manifest["estimator"], inp["n_features"],
+                                   tuple(inp["feature_names"]) if inp["feature_names"] is not None else None,
+                                   inp["allow_nan"])
+        self._classes = classes_from_json(manifest["classes"])
+
+    @property
+    def classes_(self) -> np.ndarray:
+        if self._classes is None:
+            raise AttributeError(f"{self.manifest['estimator']} is not a classifier and has no classes_")
+        return self._classes
+
+    @property
+    def n_features_in_(self) -> int:
+        return self._schema.n_features
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        if self._schema.feature_names is None:
+            raise AttributeError(f"{self.manifest['estimator']} was fitted without feature names")
+        return np.asarray(self._schema.feature_names, dtype=object)
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    def _run(self, method: str, X):
+        x, was_float32 = prepare_input(X, self._schema)
+        with self._lock:
+            out = np.from_dlpack(self._vm[method](tvm.runtime.from_dlpack(x)))
+        if method in self.manifest["label_methods"]:
+            return self._classes.take(out)
+        if was_float32 and self.manifest["float32_out"] and out.dtype == np.float64:
+            return out.astype(np.float32)
+        return out
+
+    def save(self, path) -> None:
+        """Write the compiled library and its manifest to one file (see :mod:`cmlc.runtime.artifact`)."""
+        from .artifact import save_artifact
+        save_artifact(self, path)
+
+    def __repr__(self):
+        methods = ", ".join(m for m in METHODS if m in self.manifest["methods"])
+        return f"CompiledModel({self.manifest['estimator']}, target={self.target}, methods=[{methods}])"
+
+
+def classes_to_json(classes) -> dict | None:
+    if classes is None:
+        return None
+    return {"dtype": classes.dtype.str if classes.dtype != object else "object", "values": classes.tolist()}
+
+
+def classes_from_json(spec) -> np.ndarray | None:
+    if spec is None:
+        return None
+    return np.array(spec["values"], dtype=object if spec["dtype"] == "object" else np.dtype(spec["dtype"]))

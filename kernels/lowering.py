@@ -1,0 +1,247 @@
+"""TE definitions of every ECG op, keyed by op (``LOWER``).
+
+Shapes: the batch axis is the symbolic ``n`` (int64) of the kernel being built; all other axes
+are constants. Dtypes are those the ECG inferred, so each definition mirrors the numpy reference
+in ``cmlc.ecg.ops`` (tests compare the two op by op).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from tvm import te, tirx
+
+from cmlc.ecg import BATCH, Node, Op, OpGroup
+
+class LoweringContext:
+    """State shared by the lowerings of one fused kernel.
+
+    Attributes
+    ----------
+    batch : tirx.Var
+        The symbolic batch size ``n`` (int64).
+    const_tensors : list of (te.Tensor, ndarray)
+        Constant tensors a lowering created (index tables and the like), passed to the kernel
+        after the graph's own constants.
+    block_ops : dict of str -> Op
+        The ECG op behind each named TE stage, for the schedule.
+    """
+
+    def __init__(self, batch: tirx.Var):
+        self.batch = batch
+        self.const_tensors: list = []
+        self.block_ops: dict = {}
+
+    def stage_name(self, node: Node, suffix: str = "") -> str:
+        name = node.output.name + (f"_{suffix}" if suffix else "")
+        self.block_ops[name] = node.op
+        return name
+
+    def dims(self, shape) -> list:
+        return [self.batch if d == BATCH else int(d) for d in shape]
+
+    def const(self, array: np.ndarray, name: str) -> te.Tensor:
+        t = te.placeholder(array.shape, array.dtype.name, name=name)
+        self.const_tensors.append((t, array))
+        return t
+
+
+LOWER: dict[Op, Callable] = {}
+
+
+def lower(*ops: Op):
+    def register(fn):
+        for op in ops:
+            LOWER[op] = fn
+        return fn
+    return register
+
+
+def _at(operand, index: tuple, out_ndim: int):
+    """Read ``operand`` at the output index ``index`` under numpy broadcasting."""
+    if not isinstance(operand, te.Tensor):
+        return operand
+    shape = operand.shape
+    offset = out_ndim - len(shape)
+    return operand[tuple(0 if int(getattr(shape[a], "value", -1)) == 1 else index[a + offset]
+                         for a in range(len(shape)))]
+
+
+def _elementwise(ctx, node, fn, *operands):
+    ndim = len(node.output.shape)
+    return te.compute(ctx.dims(node.output.shape),
+                      lambda *idx: fn(*(_at(o, idx, ndim) for o in operands)),
+                      name=ctx.stage_name(node))
+
+
+def _sigmoid(x):
+    one = tirx.const(1, x.dtype)
+    return one / (one + te.exp(-x))
+
+
+_UNARY = {
+    Op.NEG: lambda x: -x,
+    Op.EXP: te.exp,
+    Op.LOG: te.log,
+    Op.SIGMOID: _sigmoid,
+    Op.TANH: te.tanh,
+    Op.ABS: te.abs,
+    Op.SQRT: te.sqrt,
+    Op.ISNAN: te.isnan,
+}
+
+_BINARY = {
+    Op.ADD: lambda a, b: a + b,
+    Op.SUB: lambda a, b: a - b,
+    Op.MUL: lambda a, b: a * b,
+    Op.DIV: lambda a, b: a / b,
+    Op.MAXIMUM: tirx.max,
+    Op.MINIMUM: tirx.min,
+    Op.GREATER: lambda a, b: a > b,
+    Op.GREATER_EQUAL: lambda a, b: a >= b,
+    Op.LESS: lambda a, b: a < b,
+    Op.LESS_EQUAL: lambda a, b: a <= b,
+    Op.EQUAL: tirx.EQ,
+    Op.NOT_EQUAL: tirx.NE,
+}
+
+
+@lower(*(OpGroup.UNARY - {Op.CAST}))
+def _lower_unary(ctx, node, x):
+    return _elementwise(ctx, node, _UNARY[node.op], x)
+
+
+@lower(Op.CAST)
+def _lower_cast(ctx, node, x):
+    return _elementwise(ctx, node, lambda v: v.astype(node.attrs["dtype"]), x)
+
+
+@lower(*OpGroup.BINARY)
+def _lower_binary(ctx, node, a, b):
+    return _elementwise(ctx, node, _BINARY[node.op], a, b)
+
+
+@lower(Op.WHERE)
+def _lower_where(ctx, node, cond, a, b):
+    return _elementwise(ctx, node, tirx.Select, cond, a, b)
+
+
+@lower(Op.MATMUL)
+def _lower_matmul(ctx, node, x, w):
+    k = te.reduce_axis((0, int(w.shape[0])), name="k")
+    return te.compute(ctx.dims(node.output.shape), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k),
+                      name=ctx.stage_name(node))
+
+
+def _last_axis_reduce(ctx, node, x, reducer, suffix=""):
+    shape = ctx.dims(node.inputs[0].shape)
+    keepdims = node.attrs.get("keepdims", False)
+    r = te.reduce_axis((0, int(shape[-1])), name="r")
+    out_shape = shape[:-1] + ([1] if keepdims else [])
+
+    def body(*idx):
+        lead = idx[:len(shape) - 1]
+        return reducer(x[lead + (r,)], axis=r)
+    return te.compute(out_shape, body, name=ctx.stage_name(node, suffix))
+
+
+@lower(Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN)
+def _lower_reduce(ctx, node, x):
+    reducer = {Op.REDUCE_SUM: te.sum, Op.REDUCE_MAX: te.max, Op.REDUCE_MIN: te.min}[node.op]
+    return _last_axis_reduce(ctx, node, x, reducer)
+
+
+def _argmax_combine(lhs, rhs):
+    """numpy argmax as an associative reducer over (index, value): the largest value wins, NaN
+    beats any number, ties (and NaN vs NaN) go to the smaller index; index -1 marks 'empty'."""
+    li, lv = lhs
+    ri, rv = rhs
+    l_nan, r_nan = te.isnan(lv), te.isnan(rv)
+    smaller = ri < li
+    take_rhs = tirx.any(
+        li < 0,
+        tirx.all(ri >= 0, tirx.any(
+            tirx.all(r_nan, tirx.Not(l_nan)),
+            tirx.all(r_nan, l_nan, smaller),
+            tirx.all(tirx.Not(r_nan), tirx.Not(l_nan), tirx.any(rv > lv, tirx.all(rv == lv, smaller))))))
+    return tirx.Select(take_rhs, ri, li), tirx.Select(take_rhs, rv, lv)
+
+
+def _argmax_identity(index_dtype, value_dtype):
+    return tirx.const(-1, index_dtype), te.min_value(value_dtype)
+
+
+_ARGMAX = te.comm_reducer(_argmax_combine, _argmax_identity, name="argmax")
+
+
+@lower(Op.ARGMAX)
+def _lower_argmax(ctx, node, x):
+    shape = ctx.dims(node.inputs[0].shape)
+    keepdims = node.attrs.get("keepdims", False)
+    r = te.reduce_axis((0, int(shape[-1])), name="r")
+    out_shape = shape[:-1] + ([1] if keepdims else [])
+
+    def body(*idx):
+        lead = idx[:len(shape) - 1]
+        return _ARGMAX((r.var.astype("int32"), x[lead + (r,)]), axis=r)
+    index, _ = te.compute(out_shape, body, name=ctx.stage_name(node))
+    return index
+
+
+@lower(Op.SOFTMAX)
+def _lower_softmax(ctx, node, x):
+    shape = ctx.dims(node.output.shape)
+    lead = len(shape) - 1
+    mx = _last_axis_reduce(ctx, node, x, te.max, "max")
+    e = te.compute(shape, lambda *i: te.exp(x[i] - mx[i[:lead]]), name=ctx.stage_name(node, "exp"))
+    r = te.reduce_axis((0, int(shape[-1])), name="r")
+    s = te.compute(shape[:-1], lambda *i: te.sum(e[i + (r,)], axis=r), name=ctx.stage_name(node, "sum"))
+    return te.compute(shape, lambda *i: e[i] / s[i[:lead]], name=ctx.stage_name(node))
+
+
+@lower(Op.RESHAPE)
+def _lower_reshape(ctx, node, x):
+    in_row = [int(d) for d in node.inputs[0].shape[1:]]
+    out_row = [int(d) for d in node.output.shape[1:]]
+
+    def body(i, *rest):
+        flat = tirx.const(0, "int64")
+        for d, r in zip(out_row, rest):
+            flat = flat * d + r
+        src = []
+        for d in reversed(in_row):
+            src.append(flat % d)
+            flat = flat // d
+        return x[(i,) + tuple(reversed(src))]
+    return te.compute(ctx.dims(node.output.shape), body, name=ctx.stage_name(node))
+
+
+@lower(Op.CONCAT)
+def _lower_concat(ctx, node, *parts):
+    axis = node.attrs["axis"]
+    sizes = [int(v.shape[axis]) for v in node.inputs]
+
+    def body(*idx):
+        offsets = np.cumsum([0] + sizes)
+        result = _read_part(parts[-1], idx, axis, int(offsets[-2]))
+        for part, start, stop in reversed(list(zip(parts[:-1], offsets[:-2], offsets[1:-1]))):
+            result = tirx.if_then_else(idx[axis] < int(stop), _read_part(part, idx, axis, int(start)), result)
+        return result
+    return te.compute(ctx.dims(node.output.shape), body, name=ctx.stage_name(node))
+
+
+def _read_part(part, idx, axis, start):
+    if not isinstance(part, te.Tensor):
+        return part
+    return part[idx[:axis] + (idx[axis] - start,) + idx[axis + 1:]]
+
+
+@lower(Op.TAKE)
+def _lower_take(ctx, node, x):
+    table = ctx.const(np.asarray(node.attrs["indices"], dtype=np.int32), name=node.output.name + "_indices")
+    return te.compute(ctx.dims(node.output.shape), lambda i, j: x[i, table[j]], name=ctx.stage_name(node))
+
+
+missing = set(Op) - set(LOWER)
+if missing:  # pragma: no cover - import-time invariant
+    raise ImportError(f"ops without a TE lowering: {sorted(o.value for o in missing)}")

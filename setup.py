@@ -1,0 +1,45 @@
+"""cmlc: compile trained classical-ML models to native kernels through Apache TVM."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "cmlc" / "__init__.py").read_text()).group(1)
+
+# kernels/ and passes/ live at the top level but install as cmlc.kernels / cmlc.passes.
+PACKAGE_DIR = {"cmlc": "cmlc", "cmlc.kernels": "kernels", "cmlc.passes": "passes"}
+PACKAGES = (["cmlc"] + [f"cmlc.{p}" for p in find_packages("cmlc")]
+            + ["cmlc.kernels"] + [f"cmlc.kernels.{p}" for p in find_packages("kernels")]
+            + ["cmlc.passes"] + [f"cmlc.passes.{p}" for p in find_packages("passes")])
+
+TORCH = ["torch==2.13.0"]
+ONNX = ["onnx>=1.16"]
+XGBOOST = ["xgboost>=2.0"]
+DEV = ["pytest>=8", "hypothesis>=6", "pandas>=2"]
+
+setup(
+    name="cmlc",
+    version=VERSION,
+    description="Compile trained scikit-learn / XGBoost / torch models to fast native kernels with Apache TVM",
+    long_description=(ROOT / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
+    install_requires=[
+        "apache-tvm==0.27.0.post1",
+        # 0.1.15.x segfaults in MetaSchedule and tvm.ir.save_json: keep this pin with apache-tvm's.
+        "apache-tvm-ffi==0.1.14.post1",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "scikit-learn>=1.5",
+    ],
+    extras_require={
+        "torch": TORCH,
+        "onnx": ONNX,
+        "xgboost": XGBOOST,
+        "dev": DEV + TORCH,
+    },
+    entry_points={},
+)
