@@ -67,6 +67,10 @@ def _products(a, b):
     return (min(vals), max(vals)) if vals else (0.0, 0.0)
 
 
+def _exp(v: float) -> float:
+    return math.inf if v > 709.0 else math.exp(v)
+
+
 def _matmul_range(node, ranges):
     (xl, xh), w = ranges[0], node.inputs[1].data.astype(np.float64)
     if math.isinf(xl) or math.isinf(xh):
@@ -92,7 +96,7 @@ _RANGE_RULES = {
     Op.NEG: lambda node, r: (-r[0][1], -r[0][0]),
     Op.MAXIMUM: lambda node, r: (max(r[0][0], r[1][0]), max(r[0][1], r[1][1])),
     Op.MINIMUM: lambda node, r: (min(r[0][0], r[1][0]), min(r[0][1], r[1][1])),
-    Op.EXP: lambda node, r: (math.exp(min(r[0][0], 700)) if r[0][0] > -math.inf else 0.0, math.exp(min(r[0][1], 710))),
+    Op.EXP: lambda node, r: (_exp(r[0][0]), _exp(r[0][1])),
     Op.SIGMOID: lambda node, r: (0.0, 1.0),
     Op.TANH: lambda node, r: (-1.0, 1.0),
     Op.SOFTMAX: lambda node, r: (0.0, 1.0),

@@ -52,7 +52,9 @@ def class_index(b: GraphBuilder, decision: Value) -> Value:
 def _classifier_decision(b, x, est) -> Value:
     if np.ndim(est.classes_) != 1:
         raise UnsupportedModelError(f"{type(est).__name__} fitted on multilabel targets is not supported")
-    return affine(b, x, est.coef_, est.intercept_)
+    d = affine(b, x, est.coef_, est.intercept_)
+    # two classes: one score column, returned as (N,) like LinearClassifierMixin.decision_function
+    return b.emit(Op.RESHAPE, d, shape=(BATCH,)) if d.shape[1:] == (1,) else d
 
 
 def proba_ovr_logistic(b, decision):

@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_regression
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running case (still run by .ci/run)")
+    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped without one")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def classification_data(n_classes, n_samples=300, n_features=8, seed=0):
+    X, y = make_classification(n_samples=n_samples, n_features=n_features, n_informative=min(n_features, 5),
+                               n_redundant=0, n_classes=n_classes, n_clusters_per_class=1, random_state=seed)
+    return X, y
+
+
+def regression_data(n_targets=1, n_samples=300, n_features=8, seed=0):
+    X, y = make_regression(n_samples=n_samples, n_features=n_features, n_targets=n_targets, noise=0.5, random_state=seed)
+    return X, y
+
+
+def fresh_rows(X, n=200, seed=1):
+    """New rows from the training distribution (not the training rows themselves)."""
+    rng = np.random.default_rng(seed)
+    return X.mean(0) + rng.standard_normal((n, X.shape[1])) * X.std(0)

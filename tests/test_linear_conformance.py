@@ -1,0 +1,157 @@
+"""Every linear model and preprocessing frontend against scikit-learn on fresh random data.
+
+Labels must be identical; continuous outputs within 1e-5 relative (1e-9 absolute near zero);
+shapes and dtypes equal to scikit-learn's, for float64, float32, Fortran-order and one-row input.
+"""
+import functools
+
+import numpy as np
+import pytest
+from sklearn import linear_model as lm
+from sklearn import preprocessing as pp
+from sklearn import svm
+from sklearn.pipeline import make_pipeline
+
+import cmlc
+from cmlc.frontends import METHODS
+from conftest import classification_data, fresh_rows, regression_data
+
+STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
+RTOL, ATOL = 1e-5, 1e-9
+
+
+def _classifiers():
+    PA = [lm.PassiveAggressiveClassifier] if hasattr(lm, "PassiveAggressiveClassifier") else []
+    return {
+        "LogisticRegression": lambda: lm.LogisticRegression(max_iter=500),
+        "LogisticRegressionCV": lambda: lm.LogisticRegressionCV(Cs=3, cv=3, max_iter=300),
+        "RidgeClassifier": lm.RidgeClassifier,
+        "RidgeClassifierCV": lm.RidgeClassifierCV,
+        "SGDClassifier-hinge": lambda: lm.SGDClassifier(loss="hinge", random_state=0),
+        "SGDClassifier-log_loss": lambda: lm.SGDClassifier(loss="log_loss", random_state=0),
+        "SGDClassifier-modified_huber": lambda: lm.SGDClassifier(loss="modified_huber", random_state=0),
+        "Perceptron": lambda: lm.Perceptron(random_state=0),
+        "LinearSVC": lambda: svm.LinearSVC(max_iter=5000),
+        **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
+        "Pipeline-StandardScaler-LogisticRegression": lambda: make_pipeline(pp.StandardScaler(), lm.LogisticRegression(max_iter=500)),
+        "Pipeline-MinMax-Normalizer-SGD": lambda: make_pipeline(pp.MinMaxScaler(), pp.Normalizer(), lm.SGDClassifier(loss="log_loss", random_state=0)),
+    }
+
+
+def _regressors():
+    PA = [lm.PassiveAggressiveRegressor] if hasattr(lm, "PassiveAggressiveRegressor") else []
+    return {
+        "LinearRegression": lm.LinearRegression,
+        "Ridge": lm.Ridge,
+        "RidgeCV": lm.RidgeCV,
+        "Lasso": lambda: lm.Lasso(alpha=0.1),
+        "LassoCV": lambda: lm.LassoCV(cv=3),
+        "ElasticNet": lambda: lm.ElasticNet(alpha=0.1),
+        "ElasticNetCV": lambda: lm.ElasticNetCV(cv=3),
+        "SGDRegressor": lambda: lm.SGDRegressor(random_state=0),
+        "LinearSVR": lambda: svm.LinearSVR(max_iter=10000),
+        **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
+        "Pipeline-RobustScaler-Ridge": lambda: make_pipeline(pp.RobustScaler(), lm.Ridge()),
+        "Pipeline-MaxAbs-passthrough-LinearRegression": lambda: make_pipeline(pp.MaxAbsScaler(), "passthrough", lm.LinearRegression()),
+    }
+
+
+MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Lasso": lambda: lm.Lasso(alpha=0.1),
+                "ElasticNet": lambda: lm.ElasticNet(alpha=0.1), "RidgeCV": lm.RidgeCV}
+
+GLMS = {"PoissonRegressor": lm.PoissonRegressor, "GammaRegressor": lm.GammaRegressor,
+        "TweedieRegressor-power0": lambda: lm.TweedieRegressor(power=0),
+        "TweedieRegressor-power1.5": lambda: lm.TweedieRegressor(power=1.5),
+        "TweedieRegressor-identity": lambda: lm.TweedieRegressor(power=0, link="identity")}
+
+TRANSFORMERS = {
+    "StandardScaler": pp.StandardScaler,
+    "StandardScaler-no-mean": lambda: pp.StandardScaler(with_mean=False),
+    "StandardScaler-no-std": lambda: pp.StandardScaler(with_std=False),
+    "MinMaxScaler": pp.MinMaxScaler,
+    "MinMaxScaler-clip": lambda: pp.MinMaxScaler(feature_range=(-1, 2), clip=True),
+    "MaxAbsScaler": pp.MaxAbsScaler,
+    "RobustScaler": pp.RobustScaler,
+    "RobustScaler-no-centering": lambda: pp.RobustScaler(with_centering=False),
+    "Normalizer-l1": lambda: pp.Normalizer(norm="l1"),
+    "Normalizer-l2": pp.Normalizer,
+    "Normalizer-max": lambda: pp.Normalizer(norm="max"),
+    "Binarizer": lambda: pp.Binarizer(threshold=0.3),
+    "Pipeline-StandardScaler-MinMaxScaler": lambda: make_pipeline(pp.StandardScaler(), pp.MinMaxScaler()),
+}
+
+
+def _case_data(kind, seed=0):
+    if kind in ("binary", "multiclass", "binary-str", "multiclass-str"):
+        X, y = classification_data(2 if kind.startswith("binary") else 4, seed=seed)
+        return X, (STRING_LABELS[y] if kind.endswith("str") else y)
+    if kind == "multioutput":
+        return regression_data(n_targets=3, seed=seed)
+    X, y = regression_data(seed=seed)
+    if kind == "positive":
+        return X, np.exp(y / np.abs(y).max()) + 0.1
+    return X, y
+
+
+CASES = (
+    [pytest.param(name, f, kind, id=f"{name}[{kind}]") for name, f in _classifiers().items()
+     for kind in ("binary", "multiclass", "multiclass-str")]
+    + [pytest.param(name, f, "regression", id=f"{name}[regression]") for name, f in _regressors().items()]
+    + [pytest.param(name, f, "multioutput", id=f"{name}[multioutput]") for name, f in MULTI_OUTPUT.items()]
+    + [pytest.param(name, f, "positive", id=f"{name}[positive]") for name, f in GLMS.items()]
+    + [pytest.param(name, f, "transform", id=f"{name}[transform]") for name, f in TRANSFORMERS.items()]
+)
+
+
+@functools.lru_cache(maxsize=None)
+def fitted_and_compiled(name, kind):
+    factory = next(p.values[1] for p in CASES if p.values[0] == name and p.values[2] == kind)
+    X, y = _case_data(kind)
+    est = factory().fit(X) if kind == "transform" else factory().fit(X, y)
+    return est, cmlc.compile(est), X
+
+
+def _methods(obj):
+    return [m for m in METHODS if hasattr(obj, m)]
+
+
+def assert_same_output(method, got, expected, atol=ATOL):
+    assert got.shape == expected.shape, f"{method}: shape {got.shape} != {expected.shape}"
+    assert got.dtype == expected.dtype, f"{method}: dtype {got.dtype} != {expected.dtype}"
+    if method == "predict" and expected.dtype.kind in "OUSbi":
+        np.testing.assert_array_equal(got, expected, err_msg=method)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=atol, err_msg=method)
+
+
+@pytest.mark.parametrize("name, factory, kind", CASES)
+def test_matches_sklearn(name, factory, kind):
+    est, cm, X = fitted_and_compiled(name, kind)
+    assert _methods(cm) == _methods(est)
+    Xnew = fresh_rows(X)
+    for method in _methods(est):
+        assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
+    if hasattr(est, "classes_"):
+        np.testing.assert_array_equal(cm.classes_, est.classes_)
+        assert cm.classes_.dtype == est.classes_.dtype
+    assert cm.n_features_in_ == est.n_features_in_
+
+
+@pytest.mark.parametrize("name, factory, kind", CASES)
+def test_edge_layouts(name, factory, kind):
+    """One row, float32, Fortran order and a list give the estimator's answers."""
+    est, cm, X = fitted_and_compiled(name, kind)
+    Xnew = fresh_rows(X, n=50, seed=2)
+    variants = {"one-row": Xnew[:1], "float32": Xnew.astype(np.float32), "fortran": np.asfortranarray(Xnew),
+                "strided": Xnew[::2, :], "list": Xnew[:3].tolist()}
+    for label, data in variants.items():
+        for method in _methods(est):
+            expected = getattr(est, method)(data)
+            got = getattr(cm, method)(data)
+            # scikit-learn's transformers keep float32, so their float32 rounding (not ours: cmlc
+            # computes in float64) bounds the agreement: 1e-5 of the output's scale.
+            atol = 1e-5 * np.abs(expected[np.isfinite(expected)]).max(initial=1) if label == "float32" and expected.dtype.kind == "f" else ATOL
+            try:
+                assert_same_output(method, got, expected, atol)
+            except AssertionError as err:
+                raise AssertionError(f"{label}: {err}") from None
