@@ -16,6 +16,12 @@ _os.environ.setdefault("TVM_NUM_THREADS", str(len(_os.sched_getaffinity(0)) if h
 from . import errors  # noqa: E402
 from .api import compile  # noqa: E402,A004
 from .runtime import CompiledModel, load  # noqa: E402
-from .supported import supported  # noqa: E402
+
+
+def supported() -> list:
+    """The supported estimators, from the frontend registry (see :mod:`cmlc.support_table`)."""
+    from .support_table import supported as rows
+    return rows()
+
 
 __all__ = ["CompiledModel", "compile", "errors", "load", "supported", "__version__"]

@@ -49,5 +49,6 @@ def compile(model, target="llvm", *, options=None) -> CompiledModel:  # noqa: A0
         "input": {"n_features": spec.n_features, "feature_names": spec.feature_names, "allow_nan": spec.allow_nan},
         "float32_out": spec.float32_out,
         "classes": classes_to_json(spec.classes),
+        "serial_max_rows": opts.serial_max_rows,
     }
     return CompiledModel(executable, manifest, graph=graph, pass_log=log if opts.explain else None)

@@ -18,12 +18,14 @@ class CompileOptions:
     disable_passes : names of passes not to run (see ``cmlc.passes.PASSES``).
     explain : keep the log of what each pass changed on the compiled model (``cm.pass_log``).
     rows_per_chunk : rows each parallel task computes at once (CPU schedule knob).
+    serial_max_rows : batches of at most this many rows run single-threaded.
     """
 
     opt_level: int = 2
     disable_passes: tuple = ()
     explain: bool = False
     rows_per_chunk: int = 64
+    serial_max_rows: int = 256
 
     @classmethod
     def from_user(cls, options) -> "CompileOptions":
@@ -40,6 +42,8 @@ class CompileOptions:
         opts = cls(**{**options, "disable_passes": tuple(options.get("disable_passes", ()))})
         if opts.opt_level not in (0, 1, 2, 3):
             raise OptionError(f"opt_level must be 0, 1, 2 or 3, not {opts.opt_level!r}")
-        if not isinstance(opts.rows_per_chunk, int) or opts.rows_per_chunk < 1:
-            raise OptionError(f"rows_per_chunk must be a positive int, not {opts.rows_per_chunk!r}")
+        for name in ("rows_per_chunk", "serial_max_rows"):
+            value = getattr(opts, name)
+            if not isinstance(value, int) or value < 1:
+                raise OptionError(f"{name} must be a positive int, not {value!r}")
         return opts

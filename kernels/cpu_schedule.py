@@ -23,10 +23,14 @@ class CpuKnobs:
 
     rows_per_chunk : rows each parallel task computes at once (intermediates are this tall).
     vectorize : vectorize the innermost spatial loops.
+    parallel : run chunks on the thread pool. Small batches use a serial build of the same
+        kernel: waking the pool costs more than it saves, and on a busy machine (BLAS threads
+        spinning) a parallel launch can wait a scheduler quantum for a worker.
     """
 
     rows_per_chunk: int = 64
     vectorize: bool = True
+    parallel: bool = True
 
 
 def _const_extent(sch, loop) -> int | None:
@@ -75,9 +79,10 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     out = sch.get_sblock(output_block)
     blocks = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != output_block]
     chunks, _ = sch.split(sch.get_loops(out)[0], factors=[None, knobs.rows_per_chunk])
-    sch.parallel(chunks)
+    if knobs.parallel:
+        sch.parallel(chunks)
     for block in reversed(blocks):
-        if not _try(sch.compute_at, block, chunks, True):
+        if not _try(sch.compute_at, block, chunks, True) and knobs.parallel:
             _try(sch.parallel, sch.get_loops(block)[0])
     for block in blocks + [out]:
         rule = BLOCK_RULES.get(block_ops.get(sch.get(block).name_hint))

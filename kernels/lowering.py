@@ -239,7 +239,11 @@ def _read_part(part, idx, axis, start):
 @lower(Op.TAKE)
 def _lower_take(ctx, node, x):
     table = ctx.const(np.asarray(node.attrs["indices"], dtype=np.int32), name=node.output.name + "_indices")
-    return te.compute(ctx.dims(node.output.shape), lambda i, j: x[i, table[j]], name=ctx.stage_name(node))
+    last = int(x.shape[1]) - 1
+    # the clamp is a no-op (indices are checked at graph build) that tells the schedule's region
+    # analysis which columns a row can read, so producers can be computed per chunk
+    return te.compute(ctx.dims(node.output.shape), lambda i, j: x[i, tirx.max(tirx.min(table[j], last), 0)],
+                      name=ctx.stage_name(node))
 
 
 missing = set(Op) - set(LOWER)

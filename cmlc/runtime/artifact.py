@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LIBRARY = "model.so"
 REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "target", "estimator", "methods",
-                 "label_methods", "input", "float32_out", "classes", "library_sha256")
+                 "label_methods", "input", "float32_out", "classes", "serial_max_rows", "library_sha256")
 
 
 def save_artifact(model, path) -> None:

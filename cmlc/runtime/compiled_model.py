@@ -8,6 +8,7 @@ import tvm
 from tvm import relax
 
 from cmlc.frontends import METHODS
+from cmlc.translate import serial_name
 
 from .inputs import InputSchema, prepare_input
 
@@ -101,8 +102,13 @@ class CompiledModel:
 
     def _run(self, method: str, X):
         x, was_float32 = prepare_input(X, self._schema)
-        with self._lock:
-            out = np.from_dlpack(self._vm[method](tvm.runtime.from_dlpack(x)))
+        if x.shape[0] == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
+            spec = self.manifest["methods"][method]
+            out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
+        else:
+            name = method if x.shape[0] > self.manifest["serial_max_rows"] else serial_name(method)
+            with self._lock:
+                out = np.from_dlpack(self._vm[name](tvm.runtime.from_dlpack(x)))
         if method in self.manifest["label_methods"]:
             return self._classes.take(out)
         if was_float32 and self.manifest["float32_out"] and out.dtype == np.float64:

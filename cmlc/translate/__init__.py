@@ -5,6 +5,6 @@ body is a single ``call_tir`` of a fused, scheduled kernel; the batch dimension 
 one build serves every batch size.
 """
 from .fused_kernel import FusedKernel, build_fused_kernel
-from .module import build, translate
+from .module import build, serial_name, translate
 
-__all__ = ["FusedKernel", "build", "build_fused_kernel", "translate"]
+__all__ = ["FusedKernel", "build", "build_fused_kernel", "serial_name", "translate"]

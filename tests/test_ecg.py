@@ -1,0 +1,141 @@
+"""The ECG: type inference, the numpy interpreter, printing, analysis, and that every op's TVM
+kernel computes what its numpy reference computes."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cmlc.ecg import BATCH, ECGTypeError, GraphBuilder, Op, analyze, evaluate, smallest_dtype, verify
+from cmlc.ecg.ops import OPS
+from graph_tools import random_graph, run_with_tvm
+
+
+def _x(n=37, f=5, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, f))
+
+
+def _single_op_graph(op, **attrs):
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 5), "float64")
+    if op in (Op.LOG, Op.SQRT):
+        x = b.emit(Op.ABS, x)
+    if op is Op.ISNAN:
+        x = b.emit(Op.LOG, x)  # NaN where X < 0
+    arity = OPS[op].arity
+    if op is Op.WHERE:
+        out = b.emit(op, b.emit(Op.GREATER, x, b.const(0.0)), x, b.const(np.arange(5.0)))
+    elif op is Op.MATMUL:
+        out = b.emit(op, x, b.const(np.arange(15.0).reshape(5, 3) - 7))
+    elif op is Op.CONCAT:
+        out = b.emit(op, x, b.emit(Op.NEG, x), x, axis=1)
+    elif op is Op.RESHAPE:
+        out = b.emit(op, b.emit(Op.TAKE, x, indices=np.array([0, 1, 2, 3])), shape=(BATCH, 2, 2))
+    elif op is Op.TAKE:
+        out = b.emit(op, x, indices=np.array([4, 0, 0, 2]))
+    elif op is Op.CAST:
+        out = b.emit(op, b.emit(Op.MUL, x, b.const(10.0)), dtype="int32")
+    elif arity == 2:
+        out = b.emit(op, x, b.const(np.linspace(-1, 1, 5)))
+    else:
+        out = b.emit(op, x, **attrs)
+    return b.build({"out": out})
+
+
+@pytest.mark.parametrize("op", list(Op), ids=lambda o: o.value)
+def test_every_op_kernel_matches_reference(op):
+    graph = _single_op_graph(op)
+    X = _x()
+    X[3, 1] = 0.0  # exact ties and zeros
+    X[4, :] = 1.0
+    ref = evaluate(graph, X)["out"]
+    got = run_with_tvm(graph, X)["out"]
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_argmax_ties_and_nan_follow_numpy():
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 4), "float64")
+    graph = b.build({"out": b.emit(Op.ARGMAX, x)})
+    X = np.array([[1, 3, 3, 0], [2, 2, 2, 2], [0, np.nan, 5, np.nan], [-np.inf, -np.inf, -np.inf, -np.inf],
+                  [np.nan, 1, 2, 3], [1, 2, 3, 3]], dtype=np.float64)
+    np.testing.assert_array_equal(run_with_tvm(graph, X)["out"], np.argmax(X, axis=1))
+
+
+@settings(max_examples=int(os.environ.get("CMLC_FUZZ_EXAMPLES", 15)), deadline=None)
+@given(st.data())
+def test_random_graphs_tvm_equals_numpy(data):
+    graph = random_graph(lambda lo, hi: data.draw(st.integers(lo, hi)), n_features=data.draw(st.integers(1, 6)),
+                         n_ops=data.draw(st.integers(1, 6)))
+    X = _x(n=data.draw(st.integers(1, 130)), f=graph.inputs[0].shape[1], seed=3)
+    ref, got = evaluate(graph, X), run_with_tvm(graph, X)
+    for name in graph.outputs:
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-10, atol=1e-12, err_msg=str(graph))
+
+
+def test_type_errors_name_the_problem():
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 3), "float64")
+    with pytest.raises(ECGTypeError, match="one dtype"):
+        b.emit(Op.ADD, x, b.const(np.ones(3, dtype=np.float32)))
+    with pytest.raises(ECGTypeError, match="matmul"):
+        b.emit(Op.MATMUL, x, b.const(np.ones((4, 2))))
+    with pytest.raises(ECGTypeError, match="broadcast"):
+        b.emit(Op.ADD, x, b.const(np.ones(4)))
+    with pytest.raises(ECGTypeError, match="takes 2 operands"):
+        b.emit(Op.ADD, x)
+    with pytest.raises(ECGTypeError, match="batch axis"):
+        b.build({"out": b.const(np.ones(3))})
+
+
+def test_verify_catches_a_wrong_recorded_type():
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 3), "float64")
+    y = b.emit(Op.EXP, x)
+    graph = b.build({"out": y})
+    verify(graph)
+    graph.nodes[0].output.type = type(y.type)((BATCH, 4), "float64")
+    with pytest.raises(ECGTypeError, match="differs from inferred"):
+        verify(graph)
+
+
+def test_str_lists_one_node_per_line():
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 3), "float64")
+    y = b.emit(Op.MATMUL, x, b.const(np.eye(3)))
+    graph = analyze(b.build({"predict": b.emit(Op.ARGMAX, y)}))
+    text = str(graph)
+    assert "matmul(%X, $w0)" in text and "float64[N, 3]" in text and "argmax" in text
+    assert "sparsity=0.6667" in text and "smallest_dtype='bool'" in text and "use_sparse=False" in text
+    assert "return predict: %v2" in text
+
+
+@pytest.mark.parametrize("data, expected", [
+    (np.array([0.0, 1.0]), "bool"),
+    (np.array([-3.0, 100.0]), "int8"),
+    (np.array([300.0, -2.0]), "int16"),
+    (np.array([1e6]), "int32"),
+    (np.array([0.5, 0.25]), "float16"),
+    (np.array([0.1]), "float64"),
+    (np.array([1 / 3], dtype=np.float32), "float32"),
+    (np.array([3 * 2.0 ** -30]), "float32"),
+])
+def test_smallest_dtype(data, expected):
+    assert smallest_dtype(data) == expected
+
+
+def test_value_ranges_bound_accumulators():
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 4), "float64")
+    t = b.emit(Op.CAST, b.emit(Op.GREATER, x, b.const(0.0)), dtype="float64")   # 0/1
+    s = b.emit(Op.MATMUL, t, b.const(np.array([[1.0, -1], [1, 0], [1, 1], [1, 0]])))
+    p = b.emit(Op.SIGMOID, x)
+    graph = analyze(b.build({"a": s, "b": p, "c": b.emit(Op.ARGMAX, s)}))
+    info = {n.op: n.info["range"] for n in graph.nodes}
+    assert info[Op.MATMUL] == (-1.0, 4.0)
+    assert info[Op.SIGMOID] == (0.0, 1.0)
+    assert info[Op.ARGMAX] == (0.0, 1.0)
+    w = graph.nodes[2].inputs[1]
+    assert w.attrs["sparsity"] == 0.25 and w.attrs["smallest_dtype"] == "int8" and w.attrs["actual_dtype"] == "float64"
