@@ -33,7 +33,7 @@ def compile(model, target="llvm", *, options=None) -> CompiledModel:  # noqa: A0
     from cmlc import __version__
     tvm_target = resolve_target(target)
     opts = CompileOptions.from_user(options)
-    spec = convert(model)
+    spec = convert(model, {"tree_strategy": opts.tree_strategy})
     graph, log = passes.run_passes(spec.graph, opts.opt_level, opts.disable_passes)
     analyze(graph)
     executable = build(graph, tvm_target, CpuKnobs(rows_per_chunk=opts.rows_per_chunk))

@@ -6,8 +6,16 @@ Every TE stage a lowering creates is named through ``ctx.stage_name(node, suffix
 schedule can find the op behind each block (``ctx.block_ops``).
 
 ``cpu_schedule.schedule_cpu`` holds the CPU schedule of a fused graph kernel and its knobs.
-"""
-from .lowering import LOWER, LoweringContext
-from .cpu_schedule import CpuKnobs, schedule_cpu
 
-__all__ = ["LOWER", "LoweringContext", "CpuKnobs", "schedule_cpu"]
+Opaque ops (``OpGroup.OPAQUE``, e.g. tree ensembles) are not fused: ``OPAQUE_KERNELS[op](node,
+parallel)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and its constant arrays.
+"""
+from cmlc.ecg import Op
+
+from .cpu_schedule import CpuKnobs, schedule_cpu
+from .lowering import LOWER, LoweringContext
+from .trees import build_tree_ensemble
+
+OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble}
+
+__all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "schedule_cpu"]

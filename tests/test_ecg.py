@@ -34,6 +34,13 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, b.emit(Op.TAKE, x, indices=np.array([0, 1, 2, 3])), shape=(BATCH, 2, 2))
     elif op is Op.TAKE:
         out = b.emit(op, x, indices=np.array([4, 0, 0, 2]))
+    elif op is Op.TREE_ENSEMBLE:
+        from sklearn.ensemble import RandomForestRegressor
+        from cmlc.frontends.sklearn_trees import ensemble_from_sklearn, regression_values
+        Xf = _x(n=200, seed=11)
+        rf = RandomForestRegressor(n_estimators=4, max_depth=4, random_state=0).fit(Xf, Xf[:, :2] * 3)
+        ens = ensemble_from_sklearn([e.tree_ for e in rf.estimators_], regression_values)
+        out = b.emit(op, x, ensemble=ens, strategy=attrs.get("strategy", "perfect"))
     elif op is Op.CAST:
         out = b.emit(op, b.emit(Op.MUL, x, b.const(10.0)), dtype="int32")
     elif arity == 2:
@@ -53,6 +60,12 @@ def test_every_op_kernel_matches_reference(op):
     got = run_with_tvm(graph, X)["out"]
     assert got.dtype == ref.dtype and got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_tree_ensemble_traversal_kernel_matches_reference():
+    graph = _single_op_graph(Op.TREE_ENSEMBLE, strategy="traversal")
+    X = _x()
+    np.testing.assert_allclose(run_with_tvm(graph, X)["out"], evaluate(graph, X)["out"], rtol=1e-12)
 
 
 def test_argmax_ties_and_nan_follow_numpy():

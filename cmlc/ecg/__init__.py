@@ -3,7 +3,8 @@ from .analysis import analyze, smallest_dtype
 from .evaluate import evaluate
 from .graph import Const, Graph, GraphBuilder, Node, Value
 from .ops import BATCH, OPS, ECGTypeError, Op, OpGroup, TensorType
+from .trees import TreeEnsemble, round_threshold_down
 from .verify import verify
 
 __all__ = ["BATCH", "OPS", "Const", "ECGTypeError", "Graph", "GraphBuilder", "Node", "Op", "OpGroup",
-           "TensorType", "Value", "analyze", "evaluate", "smallest_dtype", "verify"]
+           "TensorType", "TreeEnsemble", "Value", "round_threshold_down", "analyze", "evaluate", "smallest_dtype", "verify"]

@@ -63,6 +63,8 @@ def _type_str(t: TensorType) -> str:
 
 
 def _short(v):
+    if hasattr(v, "n_trees"):
+        return f"<{v.n_trees} trees, {v.n_nodes} nodes, depth {v.max_depth()}>"
     if isinstance(v, np.ndarray):
         return f"array{list(v.shape)}"
     if isinstance(v, float):
@@ -134,7 +136,9 @@ class GraphBuilder:
     >>> y = b.emit(Op.MATMUL, x, b.const(np.ones((3, 2))))
     """
 
-    def __init__(self):
+    def __init__(self, options: dict | None = None):
+        #: frontend options (e.g. ``tree_strategy``), read by converters
+        self.options = dict(options or {})
         self.inputs: list = []
         self.nodes: list = []
         self._ids = itertools.count()

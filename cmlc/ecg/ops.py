@@ -61,6 +61,8 @@ class Op(enum.Enum):
     RESHAPE = "reshape"
     CONCAT = "concat"
     TAKE = "take"
+    # tree ensembles: sum over trees of reached leaf values (attrs: ensemble, strategy)
+    TREE_ENSEMBLE = "tree_ensemble"
 
 
 class OpGroup:
@@ -72,6 +74,8 @@ class OpGroup:
     BINARY = ARITHMETIC | COMPARE
     ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
     REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
+    # ops lowered to a kernel of their own (not fused with neighbours in TE)
+    OPAQUE = frozenset({Op.TREE_ENSEMBLE})
     # monotone non-decreasing maps: argmax/threshold of f(x) equals that of x (redundant elimination)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
 
@@ -186,6 +190,14 @@ def _infer_take(op, types, attrs):
     return TensorType((t.shape[0], len(indices)), t.dtype)
 
 
+def _infer_tree_ensemble(op, types, attrs):
+    (t,) = types
+    ensemble = attrs["ensemble"]
+    if len(t.shape) != 2 or not t.batched or int(ensemble.feature.max(initial=0)) >= t.shape[1]:
+        raise ECGTypeError(f"tree_ensemble needs an (N, F) input covering every tested feature, got {t.shape}")
+    return TensorType((t.shape[0], ensemble.n_outputs), "float64")
+
+
 def _sigmoid(x):
     # numerically stable on both tails, as scipy.special.expit
     with np.errstate(over="ignore"):
@@ -250,6 +262,7 @@ OPS: dict[Op, OpSpec] = {
     Op.RESHAPE: OpSpec(1, _infer_reshape, lambda x, shape: x.reshape((x.shape[0],) + tuple(shape[1:]))),
     Op.CONCAT: OpSpec(None, _infer_concat, lambda *xs, axis: np.concatenate(xs, axis=axis)),
     Op.TAKE: OpSpec(1, _infer_take, lambda x, indices: np.take(x, indices, axis=1)),
+    Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, strategy="auto", handle_nan=True: ensemble.predict_sum(x)),
 }
 
 assert set(OPS) == set(Op), "every op needs a spec"

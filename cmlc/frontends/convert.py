@@ -25,7 +25,8 @@ class ModelSpec:
     n_features : ``n_features_in_``.
     feature_names : ``feature_names_in_`` as a list of str, or None.
     float32_out : float outputs are float32 when the input is float32.
-    allow_nan : NaN is accepted in the input.
+    allow_nan : NaN is accepted in the input (scikit-learn's ``allow_nan`` input tag: where the
+        reference refuses NaN, cmlc refuses it too).
     """
 
     graph: Graph
@@ -37,21 +38,33 @@ class ModelSpec:
     allow_nan: bool
 
 
+def _steps(model) -> list:
+    return [s for _, s in model.steps if s is not None and s != "passthrough"] if isinstance(model, Pipeline) else [model]
+
+
+def accepts_nan(model) -> bool:
+    """Does scikit-learn accept NaN in ``model``'s input? Its ``allow_nan`` tag, except that a
+    Pipeline accepts NaN when every step does (the steps cmlc supports pass NaN through)."""
+    return all(bool(s.__sklearn_tags__().input_tags.allow_nan) for s in _steps(model))
+
+
 def _check_fitted(model) -> None:
-    steps = [s for _, s in model.steps if s is not None and s != "passthrough"] if isinstance(model, Pipeline) else [model]
-    for step in steps:
+    for step in _steps(model):
         try:
             check_is_fitted(step)
         except SklearnNotFittedError as err:
             raise NotFittedError(f"{type(step).__name__} is not fitted: call fit() before cmlc.compile(). ({err})") from None
 
 
-def convert(model) -> ModelSpec:
-    """Build the :class:`ModelSpec` of a fitted estimator (raises for unsupported or unfitted ones)."""
+def convert(model, options: dict | None = None) -> ModelSpec:
+    """Build the :class:`ModelSpec` of a fitted estimator (raises for unsupported or unfitted ones).
+
+    ``options`` are frontend options passed to converters (``tree_strategy``).
+    """
     entry = REGISTRY.lookup(model)
     _check_fitted(model)
     n_features = int(model.n_features_in_)
-    b = GraphBuilder()
+    b = GraphBuilder(options)
     x = b.input("X", (BATCH, n_features), "float64")
     converted = entry.convert(model, b, x)
     outputs = {m: v for m, v in converted.outputs.items() if hasattr(model, m)}
@@ -68,5 +81,5 @@ def convert(model) -> ModelSpec:
         n_features=n_features,
         feature_names=[str(n) for n in names] if names is not None else None,
         float32_out=converted.float32_out,
-        allow_nan=converted.allow_nan,
+        allow_nan=accepts_nan(model),
     )

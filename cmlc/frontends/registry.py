@@ -24,13 +24,10 @@ class Converted:
         int32 indices into ``classes_``.
     float32_out : whether the estimator returns float32 for float32 input (scalers do; most
         models with float64 weights return float64).
-    allow_nan : whether the estimator accepts NaN in its input (else compiled models refuse it,
-        as scikit-learn does).
     """
 
     outputs: dict
     float32_out: bool = False
-    allow_nan: bool = False
 
 
 @dataclass(frozen=True)

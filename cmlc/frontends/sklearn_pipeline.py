@@ -11,16 +11,13 @@ from .registry import REGISTRY, Converted, frontend
 @frontend(Pipeline, family="pipeline", notes="any chain of supported steps; 'passthrough' steps are skipped")
 def convert_pipeline(est, b, x):
     steps = [step for _, step in est.steps if step is not None and step != "passthrough"]
-    float32_out, allow_nan = True, None
+    float32_out = True
     for step in steps[:-1]:
         converted = REGISTRY.lookup(step).convert(step, b, x)
         if "transform" not in converted.outputs:
             raise UnsupportedModelError(f"pipeline step {type(step).__name__} has no transform")
         x, float32_out = converted.outputs["transform"], float32_out and converted.float32_out
-        allow_nan = converted.allow_nan if allow_nan is None else allow_nan
     if not steps:
-        return Converted({"transform": x}, float32_out=True, allow_nan=True)
+        return Converted({"transform": x}, float32_out=True)
     last = REGISTRY.lookup(steps[-1]).convert(steps[-1], b, x)
-    # the first step sees the raw input, so it decides whether NaN is accepted
-    return Converted(last.outputs, float32_out=float32_out and last.float32_out,
-                     allow_nan=last.allow_nan if allow_nan is None else allow_nan)
+    return Converted(last.outputs, float32_out=float32_out and last.float32_out)

@@ -79,6 +79,18 @@ def _to_numeric_array(X) -> np.ndarray:
     raise InputError(f"X has dtype {arr.dtype}, which is not numeric; cmlc models take numbers only.")
 
 
+def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
+    """Infinity is always refused (as scikit-learn does); NaN unless the estimator accepts it."""
+    if schema.allow_nan:
+        if np.isinf(arr).any():
+            raise InputError(f"Input X contains infinity; {schema.estimator} accepts NaN but not infinite values.")
+        return
+    finite = np.isfinite(arr)
+    if not finite.all():
+        what = "NaN" if np.isnan(arr[~finite]).any() else "infinity"
+        raise InputError(f"Input X contains {what}; {schema.estimator} does not accept missing or infinite values.")
+
+
 def prepare_input(X, schema: InputSchema) -> tuple[np.ndarray, bool]:
     """Check ``X`` against ``schema``.
 
@@ -94,11 +106,8 @@ def prepare_input(X, schema: InputSchema) -> tuple[np.ndarray, bool]:
         raise InputError(f"Expected a 2D array of shape (n_samples, n_features), got {arr.ndim}D with shape {arr.shape}.{hint}")
     if arr.shape[1] != schema.n_features:
         raise InputError(f"X has {arr.shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
-    if arr.dtype.kind == "f" and not schema.allow_nan:
-        finite = np.isfinite(arr)
-        if not finite.all():
-            what = "NaN" if np.isnan(arr[~finite]).any() else "infinity"
-            raise InputError(f"Input X contains {what}; {schema.estimator} does not accept missing or infinite values.")
+    if arr.dtype.kind == "f":
+        _check_finite(arr, schema)
     was_float32 = arr.dtype == np.float32
     if arr.dtype == np.float64 and arr.flags.c_contiguous and arr.ctypes.data % ALIGNMENT == 0:
         return arr, was_float32

@@ -1,0 +1,117 @@
+"""Tree ensembles in the ECG: the neutral :class:`TreeEnsemble` record and its numpy semantics.
+
+Frontends (scikit-learn trees and forests, gradient boosting, XGBoost, ...) only fill this
+record; the ``tree_ensemble`` op computes, for every row, the sum over trees (in tree order) of
+the value of the leaf the row reaches. Everything model-specific around it (averaging, base
+scores, links, argmax) is ordinary ECG ops.
+
+Comparison semantics (``comparison``, ``threshold_dtype``):
+- ``"le"``: go left when ``x <= threshold`` (scikit-learn); ``"lt"``: when ``x < threshold`` (XGBoost).
+- The feature value is cast to ``threshold_dtype`` first. scikit-learn's trees compare a float32
+  feature with a float64 threshold; storing the threshold rounded *down* to float32
+  (:func:`round_threshold_down`) makes the float32 comparison give the same answer.
+- NaN goes to the side ``missing_left`` says, node by node.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def round_threshold_down(threshold: np.ndarray) -> np.ndarray:
+    """float64 thresholds -> float32 ``t32`` with ``float32(x) <= t32  <=>  float64(float32(x)) <= t``.
+
+    The largest float32 not above ``t`` has that property; a plain cast may round up.
+    """
+    t32 = threshold.astype(np.float32)
+    up = t32.astype(np.float64) > threshold
+    t32[up] = np.nextafter(t32[up], np.float32(-np.inf))
+    return t32
+
+
+@dataclass(eq=False)
+class TreeEnsemble:
+    """Trees as flat node arrays (all trees concatenated).
+
+    roots : int32 (n_trees,) index of each tree's root node.
+    feature : int32 (n_nodes,) feature tested at an internal node (0 at leaves).
+    threshold : (n_nodes,) of ``threshold_dtype``, compared with the feature value.
+    left, right : int32 (n_nodes,) child node indices; -1 at leaves.
+    missing_left : bool (n_nodes,) where NaN goes.
+    value : float64 (n_nodes, n_outputs) leaf values (rows of internal nodes are ignored).
+    comparison : "le" or "lt".
+    threshold_dtype : "float32" or "float64".
+    """
+
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    value: np.ndarray
+    comparison: str = "le"
+    threshold_dtype: str = "float32"
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.value.shape[1]
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.feature)
+
+    def is_leaf(self) -> np.ndarray:
+        return self.left < 0
+
+    def depths(self) -> np.ndarray:
+        """int (n_trees,) depth of each tree (edges on the longest root-to-leaf path)."""
+        depth = np.zeros(self.n_nodes, dtype=np.int64)
+        tree_depth = np.zeros(self.n_trees, dtype=np.int64)
+        for t, root in enumerate(self.roots):
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                if self.left[node] >= 0:
+                    for child in (self.left[node], self.right[node]):
+                        depth[child] = depth[node] + 1
+                        stack.append(child)
+                else:
+                    tree_depth[t] = max(tree_depth[t], depth[node])
+        return tree_depth
+
+    def max_depth(self) -> int:
+        return int(self.depths().max()) if self.n_trees else 0
+
+    def goes_left(self, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        """bool (n,): does row ``i`` of ``x`` (n, F) go left at node ``nodes[i]``?"""
+        v = x[np.arange(len(nodes)), self.feature[nodes]].astype(self.threshold_dtype)
+        t = self.threshold[nodes]
+        test = v <= t if self.comparison == "le" else v < t
+        return np.where(np.isnan(v), self.missing_left[nodes], test)
+
+    def leaves(self, x: np.ndarray) -> np.ndarray:
+        """int32 (n, n_trees): the leaf node each row reaches in each tree."""
+        out = np.empty((x.shape[0], self.n_trees), dtype=np.int32)
+        for t, root in enumerate(self.roots):
+            node = np.full(x.shape[0], root, dtype=np.int64)
+            active = self.left[node] >= 0
+            while active.any():
+                rows = np.flatnonzero(active)
+                go_left = self.goes_left(x[rows], node[rows])
+                node[rows] = np.where(go_left, self.left[node[rows]], self.right[node[rows]])
+                active = self.left[node] >= 0
+            out[:, t] = node
+        return out
+
+    def predict_sum(self, x: np.ndarray) -> np.ndarray:
+        """float64 (n, n_outputs): sum over trees, in tree order, of the reached leaves' values."""
+        total = np.zeros((x.shape[0], self.n_outputs), dtype=np.float64)
+        for t_leaves in self.leaves(x).T:
+            total += self.value[t_leaves]
+        return total

@@ -1,0 +1,200 @@
+"""Tree-ensemble kernels (TVMScript): ``Y[n, :] = sum over trees of value[leaf(n, t), :]``.
+
+Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic batch:
+
+- ``traversal``: the ensemble's flat node arrays; each row walks each tree with a data-dependent
+  ``while`` loop until it reaches a leaf. Any depth; memory is the node arrays.
+- ``perfect``: every tree padded to a complete tree of the ensemble's depth ``D`` (a real leaf
+  above depth ``D`` becomes a subtree whose internal nodes send everything left and whose leaves
+  all copy it), so a row's walk is ``D`` branch-free steps ``i = 2 i + 1 + go_right``. Blocks of
+  ``rows_per_block`` rows are walked together as independent scalar chains (unrolled), with the
+  block of ``X`` first copied transposed into a local buffer; trees are the inner loop and the
+  block's accumulators stay local. Memory grows as ``2^D`` per tree, so this lowering is refused
+  above :data:`PERFECT_BUDGET_BYTES`.
+
+Both accumulate in float64 in tree order, which is how scikit-learn sums its trees.
+(No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from tvm.script import tirx as T
+
+from cmlc.ecg import TreeEnsemble
+
+PERFECT_BUDGET_BYTES = 256 * 2 ** 20   # padded arrays of the perfect lowering, all trees together
+
+
+@dataclass(frozen=True)
+class TreeKnobs:
+    """Free parameters of the tree kernels.
+
+    rows_per_block : rows walked together (perfect: unrolled independent chains; traversal: rows
+        sharing one pass over the trees).
+    parallel : run row blocks on the thread pool.
+    """
+
+    rows_per_block: int = 16
+    parallel: bool = True
+
+
+def perfect_bytes(ensemble: TreeEnsemble) -> int:
+    """Bytes of the padded arrays of the perfect lowering."""
+    d = ensemble.max_depth()
+    per_tree = (2 ** d - 1) * (4 + 4 + 1) + 2 ** d * ensemble.n_outputs * 8
+    return ensemble.n_trees * per_tree
+
+
+def pad_to_perfect(ensemble: TreeEnsemble):
+    """Complete-tree arrays: feat int32 (T, 2^D-1), thr (T, 2^D-1), miss int8 (T, 2^D-1), leaf float64 (T, 2^D, K)."""
+    depth = ensemble.max_depth()
+    n_internal = 2 ** depth - 1
+    tdtype = ensemble.threshold_dtype
+    feat = np.zeros((ensemble.n_trees, n_internal), np.int32)
+    thr = np.full((ensemble.n_trees, n_internal), np.inf, tdtype)    # padding: x <= +inf, go left
+    miss = np.ones((ensemble.n_trees, n_internal), np.int8)           # padding: NaN goes left too
+    leaf = np.zeros((ensemble.n_trees, 2 ** depth, ensemble.n_outputs), np.float64)
+    for t, root in enumerate(ensemble.roots):
+        stack = [(int(root), 0, 0)]
+        while stack:
+            node, pos, d = stack.pop()
+            if d == depth:
+                leaf[t, pos - n_internal] = ensemble.value[node]
+                continue
+            if ensemble.left[node] >= 0:
+                feat[t, pos] = ensemble.feature[node]
+                thr[t, pos] = ensemble.threshold[node]
+                miss[t, pos] = ensemble.missing_left[node]
+                children = (ensemble.left[node], ensemble.right[node])
+            else:
+                children = (node, node)
+            stack.append((int(children[0]), 2 * pos + 1, d + 1))
+            stack.append((int(children[1]), 2 * pos + 2, d + 1))
+    return feat, thr, miss, leaf
+
+
+def _goes_right(v, t, miss, comparison: str, allow_nan: bool):
+    """1 if the row goes right at a node, else 0 (int32 expression)."""
+    right = v > t if comparison == "le" else v >= t
+    if allow_nan:
+        right = T.if_then_else(T.isnan(v), miss == T.int8(0), right)
+    return T.Cast("int32", right)
+
+
+def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
+    """PrimFunc ``(X float64 (N, F), feat, thr, miss, leaf, Y float64 (N, K))`` and its constant arrays."""
+    feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble)
+    NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.rows_per_block
+    NI = 2 ** D - 1
+    tdtype, cmp = ensemble.threshold_dtype, ensemble.comparison
+    row_loop = T.parallel if knobs.parallel else T.serial
+
+    @T.prim_func(private=True)
+    def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), "int32"), thr: T.Buffer((NT, max(NI, 1)), tdtype),
+                     miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), "float64"), y: T.handle):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        N = T.int64()
+        X = T.match_buffer(x, (N, F), "float64")
+        Y = T.match_buffer(y, (N, K), "float64")
+        for rb in row_loop((N + B - 1) // B):
+            xblk = T.decl_buffer((F * B,), tdtype, scope="local")
+            acc = T.decl_buffer((K * B,), "float64", scope="local")
+            idx = T.decl_buffer((B,), "int32", scope="local")
+            for l in range(B):
+                for j in range(F):
+                    xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
+                                                     T.Cast(tdtype, 0))
+            for kl in range(K * B):
+                acc[kl] = T.float64(0)
+            for t in range(NT):
+                for l in T.unroll(B):
+                    idx[l] = 0
+                for d in T.unroll(D):
+                    for l in T.unroll(B):
+                        idx[l] = idx[l] * 2 + 1 + _goes_right(xblk[feat[t, idx[l]] * B + l], thr[t, idx[l]],
+                                                              miss[t, idx[l]], cmp, allow_nan)
+                for k in range(K):
+                    for l in T.unroll(B):
+                        acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l] - NI, k]
+            for l in range(B):
+                for k in range(K):
+                    if rb * B + l < N:
+                        Y[rb * B + l, k] = acc[k * B + l]
+
+    if NI == 0:  # every tree is a single leaf: keep the buffers non-empty
+        feat_a, thr_a, miss_a = (np.zeros((NT, 1), a.dtype) for a in (feat_a, thr_a, miss_a))
+    return tree_perfect, [feat_a, thr_a.astype(tdtype), miss_a, leaf_a]
+
+
+def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
+    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, Y float64 (N, K))``."""
+    NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
+    tdtype, cmp = ensemble.threshold_dtype, ensemble.comparison
+    row_loop = T.parallel if knobs.parallel else T.serial
+
+    @T.prim_func(private=True)
+    def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
+                      thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
+                      miss: T.Buffer((NN,), "int8"), value: T.Buffer((NN, K), "float64"), y: T.handle):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        N = T.int64()
+        X = T.match_buffer(x, (N, F), "float64")
+        Y = T.match_buffer(y, (N, K), "float64")
+        for rb in row_loop((N + B - 1) // B):
+            acc = T.decl_buffer((B * K,), "float64", scope="local")
+            node = T.decl_buffer((1,), "int32", scope="local")
+            for lk in range(B * K):
+                acc[lk] = T.float64(0)
+            for t in range(NT):
+                for l in range(B):
+                    if rb * B + l < N:
+                        node[0] = roots[t]
+                        while left[node[0]] >= 0:
+                            node[0] = T.if_then_else(
+                                _goes_right(T.Cast(tdtype, X[rb * B + l, feat[node[0]]]), thr[node[0]], miss[node[0]],
+                                            cmp, allow_nan) == 1, right[node[0]], left[node[0]])
+                        for k in range(K):
+                            acc[l * K + k] = acc[l * K + k] + value[node[0], k]
+            for l in range(B):
+                if rb * B + l < N:
+                    for k in range(K):
+                        Y[rb * B + l, k] = acc[l * K + k]
+
+    arrays = [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
+              ensemble.threshold.astype(tdtype), ensemble.left.astype(np.int32), ensemble.right.astype(np.int32),
+              ensemble.missing_left.astype(np.int8), np.ascontiguousarray(ensemble.value, dtype=np.float64)]
+    return tree_traverse, arrays
+
+
+TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
+
+
+def build_tree_ensemble(node, parallel: bool):
+    """Opaque-kernel builder of a ``tree_ensemble`` node: ``(PrimFunc, constant arrays)``.
+
+    ``node.attrs``: ``ensemble``, ``strategy`` (already resolved by the frontend), ``handle_nan``
+    (False when NaN cannot reach the op because the model refuses NaN input).
+    """
+    ensemble = node.attrs["ensemble"]
+    kernel = TREE_KERNELS[node.attrs["strategy"]]
+    return kernel(ensemble, int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
+                  TreeKnobs(parallel=parallel))
+
+
+def choose_strategy(ensemble: TreeEnsemble, requested: str = "auto") -> str:
+    """The lowering to use. ``auto``: ``perfect`` while its padded arrays fit the budget and the
+    trees are not much deeper than they are bushy (padding would mostly be wasted work), else
+    ``traversal``. A forced ``perfect`` over budget raises ``ValueError``."""
+    if requested not in ("auto", *TREE_KERNELS):
+        raise ValueError(f"unknown tree strategy {requested!r}; choose from auto, {', '.join(TREE_KERNELS)}")
+    fits = perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES
+    if requested == "perfect" and not fits:
+        raise ValueError(f"perfect-tree lowering needs {perfect_bytes(ensemble) / 2**20:.0f} MiB of padded arrays "
+                         f"(depth {ensemble.max_depth()}), over the {PERFECT_BUDGET_BYTES / 2**20:.0f} MiB budget")
+    if requested != "auto":
+        return requested
+    depth = ensemble.max_depth()
+    n_leaves = int(ensemble.is_leaf().sum())
+    padded_leaves = ensemble.n_trees * 2 ** depth
+    return "perfect" if fits and depth <= 12 and padded_leaves <= 16 * n_leaves else "traversal"

@@ -1,0 +1,168 @@
+"""scikit-learn trees and forests against scikit-learn, for every tree lowering.
+
+Labels identical, probabilities/values within 1e-12 (both sum float64 leaf values in tree
+order), including rows placed exactly on split thresholds and NaN where scikit-learn accepts it.
+"""
+import functools
+
+import numpy as np
+import pytest
+from sklearn import ensemble as ens
+from sklearn import tree as sk_tree
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import cmlc
+from cmlc.errors import InputError
+from conftest import classification_data, fresh_rows, regression_data
+
+STRATEGIES = ("perfect", "traversal")
+LABELS = np.array(["low", "mid", "high", "top"])
+
+CLASSIFIERS = {
+    "DecisionTreeClassifier": lambda: sk_tree.DecisionTreeClassifier(max_depth=6, random_state=0),
+    "ExtraTreeClassifier": lambda: sk_tree.ExtraTreeClassifier(max_depth=7, random_state=0),
+    "RandomForestClassifier": lambda: ens.RandomForestClassifier(n_estimators=12, max_depth=6, random_state=0),
+    "ExtraTreesClassifier": lambda: ens.ExtraTreesClassifier(n_estimators=12, max_depth=6, random_state=0),
+    "RandomForestClassifier-unlimited": lambda: ens.RandomForestClassifier(n_estimators=5, random_state=0),
+    "Pipeline-StandardScaler-RandomForest": lambda: make_pipeline(
+        StandardScaler(), ens.RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0)),
+}
+REGRESSORS = {
+    "DecisionTreeRegressor": lambda: sk_tree.DecisionTreeRegressor(max_depth=6, random_state=0),
+    "ExtraTreeRegressor": lambda: sk_tree.ExtraTreeRegressor(max_depth=6, random_state=0),
+    "RandomForestRegressor": lambda: ens.RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0),
+    "ExtraTreesRegressor": lambda: ens.ExtraTreesRegressor(n_estimators=10, max_depth=6, random_state=0),
+}
+
+CASES = (
+    [pytest.param(n, kind, s, id=f"{n}[{kind}-{s}]") for n in CLASSIFIERS for kind in ("binary", "multiclass-str")
+     for s in STRATEGIES]
+    + [pytest.param(n, kind, s, id=f"{n}[{kind}-{s}]") for n in REGRESSORS for kind in ("regression", "multioutput")
+       for s in STRATEGIES]
+)
+
+
+def _data(kind, nan=False):
+    if kind == "binary":
+        X, y = classification_data(2)
+    elif kind == "multiclass-str":
+        X, y = classification_data(4)
+        y = LABELS[y]
+    else:
+        X, y = regression_data(n_targets=3 if kind == "multioutput" else 1)
+    if nan:
+        X = X.copy()
+        X[np.random.default_rng(7).random(X.shape) < 0.1] = np.nan
+    return X, y
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(name, kind, strategy, nan=False):
+    factory = {**CLASSIFIERS, **REGRESSORS}[name]
+    X, y = _data(kind, nan)
+    est = factory().fit(X, y)
+    return est, cmlc.compile(est, options={"tree_strategy": strategy}), X
+
+
+def on_thresholds(est, X, n=200):
+    """Rows whose features sit exactly on split thresholds (as float32 sees them) or next to them."""
+    last = est.steps[-1][1] if hasattr(est, "steps") else est
+    trees = [e.tree_ for e in getattr(last, "estimators_", [last])]
+    thr = np.concatenate([t.threshold[t.children_left >= 0] for t in trees]).astype(np.float32)
+    rng = np.random.default_rng(3)
+    rows = fresh_rows(X, n=n, seed=4)
+    if hasattr(est, "steps"):  # thresholds live in scaled space: only exercise raw values here
+        return rows
+    picks = rng.choice(thr, size=rows.shape).astype(np.float64)
+    nudge = rng.integers(-1, 2, size=rows.shape)
+    picks = np.where(nudge == 0, picks, np.nextafter(picks.astype(np.float32), np.where(nudge > 0, np.inf, -np.inf)))
+    mask = rng.random(rows.shape) < 0.7
+    rows[mask] = picks[mask]
+    return rows
+
+
+def _compare(est, cm, X):
+    methods = [m for m in ("predict", "predict_proba", "predict_log_proba") if hasattr(est, m)]
+    assert [m for m in methods if hasattr(cm, m)] == methods
+    for m in methods:
+        expected, got = getattr(est, m)(X), getattr(cm, m)(X)
+        assert got.shape == expected.shape and got.dtype == expected.dtype, m
+        if m == "predict" and expected.dtype.kind in "OUi":
+            np.testing.assert_array_equal(got, expected, err_msg=m)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=m)
+
+
+@pytest.mark.parametrize("name, kind, strategy", CASES)
+def test_matches_sklearn(name, kind, strategy):
+    est, cm, X = compiled(name, kind, strategy)
+    _compare(est, cm, fresh_rows(X))
+    _compare(est, cm, on_thresholds(est, X))
+    _compare(est, cm, fresh_rows(X, n=1, seed=9))
+    _compare(est, cm, np.asfortranarray(fresh_rows(X, n=33, seed=10)).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
+                                  "Pipeline-StandardScaler-RandomForest"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_nan_routed_like_sklearn(name, strategy):
+    est, cm, X = compiled(name, "multiclass-str", strategy, nan=True)
+    rows = fresh_rows(X[~np.isnan(X).any(1)], n=300, seed=5)
+    rows[np.random.default_rng(6).random(rows.shape) < 0.3] = np.nan
+    _compare(est, cm, rows)
+
+
+def test_nan_in_model_fitted_without_nan():
+    est, cm, X = compiled("RandomForestClassifier", "binary", "perfect")
+    rows = fresh_rows(X, n=100)
+    rows[::3, 1] = np.nan
+    _compare(est, cm, rows)
+
+
+def test_inf_refused_like_sklearn():
+    est, cm, X = compiled("RandomForestClassifier", "binary", "perfect")
+    rows = fresh_rows(X, n=4)
+    rows[0, 0] = np.inf
+    with pytest.raises(ValueError):
+        est.predict(rows)
+    with pytest.raises(InputError, match="infinity"):
+        cm.predict(rows)
+
+
+def test_auto_strategy_and_budget():
+    from cmlc.kernels.trees import choose_strategy
+    from cmlc.frontends.sklearn_trees import class_fractions, ensemble_from_sklearn
+    X, y = classification_data(2, n_samples=2000)
+    deep = ens.RandomForestClassifier(n_estimators=3, random_state=0).fit(X + np.random.default_rng(0).normal(0, 3, X.shape), y)
+    ensemble = ensemble_from_sklearn([e.tree_ for e in deep.estimators_], class_fractions)
+    assert ensemble.max_depth() > 12
+    assert choose_strategy(ensemble) == "traversal"
+    shallow = ens.RandomForestClassifier(n_estimators=3, max_depth=5, random_state=0).fit(X, y)
+    assert choose_strategy(ensemble_from_sklearn([e.tree_ for e in shallow.estimators_], class_fractions)) == "perfect"
+
+
+def test_forced_perfect_over_budget_is_refused(monkeypatch):
+    import cmlc.kernels.trees as kt
+    est, _, _ = compiled("RandomForestClassifier", "binary", "perfect")
+    monkeypatch.setattr(kt, "PERFECT_BUDGET_BYTES", 1024)
+    with pytest.raises(cmlc.errors.UnsupportedModelError, match="budget"):
+        cmlc.compile(est, options={"tree_strategy": "perfect"})
+    cm = cmlc.compile(est)  # auto falls back to traversal
+    assert "strategy='traversal'" in str(cm.graph)
+
+
+def test_bad_tree_strategy_option():
+    est, _, _ = compiled("DecisionTreeClassifier", "binary", "perfect")
+    with pytest.raises(ValueError, match="tree_strategy"):
+        cmlc.compile(est, options={"tree_strategy": "gemm-ish"})
+
+
+@pytest.mark.slow
+def test_large_unlimited_depth_forest_100k_rows():
+    """A 500-tree RandomForest of unlimited depth compiles and predicts 100,000 rows."""
+    X, y = classification_data(3, n_samples=5000, n_features=20)
+    rf = ens.RandomForestClassifier(n_estimators=500, n_jobs=2, random_state=0).fit(X, y)
+    cm = cmlc.compile(rf)
+    rows = fresh_rows(X, n=100_000)
+    np.testing.assert_array_equal(cm.predict(rows), rf.predict(rows))
