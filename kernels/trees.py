@@ -83,7 +83,7 @@ def _goes_right(v, t, miss, comparison: str, allow_nan: bool):
 
 
 def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
-    """PrimFunc ``(X float64 (N, F), feat, thr, miss, leaf, Y float64 (N, K))`` and its constant arrays."""
+    """PrimFunc ``(X float64 (N, F), feat, thr, miss, leaf, base, Y float64 (N, K))`` and its constant arrays."""
     feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble)
     NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.rows_per_block
     NI = 2 ** D - 1
@@ -92,7 +92,8 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 
     @T.prim_func(private=True)
     def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), "int32"), thr: T.Buffer((NT, max(NI, 1)), tdtype),
-                     miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), "float64"), y: T.handle):
+                     miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), "float64"),
+                     base: T.Buffer((K,), "float64"), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
@@ -106,7 +107,7 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
                     xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
                                                      T.Cast(tdtype, 0))
             for kl in range(K * B):
-                acc[kl] = T.float64(0)
+                acc[kl] = base[kl // B]
             for t in range(NT):
                 for l in T.unroll(B):
                     idx[l] = 0
@@ -124,11 +125,11 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 
     if NI == 0:  # every tree is a single leaf: keep the buffers non-empty
         feat_a, thr_a, miss_a = (np.zeros((NT, 1), a.dtype) for a in (feat_a, thr_a, miss_a))
-    return tree_perfect, [feat_a, thr_a.astype(tdtype), miss_a, leaf_a]
+    return tree_perfect, [feat_a, thr_a.astype(tdtype), miss_a, leaf_a, ensemble.start()]
 
 
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
-    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, Y float64 (N, K))``."""
+    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, base, Y float64 (N, K))``."""
     NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
     tdtype, cmp = ensemble.threshold_dtype, ensemble.comparison
     row_loop = T.parallel if knobs.parallel else T.serial
@@ -136,7 +137,8 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
     @T.prim_func(private=True)
     def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
                       thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
-                      miss: T.Buffer((NN,), "int8"), value: T.Buffer((NN, K), "float64"), y: T.handle):
+                      miss: T.Buffer((NN,), "int8"), value: T.Buffer((NN, K), "float64"),
+                      base: T.Buffer((K,), "float64"), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
@@ -145,7 +147,7 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
             acc = T.decl_buffer((B * K,), "float64", scope="local")
             node = T.decl_buffer((1,), "int32", scope="local")
             for lk in range(B * K):
-                acc[lk] = T.float64(0)
+                acc[lk] = base[lk % K]
             for t in range(NT):
                 for l in range(B):
                     if rb * B + l < N:
@@ -163,7 +165,8 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
 
     arrays = [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
               ensemble.threshold.astype(tdtype), ensemble.left.astype(np.int32), ensemble.right.astype(np.int32),
-              ensemble.missing_left.astype(np.int8), np.ascontiguousarray(ensemble.value, dtype=np.float64)]
+              ensemble.missing_left.astype(np.int8), np.ascontiguousarray(ensemble.value, dtype=np.float64),
+              ensemble.start()]
     return tree_traverse, arrays
 
 

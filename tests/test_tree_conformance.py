@@ -68,7 +68,7 @@ def compiled(name, kind, strategy, nan=False):
 def on_thresholds(est, X, n=200):
     """Rows whose features sit exactly on split thresholds (as float32 sees them) or next to them."""
     last = est.steps[-1][1] if hasattr(est, "steps") else est
-    trees = [e.tree_ for e in getattr(last, "estimators_", [last])]
+    trees = [e.tree_ for e in np.ravel(getattr(last, "estimators_", [last]))]
     thr = np.concatenate([t.threshold[t.children_left >= 0] for t in trees]).astype(np.float32)
     rng = np.random.default_rng(3)
     rows = fresh_rows(X, n=n, seed=4)
@@ -166,3 +166,94 @@ def test_large_unlimited_depth_forest_100k_rows():
     cm = cmlc.compile(rf)
     rows = fresh_rows(X, n=100_000)
     np.testing.assert_array_equal(cm.predict(rows), rf.predict(rows))
+
+
+BOOSTING = {
+    "GradientBoostingClassifier": (lambda: ens.GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0), ("binary", "multiclass-str")),
+    "GradientBoostingClassifier-exponential": (lambda: ens.GradientBoostingClassifier(n_estimators=15, loss="exponential", random_state=0), ("binary",)),
+    "GradientBoostingClassifier-zero-init": (lambda: ens.GradientBoostingClassifier(n_estimators=10, init="zero", random_state=0), ("binary", "multiclass-str")),
+    "GradientBoostingRegressor-squared_error": (lambda: ens.GradientBoostingRegressor(n_estimators=15, random_state=0), ("regression",)),
+    "GradientBoostingRegressor-absolute_error": (lambda: ens.GradientBoostingRegressor(n_estimators=15, loss="absolute_error", random_state=0), ("regression",)),
+    "GradientBoostingRegressor-huber": (lambda: ens.GradientBoostingRegressor(n_estimators=15, loss="huber", random_state=0), ("regression",)),
+    "GradientBoostingRegressor-quantile": (lambda: ens.GradientBoostingRegressor(n_estimators=15, loss="quantile", alpha=0.3, random_state=0), ("regression",)),
+    "HistGradientBoostingClassifier": (lambda: ens.HistGradientBoostingClassifier(max_iter=15, random_state=0), ("binary", "multiclass-str", "binary-nan")),
+    "HistGradientBoostingRegressor": (lambda: ens.HistGradientBoostingRegressor(max_iter=15, random_state=0), ("regression", "regression-nan")),
+    "HistGradientBoostingRegressor-poisson": (lambda: ens.HistGradientBoostingRegressor(max_iter=15, loss="poisson", random_state=0), ("positive",)),
+    "HistGradientBoostingRegressor-gamma": (lambda: ens.HistGradientBoostingRegressor(max_iter=15, loss="gamma", random_state=0), ("positive",)),
+    "HistGradientBoostingRegressor-quantile": (lambda: ens.HistGradientBoostingRegressor(max_iter=15, loss="quantile", quantile=0.8, random_state=0), ("regression",)),
+    "IsolationForest": (lambda: ens.IsolationForest(n_estimators=15, random_state=0), ("regression", "regression-nan")),
+    "IsolationForest-max_features": (lambda: ens.IsolationForest(n_estimators=15, max_features=0.5, contamination=0.1, random_state=0), ("regression",)),
+}
+# Init estimators: gradient boosting fits them on float32 X, so their weights are float32 and
+# scikit-learn evaluates them in float32 arithmetic (cmlc in float64); the logit of the clipped
+# probability then amplifies that float32 rounding near 0/1. Labels stay identical; continuous
+# outputs agree to 1e-4 relative (1e-6 absolute near 0).
+INIT_ESTIMATOR = {
+    "GradientBoostingClassifier-LogisticRegression-init": (
+        lambda: ens.GradientBoostingClassifier(n_estimators=10, init=__import__("sklearn.linear_model").linear_model.LogisticRegression(), random_state=0),
+        ("binary", "multiclass-str")),
+    "GradientBoostingRegressor-Ridge-init": (
+        lambda: ens.GradientBoostingRegressor(n_estimators=10, init=__import__("sklearn.linear_model").linear_model.Ridge(), random_state=0),
+        ("regression",)),
+}
+
+
+def _boost_data(kind):
+    nan = kind.endswith("-nan")
+    kind = kind.removesuffix("-nan")
+    if kind == "positive":
+        X, y = regression_data()
+        return X, np.exp(y / np.abs(y).max())
+    return _data(kind, nan)
+
+
+def _compare_all(est, cm, X, rtol=1e-12, atol=1e-12):
+    methods = [m for m in ("predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples")
+               if hasattr(est, m)]
+    assert [m for m in methods if hasattr(cm, m)] == methods
+    for m in methods:
+        expected, got = getattr(est, m)(X), getattr(cm, m)(X)
+        assert got.shape == expected.shape and got.dtype == expected.dtype, m
+        if m == "predict" and expected.dtype.kind in "OUi":
+            np.testing.assert_array_equal(got, expected, err_msg=m)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=m)
+
+
+BOOST_CASES = [pytest.param(n, k, s, id=f"{n}[{k}-{s}]") for n, (_, kinds) in {**BOOSTING, **INIT_ESTIMATOR}.items()
+               for k in kinds for s in STRATEGIES]
+
+
+@pytest.mark.parametrize("name, kind, strategy", BOOST_CASES)
+def test_boosting_and_isolation_match_sklearn(name, kind, strategy):
+    factory = {**BOOSTING, **INIT_ESTIMATOR}[name][0]
+    X, y = _boost_data(kind)
+    est = factory().fit(X) if name.startswith("IsolationForest") else factory().fit(X, y)
+    cm = cmlc.compile(est, options={"tree_strategy": strategy})
+    tol = dict(rtol=1e-4, atol=1e-6) if name in INIT_ESTIMATOR else {}
+    clean = X[~np.isnan(X).any(1)]
+    rows = fresh_rows(clean)
+    if kind.endswith("-nan"):
+        rows[np.random.default_rng(2).random(rows.shape) < 0.2] = np.nan
+    for data in (rows, rows[:1], on_thresholds(est, clean) if not name.startswith("Hist") else rows[::-1]):
+        _compare_all(est, cm, data, **tol)
+
+
+def test_isolation_forest_accepts_inf_like_sklearn():
+    X, _ = regression_data()
+    est = ens.IsolationForest(n_estimators=10, random_state=0).fit(X)
+    cm = cmlc.compile(est)
+    rows = fresh_rows(X, n=5)
+    rows[0, 0], rows[1, 2] = np.inf, -np.inf
+    _compare_all(est, cm, rows)
+
+
+def test_hist_gradient_boosting_categorical_is_refused_clearly():
+    X, y = classification_data(2)
+    X = X.copy()
+    X[:, 0] = np.random.default_rng(0).integers(0, 4, len(X))
+    est = ens.HistGradientBoostingClassifier(max_iter=5, categorical_features=[0], random_state=0).fit(X, y)
+    if not any(p.nodes["is_categorical"].any() for it in est._predictors for p in it):
+        pytest.skip("no categorical split was learned")
+    with pytest.raises(cmlc.errors.UnsupportedModelError, match="categorical"):
+        cmlc.compile(est)

@@ -42,6 +42,8 @@ class TreeEnsemble:
     value : float64 (n_nodes, n_outputs) leaf values (rows of internal nodes are ignored).
     comparison : "le" or "lt".
     threshold_dtype : "float32" or "float64".
+    base : float64 (n_outputs,) the value the sum starts from (gradient boosting's initial raw
+        prediction), so additions happen in the reference's order; None means zeros.
     """
 
     roots: np.ndarray
@@ -53,6 +55,11 @@ class TreeEnsemble:
     value: np.ndarray
     comparison: str = "le"
     threshold_dtype: str = "float32"
+    base: np.ndarray | None = None
+
+    def start(self) -> np.ndarray:
+        """float64 (n_outputs,) initial accumulator."""
+        return np.zeros(self.n_outputs) if self.base is None else np.asarray(self.base, dtype=np.float64)
 
     @property
     def n_trees(self) -> int:
@@ -111,7 +118,7 @@ class TreeEnsemble:
 
     def predict_sum(self, x: np.ndarray) -> np.ndarray:
         """float64 (n, n_outputs): sum over trees, in tree order, of the reached leaves' values."""
-        total = np.zeros((x.shape[0], self.n_outputs), dtype=np.float64)
+        total = np.tile(self.start(), (x.shape[0], 1))
         for t_leaves in self.leaves(x).T:
             total += self.value[t_leaves]
         return total

@@ -27,6 +27,7 @@ class ModelSpec:
     float32_out : float outputs are float32 when the input is float32.
     allow_nan : NaN is accepted in the input (scikit-learn's ``allow_nan`` input tag: where the
         reference refuses NaN, cmlc refuses it too).
+    allow_inf : infinite values are accepted (IsolationForest).
     """
 
     graph: Graph
@@ -36,6 +37,7 @@ class ModelSpec:
     feature_names: list | None
     float32_out: bool
     allow_nan: bool
+    allow_inf: bool = False
 
 
 def _steps(model) -> list:
@@ -82,4 +84,5 @@ def convert(model, options: dict | None = None) -> ModelSpec:
         feature_names=[str(n) for n in names] if names is not None else None,
         float32_out=converted.float32_out,
         allow_nan=accepts_nan(model),
+        allow_inf=converted.accepts_inf,
     )

@@ -24,10 +24,12 @@ class Converted:
         int32 indices into ``classes_``.
     float32_out : whether the estimator returns float32 for float32 input (scalers do; most
         models with float64 weights return float64).
+    accepts_inf : the estimator accepts infinite values (IsolationForest does; most refuse them).
     """
 
     outputs: dict
     float32_out: bool = False
+    accepts_inf: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from sklearn import svm
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
+from .links import INVERSE, link_name
 from .registry import Converted, frontend
 
 
@@ -111,16 +112,10 @@ def convert_linear_regressor(est, b, x):
                      float32_out=np.asarray(est.coef_).dtype == np.float32)
 
 
-_INVERSE_LINK = {
-    "IdentityLink": lambda b, z: z,
-    "LogLink": lambda b, z: b.emit(Op.EXP, z),
-}
-
-
 @frontend(lm.TweedieRegressor, lm.PoissonRegressor, lm.GammaRegressor, family="linear_model",
           notes="identity and log links")
 def convert_glm(est, b, x):
-    link = type(est._base_loss.link).__name__
-    if link not in _INVERSE_LINK:
-        raise UnsupportedModelError(f"{type(est).__name__} with link {link} is not supported; supported: {sorted(_INVERSE_LINK)}")
-    return Converted({"predict": _INVERSE_LINK[link](b, affine(b, x, est.coef_, est.intercept_))})
+    link = link_name(est._base_loss)
+    if link not in INVERSE:
+        raise UnsupportedModelError(f"{type(est).__name__} with link {link} is not supported; supported: {sorted(INVERSE)}")
+    return Converted({"predict": INVERSE[link](b, affine(b, x, est.coef_, est.intercept_))})

@@ -15,7 +15,9 @@ from sklearn import tree as sk_tree
 from cmlc.ecg import BATCH, Op, TreeEnsemble, round_threshold_down
 from cmlc.errors import UnsupportedModelError
 
+from .links import FORWARD, INVERSE, link_name
 from .registry import Converted, frontend
+from .sklearn_linear import binary_columns
 
 def ensemble_from_sklearn(trees, leaf_values) -> TreeEnsemble:
     """Concatenate fitted ``sklearn.tree._tree.Tree`` objects into one :class:`TreeEnsemble`.
@@ -94,3 +96,163 @@ def convert_forest_regressor(est, b, x):
     total = tree_sum(b, x, ensemble_from_sklearn(trees, regression_values), _strategy(b), _handle_nan(est))
     mean = b.emit(Op.DIV, total, b.const(float(len(trees)))) if len(trees) > 1 else total
     return Converted({"predict": b.emit(Op.RESHAPE, mean, shape=(BATCH,)) if est.n_outputs_ == 1 else mean})
+
+
+def _boosting_init(est, b, x, n_outputs):
+    """Gradient boosting's initial raw prediction: ``(base, init_value)``.
+
+    A constant init (``"zero"``, or a Dummy estimator) becomes the ensemble's ``base`` so the
+    trees are added to it in scikit-learn's order; any other init estimator is converted and
+    linked in the graph (``init_value``), as ``_init_raw_predictions`` does.
+    """
+    init = est.init_
+    if isinstance(init, str) or type(init).__name__ in ("DummyClassifier", "DummyRegressor"):
+        if getattr(init, "strategy", "prior") in ("stratified", "uniform"):
+            raise UnsupportedModelError(f"init estimator {type(init).__name__}(strategy={init.strategy!r}) is random")
+        base = est._raw_predict_init(np.zeros((1, est.n_features_in_), dtype=np.float32))[0]
+        return base.astype(np.float64), None
+    from .registry import REGISTRY
+    # scikit-learn hands the init estimator the float32-validated X
+    x32 = b.emit(Op.CAST, b.emit(Op.CAST, x, dtype="float32"), dtype="float64")
+    converted = REGISTRY.lookup(init).convert(init, b, x32).outputs
+    link = est._loss.link
+    if is_classifier_loss(est):
+        p = converted["predict_proba"]
+        if n_outputs == 1:
+            p = b.emit(Op.RESHAPE, b.emit(Op.TAKE, p, indices=np.array([1])), shape=(BATCH,))
+        eps = float(np.finfo(np.float64).eps)
+        p = b.emit(Op.MINIMUM, b.emit(Op.MAXIMUM, p, b.const(eps)), b.const(1 - eps))
+    else:
+        p = converted["predict"]
+    raw = FORWARD[type(link).__name__](b, p)
+    return np.zeros(n_outputs), (b.emit(Op.RESHAPE, raw, shape=(BATCH, 1)) if len(raw.shape) == 1 else raw)
+
+
+def is_classifier_loss(est) -> bool:
+    return hasattr(est, "classes_")
+
+
+@frontend(sk_ensemble.GradientBoostingClassifier, sk_ensemble.GradientBoostingRegressor, family="trees",
+          notes="every loss; init 'zero', Dummy or any supported estimator")
+def convert_gradient_boosting(est, b, x):
+    n_stages, n_outputs = est.estimators_.shape
+    rate = float(est.learning_rate)
+
+    def stage_values(k):
+        def values(tree):
+            v = np.zeros((tree.node_count, n_outputs))
+            v[:, k] = rate * tree.value[:, 0, 0]   # predict_stages adds scale * value
+            return v
+        return values
+
+    trees = [(est.estimators_[i, k].tree_, k) for i in range(n_stages) for k in range(n_outputs)]
+    parts = [ensemble_from_sklearn([t], stage_values(k)) for t, k in trees]
+    ensemble = concat_ensembles(parts)
+    ensemble.base, init_value = _boosting_init(est, b, x, n_outputs)
+    raw = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
+    if init_value is not None:
+        raw = b.emit(Op.ADD, init_value, raw)
+    return boosting_head(est, b, raw, est._loss, ge_zero=True)
+
+
+def boosting_head(est, b, raw, loss, ge_zero):
+    """Raw scores (N, K) -> the methods of a boosting model.
+
+    Classifiers: ``decision_function`` (raw, (N,) for one column), ``predict`` (``raw >= 0`` or
+    ``raw > 0`` per ``ge_zero`` for one column, else argmax) and ``predict_proba`` (inverse link).
+    Regressors: ``predict`` = inverse link of raw, (N,).
+    """
+    one = raw.shape[1] == 1
+    flat = b.emit(Op.RESHAPE, raw, shape=(BATCH,)) if one else raw
+    inverse = INVERSE[link_name(loss)]
+    if not is_classifier_loss(est):
+        return Converted({"predict": inverse(b, flat)})
+    if one:
+        positive = b.emit(Op.GREATER_EQUAL if ge_zero else Op.GREATER, flat, b.const(0.0))
+        label = b.emit(Op.CAST, positive, dtype="int32")
+        proba = binary_columns(b, inverse(b, flat))
+    else:
+        label = b.emit(Op.ARGMAX, raw)
+        proba = inverse(b, raw)
+    return Converted({"predict": label, "decision_function": flat, "predict_proba": proba})
+
+
+def concat_ensembles(parts) -> TreeEnsemble:
+    """One ensemble holding the trees of ``parts`` in order (same comparison semantics)."""
+    offsets = np.cumsum([0] + [p.n_nodes for p in parts])
+
+    def shifted(name, p, o):
+        a = getattr(p, name)
+        return np.where(a >= 0, a + o, -1).astype(np.int32)
+
+    first = parts[0]
+    return TreeEnsemble(
+        roots=np.concatenate([p.roots + o for p, o in zip(parts, offsets)]).astype(np.int32),
+        feature=np.concatenate([p.feature for p in parts]),
+        threshold=np.concatenate([p.threshold for p in parts]),
+        left=np.concatenate([shifted("left", p, o) for p, o in zip(parts, offsets)]),
+        right=np.concatenate([shifted("right", p, o) for p, o in zip(parts, offsets)]),
+        missing_left=np.concatenate([p.missing_left for p in parts]),
+        value=np.concatenate([p.value for p in parts]),
+        comparison=first.comparison, threshold_dtype=first.threshold_dtype)
+
+
+def ensemble_from_hist_predictors(predictors, n_outputs) -> TreeEnsemble:
+    """``HistGradientBoosting*._predictors`` ([iteration][output] TreePredictor) -> ensemble.
+
+    HistGB compares float64 features with float64 ``num_threshold`` (``x <= t``), NaN by
+    ``missing_go_to_left``; leaf values already include the learning rate.
+    """
+    parts = []
+    for iteration in predictors:
+        for k, predictor in enumerate(iteration):
+            nodes = predictor.nodes
+            if nodes["is_categorical"].any():
+                raise UnsupportedModelError("HistGradientBoosting with categorical splits is not supported yet")
+            leaf = nodes["is_leaf"].astype(bool)
+            value = np.zeros((len(nodes), n_outputs))
+            value[:, k] = nodes["value"]
+            parts.append(TreeEnsemble(
+                roots=np.array([0], np.int32),
+                feature=np.where(leaf, 0, nodes["feature_idx"]).astype(np.int32),
+                threshold=np.asarray(nodes["num_threshold"], np.float64),
+                left=np.where(leaf, -1, nodes["left"]).astype(np.int32),
+                right=np.where(leaf, -1, nodes["right"]).astype(np.int32),
+                missing_left=nodes["missing_go_to_left"].astype(bool),
+                value=value, comparison="le", threshold_dtype="float64"))
+    return concat_ensembles(parts)
+
+
+@frontend(sk_ensemble.HistGradientBoostingClassifier, sk_ensemble.HistGradientBoostingRegressor, family="trees",
+          notes="every loss; NaN; not yet categorical splits")
+def convert_hist_gradient_boosting(est, b, x):
+    n_outputs = est._baseline_prediction.shape[-1] if np.ndim(est._baseline_prediction) else 1
+    ensemble = ensemble_from_hist_predictors(est._predictors, n_outputs)
+    ensemble.base = np.asarray(est._baseline_prediction, np.float64).reshape(-1)
+    raw = tree_sum(b, x, ensemble, _strategy(b), True)
+    return boosting_head(est, b, raw, est._loss, ge_zero=False)
+
+
+@frontend(sk_ensemble.IsolationForest, family="trees", notes="predict, decision_function, score_samples")
+def convert_isolation_forest(est, b, x):
+    from sklearn.ensemble._iforest import _average_path_length
+    subsample = est._max_features != est.n_features_in_
+    parts = []
+    for tree_est, features, depths, apl in zip(est.estimators_, est.estimators_features_,
+                                               est._decision_path_lengths, est._average_path_length_per_tree):
+        part = ensemble_from_sklearn([tree_est.tree_], lambda t: (depths + apl - 1.0)[:, None])
+        if subsample:
+            part.feature = np.where(part.left >= 0, np.asarray(features)[part.feature], 0).astype(np.int32)
+        parts.append(part)
+    depth_sum = b.emit(Op.RESHAPE, tree_sum(b, x, concat_ensembles(parts), _strategy(b), True), shape=(BATCH,))
+    denominator = len(est.estimators_) * float(_average_path_length([est._max_samples])[0])
+    if denominator != 0:
+        # 2 ** (-depths / denominator), as exp(log(2) * ...)
+        exponent = b.emit(Op.MUL, b.emit(Op.DIV, depth_sum, b.const(-denominator)), b.const(float(np.log(2.0))))
+        score = b.emit(Op.NEG, b.emit(Op.EXP, exponent))
+    else:
+        score = b.emit(Op.SUB, b.emit(Op.MUL, depth_sum, b.const(0.0)), b.const(1.0))
+    decision = b.emit(Op.SUB, score, b.const(float(est.offset_)))
+    inlier = b.emit(Op.WHERE, b.emit(Op.LESS, decision, b.const(0.0)), b.const(-1, dtype=np.int64),
+                    b.const(1, dtype=np.int64))
+    return Converted({"predict": inlier, "decision_function": decision, "score_samples": score}, accepts_inf=True)

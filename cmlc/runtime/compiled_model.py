@@ -77,7 +77,7 @@ class CompiledModel:
         inp = manifest["input"]
         self._schema = InputSchema(manifest["estimator"], inp["n_features"],
                                    tuple(inp["feature_names"]) if inp["feature_names"] is not None else None,
-                                   inp["allow_nan"])
+                                   inp["allow_nan"], inp.get("allow_inf", False))
         self._classes = classes_from_json(manifest["classes"])
 
     @property

@@ -24,6 +24,7 @@ class InputSchema:
     n_features: int
     feature_names: tuple | None
     allow_nan: bool
+    allow_inf: bool = False
 
 
 def aligned_empty(shape, dtype=np.float64) -> np.ndarray:
@@ -81,6 +82,8 @@ def _to_numeric_array(X) -> np.ndarray:
 
 def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
     """Infinity is always refused (as scikit-learn does); NaN unless the estimator accepts it."""
+    if schema.allow_nan and schema.allow_inf:
+        return
     if schema.allow_nan:
         if np.isinf(arr).any():
             raise InputError(f"Input X contains infinity; {schema.estimator} accepts NaN but not infinite values.")
