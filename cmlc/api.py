@@ -45,7 +45,7 @@ def compile(model, target="llvm", *, options=None) -> CompiledModel:  # noqa: A0
         "target": target_to_json(tvm_target),
         "estimator": spec.estimator_name,
         "methods": {m: {"shape": list(v.shape), "dtype": v.dtype} for m, v in graph.outputs.items()},
-        "label_methods": ["predict"] if spec.classes is not None else [],
+        "label_methods": ["predict"] if spec.classes is not None and spec.decode_labels else [],
         "input": {"n_features": spec.n_features, "feature_names": spec.feature_names, "allow_nan": spec.allow_nan,
                   "allow_inf": spec.allow_inf},
         "float32_out": spec.float32_out,

@@ -12,7 +12,8 @@ Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic b
   block's accumulators stay local. Memory grows as ``2^D`` per tree, so this lowering is refused
   above :data:`PERFECT_BUDGET_BYTES`.
 
-Both accumulate in float64 in tree order, which is how scikit-learn sums its trees.
+Both accumulate in tree order in the ensemble's ``value_dtype`` (float64 for scikit-learn,
+float32 for XGBoost), which is how the references sum their trees.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
@@ -47,14 +48,14 @@ def perfect_bytes(ensemble: TreeEnsemble) -> int:
 
 
 def pad_to_perfect(ensemble: TreeEnsemble):
-    """Complete-tree arrays: feat int32 (T, 2^D-1), thr (T, 2^D-1), miss int8 (T, 2^D-1), leaf float64 (T, 2^D, K)."""
+    """Complete-tree arrays: feat int32 (T, 2^D-1), thr (T, 2^D-1), miss int8 (T, 2^D-1), leaf (T, 2^D, K)."""
     depth = ensemble.max_depth()
     n_internal = 2 ** depth - 1
     tdtype = ensemble.threshold_dtype
     feat = np.zeros((ensemble.n_trees, n_internal), np.int32)
     thr = np.full((ensemble.n_trees, n_internal), np.inf, tdtype)    # padding: x <= +inf, go left
     miss = np.ones((ensemble.n_trees, n_internal), np.int8)           # padding: NaN goes left too
-    leaf = np.zeros((ensemble.n_trees, 2 ** depth, ensemble.n_outputs), np.float64)
+    leaf = np.zeros((ensemble.n_trees, 2 ** depth, ensemble.n_outputs), ensemble.value_dtype)
     for t, root in enumerate(ensemble.roots):
         stack = [(int(root), 0, 0)]
         while stack:
@@ -87,20 +88,20 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
     feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble)
     NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.rows_per_block
     NI = 2 ** D - 1
-    tdtype, cmp = ensemble.threshold_dtype, ensemble.comparison
+    tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
     row_loop = T.parallel if knobs.parallel else T.serial
 
     @T.prim_func(private=True)
     def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), "int32"), thr: T.Buffer((NT, max(NI, 1)), tdtype),
-                     miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), "float64"),
-                     base: T.Buffer((K,), "float64"), y: T.handle):
+                     miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), vdtype),
+                     base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
-        Y = T.match_buffer(y, (N, K), "float64")
+        Y = T.match_buffer(y, (N, K), vdtype)
         for rb in row_loop((N + B - 1) // B):
             xblk = T.decl_buffer((F * B,), tdtype, scope="local")
-            acc = T.decl_buffer((K * B,), "float64", scope="local")
+            acc = T.decl_buffer((K * B,), vdtype, scope="local")
             idx = T.decl_buffer((B,), "int32", scope="local")
             for l in range(B):
                 for j in range(F):
@@ -131,20 +132,20 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
     """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, base, Y float64 (N, K))``."""
     NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
-    tdtype, cmp = ensemble.threshold_dtype, ensemble.comparison
+    tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
     row_loop = T.parallel if knobs.parallel else T.serial
 
     @T.prim_func(private=True)
     def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
                       thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
-                      miss: T.Buffer((NN,), "int8"), value: T.Buffer((NN, K), "float64"),
-                      base: T.Buffer((K,), "float64"), y: T.handle):
+                      miss: T.Buffer((NN,), "int8"), value: T.Buffer((NN, K), vdtype),
+                      base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
-        Y = T.match_buffer(y, (N, K), "float64")
+        Y = T.match_buffer(y, (N, K), vdtype)
         for rb in row_loop((N + B - 1) // B):
-            acc = T.decl_buffer((B * K,), "float64", scope="local")
+            acc = T.decl_buffer((B * K,), vdtype, scope="local")
             node = T.decl_buffer((1,), "int32", scope="local")
             for lk in range(B * K):
                 acc[lk] = base[lk % K]
@@ -165,7 +166,7 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
 
     arrays = [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
               ensemble.threshold.astype(tdtype), ensemble.left.astype(np.int32), ensemble.right.astype(np.int32),
-              ensemble.missing_left.astype(np.int8), np.ascontiguousarray(ensemble.value, dtype=np.float64),
+              ensemble.missing_left.astype(np.int8), np.ascontiguousarray(ensemble.value, dtype=vdtype),
               ensemble.start()]
     return tree_traverse, arrays
 

@@ -195,7 +195,7 @@ def _infer_tree_ensemble(op, types, attrs):
     ensemble = attrs["ensemble"]
     if len(t.shape) != 2 or not t.batched or int(ensemble.feature.max(initial=0)) >= t.shape[1]:
         raise ECGTypeError(f"tree_ensemble needs an (N, F) input covering every tested feature, got {t.shape}")
-    return TensorType((t.shape[0], ensemble.n_outputs), "float64")
+    return TensorType((t.shape[0], ensemble.n_outputs), ensemble.value_dtype)
 
 
 def _sigmoid(x):

@@ -42,8 +42,10 @@ class TreeEnsemble:
     value : float64 (n_nodes, n_outputs) leaf values (rows of internal nodes are ignored).
     comparison : "le" or "lt".
     threshold_dtype : "float32" or "float64".
-    base : float64 (n_outputs,) the value the sum starts from (gradient boosting's initial raw
+    base : (n_outputs,) the value the sum starts from (gradient boosting's initial raw
         prediction), so additions happen in the reference's order; None means zeros.
+    value_dtype : dtype of leaf values, of the accumulator and of the op's output: "float64"
+        (scikit-learn) or "float32" (XGBoost sums leaves in float32).
     """
 
     roots: np.ndarray
@@ -56,10 +58,11 @@ class TreeEnsemble:
     comparison: str = "le"
     threshold_dtype: str = "float32"
     base: np.ndarray | None = None
+    value_dtype: str = "float64"
 
     def start(self) -> np.ndarray:
-        """float64 (n_outputs,) initial accumulator."""
-        return np.zeros(self.n_outputs) if self.base is None else np.asarray(self.base, dtype=np.float64)
+        """(n_outputs,) initial accumulator, of ``value_dtype``."""
+        return np.zeros(self.n_outputs, self.value_dtype) if self.base is None else np.asarray(self.base, self.value_dtype)
 
     @property
     def n_trees(self) -> int:
@@ -117,8 +120,9 @@ class TreeEnsemble:
         return out
 
     def predict_sum(self, x: np.ndarray) -> np.ndarray:
-        """float64 (n, n_outputs): sum over trees, in tree order, of the reached leaves' values."""
+        """(n, n_outputs) of ``value_dtype``: sum over trees, in tree order, of the reached leaves' values."""
         total = np.tile(self.start(), (x.shape[0], 1))
+        values = self.value.astype(self.value_dtype)
         for t_leaves in self.leaves(x).T:
-            total += self.value[t_leaves]
+            total += values[t_leaves]
         return total

@@ -1,5 +1,5 @@
 """Frontends: fitted estimators -> ECG. One module per family; each registers its converters."""
-from . import sklearn_linear, sklearn_pipeline, sklearn_preprocessing, sklearn_trees  # noqa: F401  (registration)
+from . import sklearn_linear, sklearn_pipeline, sklearn_preprocessing, sklearn_trees, xgboost_trees  # noqa: F401  (registration)
 from .convert import ModelSpec, convert
 from .registry import METHODS, REGISTRY, Converted, frontend
 

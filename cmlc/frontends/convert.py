@@ -28,6 +28,7 @@ class ModelSpec:
     allow_nan : NaN is accepted in the input (scikit-learn's ``allow_nan`` input tag: where the
         reference refuses NaN, cmlc refuses it too).
     allow_inf : infinite values are accepted (IsolationForest).
+    decode_labels : ``predict`` returns ``classes_[index]`` (else the index itself).
     """
 
     graph: Graph
@@ -38,6 +39,7 @@ class ModelSpec:
     float32_out: bool
     allow_nan: bool
     allow_inf: bool = False
+    decode_labels: bool = True
 
 
 def _steps(model) -> list:
@@ -47,11 +49,13 @@ def _steps(model) -> list:
 def accepts_nan(model) -> bool:
     """Does scikit-learn accept NaN in ``model``'s input? Its ``allow_nan`` tag, except that a
     Pipeline accepts NaN when every step does (the steps cmlc supports pass NaN through)."""
-    return all(bool(s.__sklearn_tags__().input_tags.allow_nan) for s in _steps(model))
+    return all(hasattr(s, "__sklearn_tags__") and bool(s.__sklearn_tags__().input_tags.allow_nan) for s in _steps(model))
 
 
 def _check_fitted(model) -> None:
     for step in _steps(model):
+        if not hasattr(step, "fit"):  # e.g. a trained xgboost.Booster
+            continue
         try:
             check_is_fitted(step)
         except SklearnNotFittedError as err:
@@ -65,7 +69,7 @@ def convert(model, options: dict | None = None) -> ModelSpec:
     """
     entry = REGISTRY.lookup(model)
     _check_fitted(model)
-    n_features = int(model.n_features_in_)
+    n_features = int(model.n_features_in_ if hasattr(model, "n_features_in_") else model.num_features())
     b = GraphBuilder(options)
     x = b.input("X", (BATCH, n_features), "float64")
     converted = entry.convert(model, b, x)
@@ -76,13 +80,16 @@ def convert(model, options: dict | None = None) -> ModelSpec:
     if missing:
         raise UnsupportedModelError(f"cmlc cannot compile {type(model).__name__}.{', '.join(missing)} yet")
     names = getattr(model, "feature_names_in_", None)
+    if names is None and getattr(model, "feature_names", None):  # xgboost.Booster
+        names = list(model.feature_names)
     return ModelSpec(
         graph=b.build({m: outputs[m] for m in METHODS if m in outputs}),
         estimator_name=type(model).__name__,
-        classes=np.asarray(model.classes_) if is_classifier(model) else None,
+        classes=np.asarray(model.classes_) if hasattr(model, "__sklearn_tags__") and is_classifier(model) else None,
+        decode_labels=converted.decode_labels,
         n_features=n_features,
         feature_names=[str(n) for n in names] if names is not None else None,
         float32_out=converted.float32_out,
-        allow_nan=accepts_nan(model),
+        allow_nan=accepts_nan(model) if converted.accepts_nan is None else converted.accepts_nan,
         allow_inf=converted.accepts_inf,
     )

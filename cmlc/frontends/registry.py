@@ -25,11 +25,16 @@ class Converted:
     float32_out : whether the estimator returns float32 for float32 input (scalers do; most
         models with float64 weights return float64).
     accepts_inf : the estimator accepts infinite values (IsolationForest does; most refuse them).
+    accepts_nan : overrides scikit-learn's ``allow_nan`` tag (for models that have no tags).
+    decode_labels : classifier ``predict`` indexes ``classes_`` (False when the estimator
+        returns the raw index, as XGBClassifier does for multi:softmax).
     """
 
     outputs: dict
     float32_out: bool = False
     accepts_inf: bool = False
+    accepts_nan: bool | None = None
+    decode_labels: bool = True
 
 
 @dataclass(frozen=True)

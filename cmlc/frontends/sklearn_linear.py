@@ -31,7 +31,7 @@ def as_column(b: GraphBuilder, v: Value) -> Value:
 
 def binary_columns(b: GraphBuilder, positive: Value) -> Value:
     """(N,) probability of the positive class -> (N, 2) ``[1 - p, p]``, as ``np.stack`` does."""
-    negative = b.emit(Op.SUB, b.const(1.0), positive)
+    negative = b.emit(Op.SUB, b.const(1.0, dtype=positive.dtype), positive)
     return b.emit(Op.CONCAT, as_column(b, negative), as_column(b, positive), axis=1)
 
 

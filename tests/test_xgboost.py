@@ -1,0 +1,125 @@
+"""XGBoost models against XGBoost's own predictor: labels identical, float32 outputs within
+float32 rounding (both sum float32 leaves in tree order; transforms may differ by an ulp)."""
+import numpy as np
+import pytest
+
+import cmlc
+from conftest import classification_data, fresh_rows, regression_data
+
+xgb = pytest.importorskip("xgboost")
+
+STRATEGIES = ("perfect", "traversal")
+RTOL, ATOL = 2e-6, 2e-7
+
+
+def _data(kind, nan):
+    if kind in ("binary", "multiclass"):
+        X, y = classification_data(2 if kind == "binary" else 4)
+    else:
+        X, y = regression_data()
+        if kind == "positive":
+            y = np.exp(y / np.abs(y).max())
+        elif kind == "unit":
+            y = 1 / (1 + np.exp(-y / 50))
+    X = X.copy()
+    if nan:
+        X[np.random.default_rng(0).random(X.shape) < 0.15] = np.nan
+    return X, y
+
+
+def _rows(X, est_booster, nan):
+    rows = fresh_rows(np.nan_to_num(X), n=300)
+    if nan:
+        rows[np.random.default_rng(1).random(rows.shape) < 0.15] = np.nan
+    # values exactly on split conditions, and one float32 ulp either side
+    model = est_booster.trees_to_dataframe()
+    splits = model[model.Feature != "Leaf"]
+    rng = np.random.default_rng(2)
+    for _, s in splits.sample(min(len(splits), 60), random_state=0).iterrows():
+        f = int(s.Feature.lstrip("f"))
+        rows[rng.integers(len(rows)), f] = np.float32(s.Split) * np.float32(1 + rng.integers(-1, 2) * 2 ** -23)
+    return rows
+
+
+def _check(est, cm, rows):
+    for m in ("predict", "predict_proba"):
+        if not hasattr(est, m):
+            continue
+        expected, got = getattr(est, m)(rows), getattr(cm, m)(rows)
+        assert got.shape == expected.shape and got.dtype == expected.dtype, (m, got.dtype, expected.dtype)
+        if m == "predict" and expected.dtype.kind in "iu":
+            np.testing.assert_array_equal(got, expected, err_msg=m)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=m)
+
+
+CASES = [
+    ("XGBClassifier", dict(), "binary"),
+    ("XGBClassifier", dict(), "multiclass"),
+    ("XGBClassifier", dict(objective="multi:softmax"), "multiclass"),
+    ("XGBClassifier", dict(base_score=0.3), "binary"),
+    ("XGBRegressor", dict(), "regression"),
+    ("XGBRegressor", dict(objective="reg:logistic"), "unit"),
+    ("XGBRegressor", dict(objective="reg:tweedie"), "positive"),
+    ("XGBRegressor", dict(objective="count:poisson"), "positive"),
+    ("XGBRegressor", dict(objective="reg:gamma"), "positive"),
+    ("XGBRegressor", dict(objective="reg:absoluteerror"), "regression"),
+]
+
+
+@pytest.mark.parametrize("nan", [False, True], ids=["dense", "nan"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("cls, params, kind", CASES, ids=[f"{c}-{p.get('objective', 'default')}-{k}" for c, p, k in CASES])
+def test_matches_xgboost(cls, params, kind, strategy, nan):
+    X, y = _data(kind, nan)
+    est = getattr(xgb, cls)(n_estimators=25, max_depth=5, **params).fit(X, y)
+    cm = cmlc.compile(est, options={"tree_strategy": strategy})
+    rows = _rows(X, est.get_booster(), nan)
+    _check(est, cm, rows)
+    _check(est, cm, rows[:1])
+
+
+@pytest.mark.parametrize("objective", ["rank:pairwise", "rank:ndcg"])
+def test_ranker(objective):
+    X, y = classification_data(4, n_samples=300)
+    qid = np.repeat(np.arange(30), 10)
+    est = xgb.XGBRanker(n_estimators=20, max_depth=4, objective=objective).fit(X, y, qid=qid)
+    cm = cmlc.compile(est)
+    rows = fresh_rows(X)
+    np.testing.assert_allclose(cm.predict(rows), est.predict(rows), rtol=RTOL, atol=ATOL)
+    assert cm.predict(rows).dtype == np.float32
+
+
+@pytest.mark.parametrize("objective, kind", [("binary:logistic", "binary"), ("multi:softprob", "multiclass"),
+                                             ("multi:softmax", "multiclass"), ("reg:squarederror", "regression")])
+def test_raw_booster(objective, kind):
+    X, y = _data(kind, nan=True)
+    params = {"objective": objective, "max_depth": 4}
+    if kind == "multiclass":
+        params["num_class"] = 4
+    booster = xgb.train(params, xgb.DMatrix(X, label=y), num_boost_round=15)
+    cm = cmlc.compile(booster)
+    rows = _rows(X, booster, nan=True)
+    expected = booster.predict(xgb.DMatrix(rows))
+    got = cm.predict(rows)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+    assert not hasattr(cm, "predict_proba")
+
+
+def test_unsupported_missing_value_is_refused():
+    X, y = _data("binary", nan=False)
+    est = xgb.XGBClassifier(n_estimators=3, missing=0.0).fit(X, y)
+    with pytest.raises(cmlc.errors.UnsupportedModelError, match="missing"):
+        cmlc.compile(est)
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = _data("binary", nan=False)
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])])
+    est = xgb.XGBClassifier(n_estimators=5).fit(df, y)
+    cm = cmlc.compile(est)
+    np.testing.assert_array_equal(cm.predict(df), est.predict(df))
+    with pytest.raises(cmlc.errors.InputError, match="feature names"):
+        cm.predict(df[df.columns[::-1]])
