@@ -19,8 +19,8 @@ class CompileOptions:
     explain : keep the log of what each pass changed on the compiled model (``cm.pass_log``).
     rows_per_chunk : rows each parallel task computes at once (CPU schedule knob).
     serial_max_rows : batches of at most this many rows run single-threaded.
-    tree_strategy : "auto", "perfect" or "traversal": how tree ensembles are lowered
-        (see ``cmlc.kernels.trees``).
+    tree_strategy : "auto", "perfect", "traversal" or "gemm": how tree ensembles are lowered
+        (see ``cmlc.kernels.trees`` and ``cmlc.frontends.tree_gemm``).
     """
 
     opt_level: int = 2
@@ -46,8 +46,8 @@ class CompileOptions:
         if opts.opt_level not in (0, 1, 2, 3):
             raise OptionError(f"opt_level must be 0, 1, 2 or 3, not {opts.opt_level!r}")
         from cmlc.kernels.trees import TREE_KERNELS
-        if opts.tree_strategy not in ("auto", *TREE_KERNELS):
-            raise OptionError(f"tree_strategy must be one of auto, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
+        if opts.tree_strategy not in ("auto", "gemm", *TREE_KERNELS):
+            raise OptionError(f"tree_strategy must be one of auto, gemm, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
         for name in ("rows_per_chunk", "serial_max_rows"):
             value = getattr(opts, name)
             if not isinstance(value, int) or value < 1:

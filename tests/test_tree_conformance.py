@@ -16,7 +16,7 @@ import cmlc
 from cmlc.errors import InputError
 from conftest import classification_data, fresh_rows, regression_data
 
-STRATEGIES = ("perfect", "traversal")
+STRATEGIES = ("perfect", "traversal", "gemm")
 LABELS = np.array(["low", "mid", "high", "top"])
 
 CLASSIFIERS = {

@@ -8,7 +8,7 @@ from conftest import classification_data, fresh_rows, regression_data
 
 xgb = pytest.importorskip("xgboost")
 
-STRATEGIES = ("perfect", "traversal")
+STRATEGIES = ("perfect", "traversal", "gemm")
 RTOL, ATOL = 2e-6, 2e-7
 
 

@@ -16,6 +16,7 @@ from cmlc.ecg import BATCH, Op, TreeEnsemble, round_threshold_down
 from cmlc.errors import UnsupportedModelError
 
 from .links import FORWARD, INVERSE, link_name
+from .tree_gemm import gemm_tree_sum
 from .registry import Converted, frontend
 from .sklearn_linear import binary_columns
 
@@ -55,9 +56,12 @@ def regression_values(tree) -> np.ndarray:
 
 
 def tree_sum(b, x, ensemble: TreeEnsemble, strategy: str, handle_nan: bool):
-    """The ``tree_ensemble`` node; ``strategy`` is resolved here (see ``cmlc.kernels.trees``)."""
+    """The sum of leaf values (N, K): a ``tree_ensemble`` node for the kernel lowerings, or the
+    GEMM lowering's ECG ops (``strategy="gemm"``). ``auto`` is resolved here (``cmlc.kernels.trees``)."""
     from cmlc.kernels.trees import choose_strategy
     try:
+        if strategy == "gemm":
+            return gemm_tree_sum(b, x, ensemble, handle_nan)
         resolved = choose_strategy(ensemble, strategy)
     except ValueError as err:
         raise UnsupportedModelError(str(err)) from None

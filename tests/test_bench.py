@@ -1,0 +1,94 @@
+"""Smoke tests of the benchmark harness (``python -m bench``) on one tiny workload.
+
+The harness runs in a subprocess exactly as a user runs it. scikit-learn and cmlc are always
+tested; a peer test skips, with the reason, only when that peer is not installed.
+"""
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # bench/ is run from the checkout, it is not an installed package
+
+from bench import report  # noqa: E402
+from bench.worker import classify  # noqa: E402
+
+
+def run_bench(out: Path, systems: list) -> list:
+    """Runs the quick bench on LogisticRegression at batch 1 and 1000; returns the CSV rows."""
+    cmd = [sys.executable, "-m", "bench", "--quick", "--models", "logreg", "--systems", ",".join(systems),
+           "--batch", "1,1000", "--threads", "1", "--repeats", "3", "--n-train", "500", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (out / "results.md").exists()
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_correct_rows(rows: list, system: str) -> None:
+    """Asserts that ``system`` has a timed, correct row at batch 1 and 1000."""
+    got = {int(r["batch"]): r for r in rows if r["system"] == system}
+    assert set(got) == {1, 1000}, rows
+    for r in got.values():
+        assert r["status"] == "ok", r
+        assert r["correct"] == "True"
+        assert float(r["label_agreement"]) == 1.0
+        assert float(r["max_abs_diff"]) <= report.PROBA_ATOL
+        assert float(r["median_ms"]) > 0 and float(r["rows_per_s"]) > 0
+        assert float(r["min_ms"]) <= float(r["median_ms"]) <= float(r["max_ms"])
+        assert float(r["peak_rss_mb"]) > 0 and r["convert_s"] != ""
+
+
+def test_bench_sklearn_and_cmlc(tmp_path):
+    rows = run_bench(tmp_path, ["sklearn", "cmlc"])
+    assert_correct_rows(rows, "sklearn")
+    assert_correct_rows(rows, "cmlc")
+    cmlc_rows = [r for r in rows if r["system"] == "cmlc"]
+    assert all(float(r["speedup_vs_sklearn"]) > 0 for r in cmlc_rows)
+    assert "| logreg | 1 | 1000 |" in (tmp_path / "results.md").read_text()
+
+
+PEERS = {"onnxruntime": ("onnxruntime", "skl2onnx"), "hb-torch": ("torch", "hummingbird")}
+
+
+@pytest.mark.parametrize("peer", sorted(PEERS))
+def test_bench_peer(tmp_path, peer):
+    missing = [m for m in PEERS[peer] if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"peer {peer} not installed (missing {', '.join(missing)}; pip install -e '.[bench]')")
+    rows = run_bench(tmp_path, ["sklearn", peer])
+    assert_correct_rows(rows, peer)   # for hb-torch this also proves the tvm-hiding worker prelude works
+
+
+def test_wrong_answers_are_flagged_and_left_out_of_ratios():
+    def result(labels_agree, diff):
+        return {"status": "ok", "convert_s": 0.1, "peak_rss_mb": 100.0,
+                "batches": {"10": {"times": [0.002, 0.001, 0.003], "label_agreement": labels_agree,
+                                   "max_abs_diff": diff}}}
+    rows = (report.rows_from_result("w", "predict_proba", "sklearn", 1, [10], result(1.0, 0.0))
+            + report.rows_from_result("w", "predict_proba", "cmlc", 1, [10], result(1.0, 1e-7))
+            + report.rows_from_result("w", "predict_proba", "onnxruntime", 1, [10], result(0.9, 0.2)))
+    report.add_ratios(rows, {"onnxruntime"})
+    sk, cm, ort = rows
+    assert sk["median_ms"] == pytest.approx(2.0) and sk["min_ms"] == pytest.approx(1.0)
+    assert cm["status"] == "ok" and cm["speedup_vs_sklearn"] == pytest.approx(1.0)
+    assert ort["status"] == "WRONG" and ort["correct"] is False
+    assert "best_peer" not in cm and "speedup_vs_sklearn" not in ort
+    assert "**WRONG**" in report.markdown(rows, ["sklearn", "cmlc", "onnxruntime"], dict(
+        mode="test", n_train=1, batches=[10], threads=[1], repeats=3, warmup=1, system_lines=[], machine="m"))
+
+
+def test_unsupported_model_rows_keep_the_reason():
+    class UnsupportedModelError(TypeError):
+        pass
+    status, reason = classify(UnsupportedModelError("cmlc has no frontend for SVC. Supported: ..."))
+    assert (status, reason) == ("unsupported", "UnsupportedModelError: cmlc has no frontend for SVC. Supported: ...")
+    assert classify(RuntimeError("boom"))[0] == "error"
+    rows = report.rows_from_result("svc", "predict_proba", "cmlc", 1, [1, 1000],
+                                   {"status": "unsupported", "reason": "cmlc has no frontend for SVC"})
+    assert [r["status"] for r in rows] == ["unsupported", "unsupported"]
+    assert "median_ms" not in rows[0]
