@@ -1,0 +1,184 @@
+"""python -m bench [--quick] [--models a,b] [--systems a,b] [--batch 1,1000] [--threads 1,all] [--out DIR]
+
+Trains each selected workload once, then runs every (workload, system, thread count) in a
+fresh worker process and writes results.csv, results.md and plots/ into --out.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench import report
+from bench.systems import SYSTEMS
+from bench.worker import HIDE_TVM_PRELUDE
+from bench.workloads import QUICK_WORKLOADS, WORKLOADS, prepare
+
+ROOT = Path(__file__).resolve().parent.parent
+ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+MODES = {
+    "quick": dict(models=QUICK_WORKLOADS, batches=[1, 1000], threads=[1], repeats=5, warmup=1, budget=1.0,
+                  n_train=2000, timeout=300),
+    "full": dict(models=list(WORKLOADS), batches=[1, 1000, 100_000], threads=[1, ALL_THREADS], repeats=20,
+                 warmup=3, budget=10.0, n_train=20_000, timeout=1800),
+}
+
+
+def _list(text: str) -> list[str]:
+    """Returns the comma-separated items of ``text``."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Returns the settings: the mode's defaults overridden by the given flags."""
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
+    p.add_argument("--quick", action="store_true", help="small grid, a few minutes on 2 cores")
+    p.add_argument("--models", type=_list, help=f"workloads, from: {', '.join(WORKLOADS)}")
+    p.add_argument("--systems", type=_list, default=list(SYSTEMS), help=f"from: {', '.join(SYSTEMS)}")
+    p.add_argument("--batch", type=lambda s: [int(x) for x in _list(s)], help="batch sizes, e.g. 1,1000,100000")
+    p.add_argument("--threads", type=lambda s: sorted({ALL_THREADS if x == "all" else int(x) for x in _list(s)}),
+                   help="thread counts, e.g. 1,all")
+    p.add_argument("--repeats", type=int, help="timed calls per batch size")
+    p.add_argument("--n-train", type=int, help="training rows")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
+                   help="output folder (default bench/results/, git-ignored)")
+    args = p.parse_args(argv)
+    mode = MODES["quick" if args.quick else "full"]
+    args.mode = "quick" if args.quick else "full"
+    args.models = args.models or mode["models"]
+    args.batch = args.batch or mode["batches"]
+    args.threads = args.threads or mode["threads"]
+    args.repeats = args.repeats or mode["repeats"]
+    args.n_train = args.n_train or mode["n_train"]
+    args.warmup, args.budget, args.timeout = mode["warmup"], mode["budget"], mode["timeout"]
+    for name, known, what in [(args.models, WORKLOADS, "workload"), (args.systems, SYSTEMS, "system")]:
+        unknown = set(name) - set(known)
+        if unknown:
+            p.error(f"unknown {what}(s) {sorted(unknown)}; choose from {', '.join(known)}")
+    return args
+
+
+def worker_command(system: str, *args: str) -> list[str]:
+    """Returns the argv of a worker; Hummingbird workers start through the hide-tvm prelude."""
+    if SYSTEMS[system].hide_tvm:
+        return [sys.executable, "-c", HIDE_TVM_PRELUDE, *args]
+    return [sys.executable, "-m", "bench.worker", *args]
+
+
+def worker_env(threads: int) -> dict:
+    """Returns the environment of a worker: every thread pool sized to ``threads``."""
+    n = str(threads)
+    path = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
+    return dict(os.environ, OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n, TVM_NUM_THREADS=n,
+                PYTHONPATH=path, PYTHONWARNINGS="ignore")
+
+
+def probe(system: str) -> dict:
+    """Returns the probe result of one system, run in its own process (see bench.worker.probe)."""
+    proc = subprocess.run(worker_command(system, "--probe", system), env=worker_env(1), capture_output=True,
+                          text=True, timeout=300)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"ok": False, "reason": f"probe failed: {tail}"}
+
+
+def cpu_name() -> str:
+    """Returns the CPU model name from /proc/cpuinfo, else the platform's machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def run_worker(folder: Path, system: str, threads: int, args) -> dict:
+    """Returns the worker's result dict; a crash or timeout becomes an error result."""
+    result = folder / f"{system}-t{threads}.json"
+    cmd = worker_command(system, "--dir", str(folder), "--system", system, "--threads", str(threads),
+                         "--batches", ",".join(map(str, args.batch)), "--repeats", str(args.repeats),
+                         "--warmup", str(args.warmup), "--budget", str(args.budget), "--result", str(result))
+    try:
+        proc = subprocess.run(cmd, env=worker_env(threads), capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timeout after {args.timeout} s"}
+    if not result.exists():
+        tail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        return {"status": "error", "reason": f"worker crashed (exit {proc.returncode}): {tail}"}
+    return json.loads(result.read_text())
+
+
+def main(argv=None) -> int:
+    """Runs the benchmark; writes the CSV, markdown and plots; prints the summary. Returns 0."""
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"cmlc bench, {args.mode} mode: workloads {args.models}, batches {args.batch}, threads {args.threads}, "
+          f"{args.repeats} timed calls, {args.n_train} training rows; {ALL_THREADS} usable cores")
+    with ThreadPoolExecutor(2) as pool:
+        probes = dict(zip(args.systems, pool.map(probe, args.systems)))
+    systems, lines = [], []
+    for name in args.systems:
+        s, pr = SYSTEMS[name], probes[name]
+        if pr["ok"]:
+            systems.append(name)
+            versions = ", ".join(f"{k} {v}" for k, v in pr["versions"].items())
+            note = "; its workers hide tvm (import tvm raises ImportError) so Hummingbird skips its TVM " \
+                   "backend, which fails with apache-tvm 0.27" if s.hide_tvm else ""
+            lines.append(f"{name}: {s.label} ({versions}){note}")
+        else:
+            lines.append(f"{name}: SKIPPED, {pr['reason']} (pip install {s.install})")
+        print("  system " + lines[-1])
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cmlc-bench-") as tmp:
+        for wname in args.models:
+            w = WORKLOADS[wname]
+            if w.needs and importlib.util.find_spec(w.needs) is None:
+                print(f"  workload {wname}: SKIPPED, {w.needs} is not installed")
+                continue
+            folder = Path(tmp) / wname
+            meta = prepare(w, args.n_train, max(args.batch), folder)
+            print(f"  workload {wname}: {meta['estimator']}, {w.n_features} features, "
+                  f"fit in {meta['fit_s']:.1f} s")
+            for name in systems:
+                if SYSTEMS[name].kinds is not None and w.kind not in SYSTEMS[name].kinds:
+                    continue
+                for t in args.threads:
+                    start = time.perf_counter()
+                    result = run_worker(folder, name, t, args)
+                    new = report.rows_from_result(wname, w.method, name, t, args.batch, result)
+                    rows += new
+                    status = ", ".join(f"b{r['batch']}={r['status']}" for r in new)
+                    reasons = dict.fromkeys(r["reason"] for r in new if r.get("reason"))
+                    why = f" ({'; '.join(reasons)})" if reasons else ""
+                    print(f"    {name:15} threads {t}: {status}{why} [{time.perf_counter() - start:.0f} s]",
+                          flush=True)
+    report.add_ratios(rows, {s for s in systems if SYSTEMS[s].peer})
+    context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,
+                   repeats=args.repeats, warmup=args.warmup, system_lines=lines,
+                   machine=f"{cpu_name()}, {ALL_THREADS} usable cores, Python {platform.python_version()}")
+    report.write_csv(rows, args.out / "results.csv")
+    md = report.markdown(rows, systems, context)
+    (args.out / "results.md").write_text(md)
+    plots = args.out / "plots"
+    plots.mkdir(exist_ok=True)
+    written = report.plot(rows, systems, plots)
+    print("\n" + md)
+    print(f"wrote {args.out / 'results.csv'}, {args.out / 'results.md'}"
+          + (f" and {len(written)} plot(s) in {plots}" if written else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

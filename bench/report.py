@@ -1,0 +1,204 @@
+"""Turn worker results into rows, ratios, a CSV, markdown tables, plots and a stdout summary."""
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+# A system is correct when it agrees with the reference on at least this share of labels and
+# its probabilities are within this absolute tolerance (peers that compute in float32 pass).
+LABEL_AGREEMENT_MIN = 0.999
+PROBA_ATOL = 1e-4
+
+COLUMNS = ["workload", "system", "threads", "batch", "method", "status", "reason",
+           "median_ms", "q25_ms", "q75_ms", "min_ms", "max_ms", "runs", "rows_per_s",
+           "speedup_vs_sklearn", "best_peer", "speedup_vs_best_peer",
+           "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct"]
+
+
+def is_correct(agreement: float, diff: float | None) -> bool:
+    """Returns True when labels and probabilities match the reference within the tolerances."""
+    return agreement >= LABEL_AGREEMENT_MIN and (diff is None or diff <= PROBA_ATOL)
+
+
+def rows_from_result(workload: str, method: str, system: str, threads: int, batches: list[int],
+                     result: dict) -> list[dict]:
+    """Returns one CSV row per batch size for a worker result (status ok | WRONG | unsupported | error)."""
+    base = {"workload": workload, "system": system, "threads": threads, "method": method,
+            "convert_s": result.get("convert_s"), "peak_rss_mb": result.get("peak_rss_mb")}
+    rows = []
+    for b in batches:
+        row = dict(base, batch=b, status=result["status"], reason=result.get("reason", ""))
+        got = result.get("batches", {}).get(str(b))
+        if result["status"] == "ok" and got is None:
+            row.update(status="error", reason="no result for this batch size")
+        elif got and "error" in got:
+            row.update(status="error", reason=got["error"])
+        elif got:
+            t = sorted(x * 1e3 for x in got["times"])
+            q = statistics.quantiles(t, n=4) if len(t) > 1 else [t[0]] * 3
+            correct = is_correct(got["label_agreement"], got["max_abs_diff"])
+            row.update(median_ms=statistics.median(t), q25_ms=q[0], q75_ms=q[2], min_ms=t[0], max_ms=t[-1],
+                       runs=len(t), rows_per_s=b / (statistics.median(t) / 1e3),
+                       label_agreement=got["label_agreement"], max_abs_diff=got["max_abs_diff"],
+                       correct=correct, status="ok" if correct else "WRONG")
+        rows.append(row)
+    return rows
+
+
+def add_ratios(rows: list[dict], peers: set[str]) -> None:
+    """Fills speed-ups (>1 is faster) vs scikit-learn and vs the fastest correct peer, in place.
+
+    Only correct rows of the same (workload, threads, batch) are compared; "best peer" is the
+    fastest system in ``peers`` other than the row's own.
+    """
+    groups: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            groups.setdefault((r["workload"], r["threads"], r["batch"]), {})[r["system"]] = r["median_ms"]
+    for r in rows:
+        if r["status"] != "ok":
+            continue
+        times = groups[(r["workload"], r["threads"], r["batch"])]
+        if "sklearn" in times:
+            r["speedup_vs_sklearn"] = times["sklearn"] / r["median_ms"]
+        others = {s: t for s, t in times.items() if s in peers and s != r["system"]}
+        if others:
+            best = min(others, key=others.get)
+            r["best_peer"], r["speedup_vs_best_peer"] = best, others[best] / r["median_ms"]
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Writes ``rows`` with :data:`COLUMNS` to ``path``."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _ms(ms: float) -> str:
+    """Returns a latency in µs, ms or s with three significant digits."""
+    if ms < 1:
+        return f"{ms * 1e3:.3g} µs"
+    return f"{ms:.3g} ms" if ms < 1000 else f"{ms / 1e3:.3g} s"
+
+
+def _x(ratio: float) -> str:
+    """Returns a speed-up as '0.36×', '5.30×' or '104×'."""
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def _cell(r: dict | None) -> str:
+    """Returns the markdown cell of one row: time (speed-up vs scikit-learn), or the flag."""
+    if r is None:
+        return "–"
+    reason = str(r.get("reason") or "").replace("|", "/")
+    reason = reason if len(reason) <= 100 else reason[:97] + "..."
+    if r["status"] == "ok":
+        ratio = r.get("speedup_vs_sklearn")
+        return _ms(r["median_ms"]) + (f" ({_x(ratio)})" if ratio and r["system"] != "sklearn" else "")
+    if r["status"] == "WRONG":
+        diff = r["max_abs_diff"]
+        return (f"**WRONG** labels {r['label_agreement']:.3f}" + (f", Δp {diff:.1e}" if diff is not None else "")
+                + f" ({_ms(r['median_ms'])})")
+    return f"{r['status']}: {reason}"
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    """Returns a markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+
+
+def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
+    """Returns the markdown report: set-up, latency table, compile/memory table, cmlc summary, flags."""
+    keyed = {(r["workload"], r["threads"], r["batch"], r["system"]): r for r in rows}
+    order = list(dict.fromkeys((r["workload"], r["threads"], r["batch"]) for r in rows))
+    latency = [[w, str(t), str(b)] + [_cell(keyed.get((w, t, b, s))) for s in systems] for w, t, b in order]
+    build = []
+    for w, t in dict.fromkeys((w, t) for w, t, _ in order):
+        cells = []
+        for s in systems:
+            r = next((keyed[k] for k in keyed if k[:2] == (w, t) and k[3] == s), None)
+            cells.append("–" if r is None or r.get("convert_s") is None
+                         else f"{r['convert_s']:.2f} s / {r['peak_rss_mb']:.0f} MB")
+        build.append([w, str(t)] + cells)
+    cmlc = [[r["workload"], str(r["threads"]), str(r["batch"]), _cell(r),
+             r.get("best_peer") or "–",
+             _x(r["speedup_vs_best_peer"]) if r.get("speedup_vs_best_peer") else "–"]
+            for r in rows if r["system"] == "cmlc"]
+    flagged = [f"- {r['workload']} / {r['system']} / threads {r['threads']} / batch {r['batch']}: "
+               f"label agreement {r['label_agreement']:.4f}, max |Δp| "
+               + ("–" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.2e}")
+               for r in rows if r["status"] == "WRONG"]
+    parts = [
+        f"# cmlc benchmark ({context['mode']})",
+        "",
+        f"{context['machine']}. Training rows {context['n_train']}; batch sizes {context['batches']}; "
+        f"threads {context['threads']}; {context['repeats']} timed calls after {context['warmup']} warm-up "
+        "(median; the CSV has IQR and min/max). Each (workload, system, threads) ran in its own process. "
+        f"Correct = label agreement ≥ {LABEL_AGREEMENT_MIN} and max |Δp| ≤ {PROBA_ATOL} vs the "
+        "scikit-learn/xgboost reference. Times are end to end from a float64 numpy array. For xgb, the "
+        "sklearn column is XGBClassifier.predict_proba (xgboost's scikit-learn API, the reference).",
+        "",
+        "## Systems",
+        "",
+        *[f"- {line}" for line in context["system_lines"]],
+        "",
+        "## Median latency per call (speed-up vs scikit-learn)",
+        "",
+        _table(["workload", "threads", "batch"] + systems, latency),
+        "",
+        "## cmlc vs the fastest correct peer",
+        "",
+        _table(["workload", "threads", "batch", "cmlc", "best peer", "cmlc speed-up vs best peer"], cmlc)
+        if cmlc else "cmlc was not run.",
+        "",
+        "## Convert / compile time and peak worker memory (ru_maxrss)",
+        "",
+        _table(["workload", "threads"] + systems, build),
+        "",
+        "## Wrong answers (flagged, left out of every ratio)",
+        "",
+        *(flagged or ["none"]),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
+    """Writes one PNG of rows/s per (threads, batch) into ``folder``; returns the paths written.
+
+    Returns [] (and prints why) when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plots: skipped, matplotlib is not installed (pip install matplotlib)")
+        return []
+    ok = [r for r in rows if r["status"] == "ok"]
+    paths = []
+    for t, b in sorted({(r["threads"], r["batch"]) for r in ok}):
+        sub = [r for r in ok if (r["threads"], r["batch"]) == (t, b)]
+        workloads = list(dict.fromkeys(r["workload"] for r in sub))
+        present = [s for s in systems if any(r["system"] == s for r in sub)]
+        fig, ax = plt.subplots(figsize=(8, 0.5 + 0.25 * len(workloads) * len(present)))
+        height = 0.8 / len(present)
+        for i, s in enumerate(present):
+            vals = {r["workload"]: r["rows_per_s"] for r in sub if r["system"] == s}
+            ys = [j + i * height for j, w in enumerate(workloads) if w in vals]
+            ax.barh(ys, [vals[w] for w in workloads if w in vals], height=height, label=s)
+        ax.set_yticks([j + 0.4 - height / 2 for j in range(len(workloads))], workloads)
+        ax.set_xscale("log")
+        ax.set_xlabel("rows / s (higher is better)")
+        ax.set_title(f"batch {b}, {t} thread(s)")
+        ax.invert_yaxis()
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        path = folder / f"rows_per_s_threads{t}_batch{b}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
