@@ -10,7 +10,7 @@ from tvm import relax
 from cmlc.frontends import METHODS
 from cmlc.translate import serial_name
 
-from .inputs import InputSchema, prepare_input
+from .inputs import InputSchema, aligned_empty, check_input, kernel_layout
 
 
 class _Method:
@@ -79,6 +79,9 @@ class CompiledModel:
                                    tuple(inp["feature_names"]) if inp["feature_names"] is not None else None,
                                    inp["allow_nan"], inp.get("allow_inf", False))
         self._classes = classes_from_json(manifest["classes"])
+        self._small_rows = manifest["serial_max_rows"]
+        self._scratch = aligned_empty((self._small_rows, self._schema.n_features))
+        self._functions = {name: self._vm[name] for m in manifest["methods"] for name in (m, serial_name(m))}
 
     @property
     def classes_(self) -> np.ndarray:
@@ -101,14 +104,20 @@ class CompiledModel:
         return self.manifest["target"]
 
     def _run(self, method: str, X):
-        x, was_float32 = prepare_input(X, self._schema)
-        if x.shape[0] == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
+        arr = check_input(X, self._schema)
+        was_float32 = arr.dtype == np.float32
+        n = arr.shape[0]
+        if n == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
+        elif n <= self._small_rows:
+            with self._lock:  # small batches: one thread, input staged in a reused aligned buffer
+                x = kernel_layout(arr, self._scratch)
+                out = np.from_dlpack(self._functions[serial_name(method)](tvm.runtime.from_dlpack(x)))
         else:
-            name = method if x.shape[0] > self.manifest["serial_max_rows"] else serial_name(method)
+            x = kernel_layout(arr)
             with self._lock:
-                out = np.from_dlpack(self._vm[name](tvm.runtime.from_dlpack(x)))
+                out = np.from_dlpack(self._functions[method](tvm.runtime.from_dlpack(x)))
         if method in self.manifest["label_methods"]:
             return self._classes.take(out)
         if was_float32 and self.manifest["float32_out"] and out.dtype == np.float64:

@@ -27,12 +27,17 @@ class InputSchema:
     allow_inf: bool = False
 
 
+def address(a: np.ndarray) -> int:
+    """Address of ``a``'s first element (cheaper than ``a.ctypes.data``)."""
+    return a.__array_interface__["data"][0]
+
+
 def aligned_empty(shape, dtype=np.float64) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on a 64-byte boundary."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
-    start = (-raw.ctypes.data) % ALIGNMENT
+    start = (-address(raw)) % ALIGNMENT
     return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
@@ -66,6 +71,8 @@ def _dataframe_to_array(X, schema: InputSchema) -> np.ndarray:
 
 
 def _to_numeric_array(X) -> np.ndarray:
+    if type(X) is np.ndarray and X.dtype.kind in "biuf":
+        return X
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as err:
@@ -84,6 +91,9 @@ def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
     """Infinity is always refused (as scikit-learn does); NaN unless the estimator accepts it."""
     if schema.allow_nan and schema.allow_inf:
         return
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.add.reduce(arr, axis=None)):  # one pass, no temporary: the common case
+            return
     if schema.allow_nan:
         if np.isinf(arr).any():
             raise InputError(f"Input X contains infinity; {schema.estimator} accepts NaN but not infinite values.")
@@ -94,14 +104,8 @@ def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
         raise InputError(f"Input X contains {what}; {schema.estimator} does not accept missing or infinite values.")
 
 
-def prepare_input(X, schema: InputSchema) -> tuple[np.ndarray, bool]:
-    """Check ``X`` against ``schema``.
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, n_features), float64, C-contiguous, 64-byte aligned.
-    was_float32 : whether the caller's data was float32 (decides float32 outputs).
-    """
+def check_input(X, schema: InputSchema) -> np.ndarray:
+    """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one)."""
     arr = _dataframe_to_array(X, schema) if _is_dataframe(X) else _to_numeric_array(X)
     if arr.ndim != 2:
         hint = (" Reshape your data with X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
@@ -111,9 +115,27 @@ def prepare_input(X, schema: InputSchema) -> tuple[np.ndarray, bool]:
         raise InputError(f"X has {arr.shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
     if arr.dtype.kind == "f":
         _check_finite(arr, schema)
-    was_float32 = arr.dtype == np.float32
-    if arr.dtype == np.float64 and arr.flags.c_contiguous and arr.ctypes.data % ALIGNMENT == 0:
-        return arr, was_float32
-    out = aligned_empty(arr.shape)
+    return arr
+
+
+def kernel_layout(arr: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """``arr`` as the kernels read it: float64, C-contiguous, 64-byte aligned. Zero-copy when it
+    already is; else one copy, into the leading rows of ``scratch`` (an aligned (rows, F)
+    float64 buffer) when it is large enough."""
+    if arr.dtype == np.float64 and arr.flags.c_contiguous and address(arr) % ALIGNMENT == 0:
+        return arr
+    out = scratch[:arr.shape[0]] if scratch is not None and arr.shape[0] <= scratch.shape[0] else aligned_empty(arr.shape)
     np.copyto(out, arr, casting="unsafe")
-    return out, was_float32
+    return out
+
+
+def prepare_input(X, schema: InputSchema) -> tuple[np.ndarray, bool]:
+    """Check ``X`` and bring it to :func:`kernel_layout`.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float64, C-contiguous, 64-byte aligned.
+    was_float32 : whether the caller's data was float32 (decides float32 outputs).
+    """
+    arr = check_input(X, schema)
+    return kernel_layout(arr), arr.dtype == np.float32
