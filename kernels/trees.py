@@ -91,6 +91,20 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
     tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
     row_loop = T.parallel if knobs.parallel else T.serial
 
+    @T.macro
+    def walk_trees(xblk, acc, idx, feat, thr, miss, leaf, nan_aware):
+        """Add every tree's leaf to the block's accumulators (``nan_aware``: a Python bool)."""
+        for t in range(NT):
+            for l in T.unroll(B):
+                idx[l] = 0
+            for d in T.unroll(D):
+                for l in T.unroll(B):
+                    idx[l] = idx[l] * 2 + 1 + _goes_right(xblk[feat[t, idx[l]] * B + l], thr[t, idx[l]],
+                                                          miss[t, idx[l]], cmp, nan_aware)
+            for k in range(K):
+                for l in T.unroll(B):
+                    acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l] - NI, k]
+
     @T.prim_func(private=True)
     def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), "int32"), thr: T.Buffer((NT, max(NI, 1)), tdtype),
                      miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), vdtype),
@@ -103,22 +117,21 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
             xblk = T.decl_buffer((F * B,), tdtype, scope="local")
             acc = T.decl_buffer((K * B,), vdtype, scope="local")
             idx = T.decl_buffer((B,), "int32", scope="local")
+            nans = T.decl_buffer((1,), "int32", scope="local")
+            nans[0] = 0
             for l in range(B):
                 for j in range(F):
                     xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
                                                      T.Cast(tdtype, 0))
+                    if allow_nan:
+                        nans[0] = nans[0] + T.Cast("int32", T.isnan(xblk[j * B + l]))
             for kl in range(K * B):
                 acc[kl] = base[kl // B]
-            for t in range(NT):
-                for l in T.unroll(B):
-                    idx[l] = 0
-                for d in T.unroll(D):
-                    for l in T.unroll(B):
-                        idx[l] = idx[l] * 2 + 1 + _goes_right(xblk[feat[t, idx[l]] * B + l], thr[t, idx[l]],
-                                                              miss[t, idx[l]], cmp, allow_nan)
-                for k in range(K):
-                    for l in T.unroll(B):
-                        acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l] - NI, k]
+            # blocks without NaN (nearly all) take the branch-free walk
+            if nans[0] > 0:
+                walk_trees(xblk, acc, idx, feat, thr, miss, leaf, True)
+            else:
+                walk_trees(xblk, acc, idx, feat, thr, miss, leaf, False)
             for l in range(B):
                 for k in range(K):
                     if rb * B + l < N:
