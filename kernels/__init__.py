@@ -14,8 +14,8 @@ from cmlc.ecg import Op
 
 from .cpu_schedule import CpuKnobs, schedule_cpu
 from .lowering import LOWER, LoweringContext
-from .trees import build_tree_ensemble
+from .trees import build_tree_ensemble, build_tree_leaves
 
-OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble}
+OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves}
 
 __all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "schedule_cpu"]

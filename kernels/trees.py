@@ -142,11 +142,29 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
     return tree_perfect, [feat_a, thr_a.astype(tdtype), miss_a, leaf_a, ensemble.start()]
 
 
+def _walk_macro(tdtype: str, cmp: str, allow_nan: bool):
+    """TVMScript macro: ``node[0]`` := the leaf that row ``row`` of ``X`` reaches from ``node[0]``."""
+    @T.macro
+    def walk(X, row, node, feat, thr, left, right, miss):
+        while left[node[0]] >= 0:
+            node[0] = T.if_then_else(
+                _goes_right(T.Cast(tdtype, X[row, feat[node[0]]]), thr[node[0]], miss[node[0]], cmp, allow_nan) == 1,
+                right[node[0]], left[node[0]])
+    return walk
+
+
+def _node_arrays(ensemble: TreeEnsemble) -> list:
+    return [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
+            ensemble.threshold.astype(ensemble.threshold_dtype), ensemble.left.astype(np.int32),
+            ensemble.right.astype(np.int32), ensemble.missing_left.astype(np.int8)]
+
+
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
-    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, base, Y float64 (N, K))``."""
+    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, base, Y (N, K))``."""
     NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
-    tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
+    tdtype, vdtype = ensemble.threshold_dtype, ensemble.value_dtype
     row_loop = T.parallel if knobs.parallel else T.serial
+    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan)
 
     @T.prim_func(private=True)
     def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
@@ -166,10 +184,7 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
                 for l in range(B):
                     if rb * B + l < N:
                         node[0] = roots[t]
-                        while left[node[0]] >= 0:
-                            node[0] = T.if_then_else(
-                                _goes_right(T.Cast(tdtype, X[rb * B + l, feat[node[0]]]), thr[node[0]], miss[node[0]],
-                                            cmp, allow_nan) == 1, right[node[0]], left[node[0]])
+                        walk(X, rb * B + l, node, feat, thr, left, right, miss)
                         for k in range(K):
                             acc[l * K + k] = acc[l * K + k] + value[node[0], k]
             for l in range(B):
@@ -177,14 +192,43 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
                     for k in range(K):
                         Y[rb * B + l, k] = acc[l * K + k]
 
-    arrays = [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
-              ensemble.threshold.astype(tdtype), ensemble.left.astype(np.int32), ensemble.right.astype(np.int32),
-              ensemble.missing_left.astype(np.int8), np.ascontiguousarray(ensemble.value, dtype=vdtype),
-              ensemble.start()]
+    arrays = _node_arrays(ensemble) + [np.ascontiguousarray(ensemble.value, dtype=vdtype), ensemble.start()]
     return tree_traverse, arrays
 
 
+def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
+    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, Y int32 (N, T))``: the
+    (global) node id of the leaf each row reaches in each tree."""
+    NT, NN, F = ensemble.n_trees, ensemble.n_nodes, n_features
+    tdtype = ensemble.threshold_dtype
+    row_loop = T.parallel if knobs.parallel else T.serial
+    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan)
+
+    @T.prim_func(private=True)
+    def tree_leaves(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
+                    thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
+                    miss: T.Buffer((NN,), "int8"), y: T.handle):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        N = T.int64()
+        X = T.match_buffer(x, (N, F), "float64")
+        Y = T.match_buffer(y, (N, NT), "int32")
+        for row in row_loop(N):
+            node = T.decl_buffer((1,), "int32", scope="local")
+            for t in range(NT):
+                node[0] = roots[t]
+                walk(X, row, node, feat, thr, left, right, miss)
+                Y[row, t] = node[0]
+
+    return tree_leaves, _node_arrays(ensemble)
+
+
 TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
+
+
+def build_tree_leaves(node, parallel: bool):
+    """Opaque-kernel builder of a ``tree_leaves`` node (attrs ``ensemble``, ``handle_nan``)."""
+    return leaves_kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
+                         TreeKnobs(parallel=parallel))
 
 
 def build_tree_ensemble(node, parallel: bool):

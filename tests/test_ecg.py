@@ -34,13 +34,14 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, b.emit(Op.TAKE, x, indices=np.array([0, 1, 2, 3])), shape=(BATCH, 2, 2))
     elif op is Op.TAKE:
         out = b.emit(op, x, indices=np.array([4, 0, 0, 2]))
-    elif op is Op.TREE_ENSEMBLE:
+    elif op in (Op.TREE_ENSEMBLE, Op.TREE_LEAVES):
         from sklearn.ensemble import RandomForestRegressor
         from cmlc.frontends.sklearn_trees import ensemble_from_sklearn, regression_values
         Xf = _x(n=200, seed=11)
         rf = RandomForestRegressor(n_estimators=4, max_depth=4, random_state=0).fit(Xf, Xf[:, :2] * 3)
         ens = ensemble_from_sklearn([e.tree_ for e in rf.estimators_], regression_values)
-        out = b.emit(op, x, ensemble=ens, strategy=attrs.get("strategy", "perfect"))
+        extra = {"strategy": attrs.get("strategy", "perfect")} if op is Op.TREE_ENSEMBLE else {}
+        out = b.emit(op, x, ensemble=ens, **extra)
     elif op is Op.CAST:
         out = b.emit(op, b.emit(Op.MUL, x, b.const(10.0)), dtype="int32")
     elif arity == 2:

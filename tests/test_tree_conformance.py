@@ -83,12 +83,12 @@ def on_thresholds(est, X, n=200):
 
 
 def _compare(est, cm, X):
-    methods = [m for m in ("predict", "predict_proba", "predict_log_proba") if hasattr(est, m)]
+    methods = [m for m in ("predict", "predict_proba", "predict_log_proba", "apply") if hasattr(est, m)]
     assert [m for m in methods if hasattr(cm, m)] == methods
     for m in methods:
         expected, got = getattr(est, m)(X), getattr(cm, m)(X)
         assert got.shape == expected.shape and got.dtype == expected.dtype, m
-        if m == "predict" and expected.dtype.kind in "OUi":
+        if m == "apply" or (m == "predict" and expected.dtype.kind in "OUi"):
             np.testing.assert_array_equal(got, expected, err_msg=m)
         else:
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=m)
@@ -208,13 +208,13 @@ def _boost_data(kind):
 
 
 def _compare_all(est, cm, X, rtol=1e-12, atol=1e-12):
-    methods = [m for m in ("predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples")
-               if hasattr(est, m)]
+    methods = [m for m in ("predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples",
+                           "apply") if hasattr(est, m)]
     assert [m for m in methods if hasattr(cm, m)] == methods
     for m in methods:
         expected, got = getattr(est, m)(X), getattr(cm, m)(X)
         assert got.shape == expected.shape and got.dtype == expected.dtype, m
-        if m == "predict" and expected.dtype.kind in "OUi":
+        if m == "apply" or (m == "predict" and expected.dtype.kind in "OUi"):
             np.testing.assert_array_equal(got, expected, err_msg=m)
         else:
             np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=m)

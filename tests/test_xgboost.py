@@ -42,12 +42,12 @@ def _rows(X, est_booster, nan):
 
 
 def _check(est, cm, rows):
-    for m in ("predict", "predict_proba"):
+    for m in ("predict", "predict_proba", "apply"):
         if not hasattr(est, m):
             continue
         expected, got = getattr(est, m)(rows), getattr(cm, m)(rows)
         assert got.shape == expected.shape and got.dtype == expected.dtype, (m, got.dtype, expected.dtype)
-        if m == "predict" and expected.dtype.kind in "iu":
+        if m == "apply" or (m == "predict" and expected.dtype.kind in "iu"):
             np.testing.assert_array_equal(got, expected, err_msg=m)
         else:
             np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=m)

@@ -63,6 +63,8 @@ class Op(enum.Enum):
     TAKE = "take"
     # tree ensembles: sum over trees of reached leaf values (attrs: ensemble, strategy)
     TREE_ENSEMBLE = "tree_ensemble"
+    # the (global) node id of the leaf each row reaches in each tree: (N, n_trees) int32
+    TREE_LEAVES = "tree_leaves"
 
 
 class OpGroup:
@@ -75,7 +77,7 @@ class OpGroup:
     ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
     REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
     # ops lowered to a kernel of their own (not fused with neighbours in TE)
-    OPAQUE = frozenset({Op.TREE_ENSEMBLE})
+    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES})
     # monotone non-decreasing maps: argmax/threshold of f(x) equals that of x (redundant elimination)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
 
@@ -198,6 +200,11 @@ def _infer_tree_ensemble(op, types, attrs):
     return TensorType((t.shape[0], ensemble.n_outputs), ensemble.value_dtype)
 
 
+def _infer_tree_leaves(op, types, attrs):
+    t = _infer_tree_ensemble(op, types, attrs)
+    return TensorType((t.shape[0], attrs["ensemble"].n_trees), "int32")
+
+
 def _sigmoid(x):
     # numerically stable on both tails, as scipy.special.expit
     with np.errstate(over="ignore"):
@@ -262,6 +269,7 @@ OPS: dict[Op, OpSpec] = {
     Op.RESHAPE: OpSpec(1, _infer_reshape, lambda x, shape: x.reshape((x.shape[0],) + tuple(shape[1:]))),
     Op.CONCAT: OpSpec(None, _infer_concat, lambda *xs, axis: np.concatenate(xs, axis=axis)),
     Op.TAKE: OpSpec(1, _infer_take, lambda x, indices: np.take(x, indices, axis=1)),
+    Op.TREE_LEAVES: OpSpec(1, _infer_tree_leaves, lambda x, ensemble, handle_nan=True: ensemble.leaves(x)),
     Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, strategy="auto", handle_nan=True: ensemble.predict_sum(x)),
 }
 

@@ -13,7 +13,8 @@ from typing import Callable
 from cmlc.errors import UnsupportedModelError
 
 # Methods a compiled model can expose, in the order the docs list them.
-METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples")
+METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples",
+           "apply")
 
 
 @dataclass

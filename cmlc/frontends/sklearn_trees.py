@@ -68,6 +68,14 @@ def tree_sum(b, x, ensemble: TreeEnsemble, strategy: str, handle_nan: bool):
     return b.emit(Op.TREE_ENSEMBLE, x, ensemble=ensemble, strategy=resolved, handle_nan=handle_nan)
 
 
+def tree_apply(b, x, ensemble: TreeEnsemble, handle_nan: bool, dtype: str, shape=None):
+    """``apply``: each row's leaf in each tree as a node id local to its tree, (N, n_trees) of
+    ``dtype`` (or reshaped to ``shape``, batch first)."""
+    leaves = b.emit(Op.TREE_LEAVES, x, ensemble=ensemble, handle_nan=handle_nan)
+    local = b.emit(Op.CAST, b.emit(Op.SUB, leaves, b.const(ensemble.roots.astype(np.int32))), dtype=dtype)
+    return b.emit(Op.RESHAPE, local, shape=shape) if shape is not None else local
+
+
 def _strategy(b) -> str:
     return b.options.get("tree_strategy", "auto")
 
@@ -87,9 +95,17 @@ def convert_forest_classifier(est, b, x):
     if est.n_outputs_ != 1:
         raise UnsupportedModelError(f"multi-output {type(est).__name__} is not supported")
     trees = [e.tree_ for e in _estimators(est)]
-    total = tree_sum(b, x, ensemble_from_sklearn(trees, class_fractions), _strategy(b), _handle_nan(est))
+    ensemble = ensemble_from_sklearn(trees, class_fractions)
+    total = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
     proba = b.emit(Op.DIV, total, b.const(float(len(trees)))) if len(trees) > 1 else total
-    return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba})
+    return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba,
+                      "apply": _forest_apply(est, b, x, ensemble)})
+
+
+def _forest_apply(est, b, x, ensemble):
+    """DecisionTree*.apply: (N,); forests: (N, n_trees); int64 like scikit-learn."""
+    shape = (BATCH,) if not hasattr(est, "estimators_") else None
+    return tree_apply(b, x, ensemble, _handle_nan(est), "int64", shape)
 
 
 @frontend(sk_tree.DecisionTreeRegressor, sk_tree.ExtraTreeRegressor, sk_ensemble.RandomForestRegressor,
@@ -97,9 +113,11 @@ def convert_forest_classifier(est, b, x):
           notes="strategies perfect / traversal; NaN as scikit-learn routes it; multi-output")
 def convert_forest_regressor(est, b, x):
     trees = [e.tree_ for e in _estimators(est)]
-    total = tree_sum(b, x, ensemble_from_sklearn(trees, regression_values), _strategy(b), _handle_nan(est))
+    ensemble = ensemble_from_sklearn(trees, regression_values)
+    total = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
     mean = b.emit(Op.DIV, total, b.const(float(len(trees)))) if len(trees) > 1 else total
-    return Converted({"predict": b.emit(Op.RESHAPE, mean, shape=(BATCH,)) if est.n_outputs_ == 1 else mean})
+    return Converted({"predict": b.emit(Op.RESHAPE, mean, shape=(BATCH,)) if est.n_outputs_ == 1 else mean,
+                      "apply": _forest_apply(est, b, x, ensemble)})
 
 
 def _boosting_init(est, b, x, n_outputs):
@@ -156,7 +174,11 @@ def convert_gradient_boosting(est, b, x):
     raw = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
     if init_value is not None:
         raw = b.emit(Op.ADD, init_value, raw)
-    return boosting_head(est, b, raw, est._loss, ge_zero=True)
+    converted = boosting_head(est, b, raw, est._loss, ge_zero=True)
+    # apply: float64 (N, n_stages, K) for classifiers, (N, n_stages) for regressors, as scikit-learn
+    shape = (BATCH, n_stages, n_outputs) if is_classifier_loss(est) else (BATCH, n_stages)
+    converted.outputs["apply"] = tree_apply(b, x, ensemble, _handle_nan(est), "float64", shape)
+    return converted
 
 
 def boosting_head(est, b, raw, loss, ge_zero):

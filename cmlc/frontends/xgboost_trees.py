@@ -20,7 +20,7 @@ from cmlc.errors import UnsupportedModelError
 
 from .registry import Converted, frontend
 from .sklearn_linear import binary_columns
-from .sklearn_trees import concat_ensembles, tree_sum
+from .sklearn_trees import concat_ensembles, tree_apply, tree_sum
 
 try:
     import xgboost as xgb
@@ -122,10 +122,13 @@ def _check_missing(est):
 
 
 def _margin(est, b, x):
+    """``(raw margin (N, K) float32, objective, K, outputs shared by every XGBoost model)``."""
     booster = est.get_booster() if hasattr(est, "get_booster") else est
     ensemble, objective, n_outputs = ensemble_from_booster(booster)
     raw = tree_sum(b, x, ensemble, b.options.get("tree_strategy", "auto"), handle_nan=True)
-    return raw, objective, n_outputs
+    # XGBModel.apply: leaf ids as float32, (N, n_trees)
+    shared = {"apply": tree_apply(b, x, ensemble, True, "float32")}
+    return raw, objective, n_outputs, shared
 
 
 def _flat(b, raw):
@@ -146,29 +149,30 @@ if xgb is not None:
               notes="objectives reg:*, count:poisson, reg:tweedie, reg:gamma, rank:*; NaN by default directions")
     def convert_xgb_regressor(est, b, x):
         _check_missing(est)
-        raw, objective, _ = _margin(est, b, x)
-        return Converted({"predict": _booster_prediction(b, raw, objective)}, accepts_nan=True)
+        raw, objective, _, shared = _margin(est, b, x)
+        return Converted({"predict": _booster_prediction(b, raw, objective), **shared}, accepts_nan=True)
 
     @frontend(xgb.XGBClassifier, family="xgboost",
               notes="binary:logistic, multi:softprob, multi:softmax; NaN by default directions")
     def convert_xgb_classifier(est, b, x):
         _check_missing(est)
-        raw, objective, n_outputs = _margin(est, b, x)
+        raw, objective, n_outputs, shared = _margin(est, b, x)
         if objective == "multi:softmax":
             # XGBClassifier.predict returns int32 classes; predict_proba is softmax of the margin
-            return Converted({"predict": b.emit(Op.ARGMAX, raw), "predict_proba": b.emit(Op.SOFTMAX, raw)},
+            return Converted({"predict": b.emit(Op.ARGMAX, raw), "predict_proba": b.emit(Op.SOFTMAX, raw), **shared},
                              accepts_nan=True, decode_labels=False)
         if objective == "binary:logistic":
             p = _booster_prediction(b, raw, objective)
             label = b.emit(Op.CAST, b.emit(Op.GREATER, p, _f32(b, 0.5)), dtype="int32")
-            return Converted({"predict": label, "predict_proba": binary_columns(b, p)},
+            return Converted({"predict": label, "predict_proba": binary_columns(b, p), **shared},
                              accepts_nan=True)
         if objective == "multi:softprob":
             proba = b.emit(Op.SOFTMAX, raw)
-            return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba}, accepts_nan=True)
+            return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba, **shared},
+                             accepts_nan=True)
         raise UnsupportedModelError(f"XGBClassifier with objective {objective!r} is not supported")
 
     @frontend(xgb.Booster, family="xgboost", notes="predict() = Booster.predict(DMatrix(X)); every objective above")
     def convert_booster(est, b, x):
-        raw, objective, _ = _margin(est, b, x)
+        raw, objective, _, _ = _margin(est, b, x)
         return Converted({"predict": _booster_prediction(b, raw, objective)}, accepts_nan=True)

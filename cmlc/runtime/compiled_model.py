@@ -66,6 +66,7 @@ class CompiledModel:
     decision_function = _Method("Decision scores, ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes).")
     transform = _Method("Transformed data, ndarray of shape (n_samples, n_features_out).")
     score_samples = _Method("Per-sample scores, ndarray of shape (n_samples,).")
+    apply = _Method("Leaf reached in each tree (node ids local to each tree), shaped and typed as the estimator's apply.")
 
     def __init__(self, executable, manifest: dict, graph=None, pass_log=None):
         self.manifest = manifest
