@@ -134,21 +134,23 @@ def _lower_matmul(ctx, node, x, w):
 
 
 def _last_axis_reduce(ctx, node, x, reducer, suffix=""):
-    shape = ctx.dims(node.inputs[0].shape)
+    """Reduce ``x`` over its last axis (``keepdims`` from the node). ``reducer(value, r)`` builds the
+    reduction of ``value`` (x at the reduce axis ``r``); tuple reductions return tuples."""
+    shape = list(x.shape)
     keepdims = node.attrs.get("keepdims", False)
     r = te.reduce_axis((0, int(shape[-1])), name="r")
     out_shape = shape[:-1] + ([1] if keepdims else [])
 
     def body(*idx):
         lead = idx[:len(shape) - 1]
-        return reducer(x[lead + (r,)], axis=r)
+        return reducer(x[lead + (r,)], r)
     return te.compute(out_shape, body, name=ctx.stage_name(node, suffix))
 
 
 @lower(Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN)
 def _lower_reduce(ctx, node, x):
     reducer = {Op.REDUCE_SUM: te.sum, Op.REDUCE_MAX: te.max, Op.REDUCE_MIN: te.min}[node.op]
-    return _last_axis_reduce(ctx, node, x, reducer)
+    return _last_axis_reduce(ctx, node, x, lambda v, r: reducer(v, axis=r))
 
 
 def _argmax_combine(lhs, rhs):
@@ -176,15 +178,7 @@ _ARGMAX = te.comm_reducer(_argmax_combine, _argmax_identity, name="argmax")
 
 @lower(Op.ARGMAX)
 def _lower_argmax(ctx, node, x):
-    shape = ctx.dims(node.inputs[0].shape)
-    keepdims = node.attrs.get("keepdims", False)
-    r = te.reduce_axis((0, int(shape[-1])), name="r")
-    out_shape = shape[:-1] + ([1] if keepdims else [])
-
-    def body(*idx):
-        lead = idx[:len(shape) - 1]
-        return _ARGMAX((r.var.astype("int32"), x[lead + (r,)]), axis=r)
-    index, _ = te.compute(out_shape, body, name=ctx.stage_name(node))
+    index, _ = _last_axis_reduce(ctx, node, x, lambda v, r: _ARGMAX((r.var.astype("int32"), v), axis=r))
     return index
 
 
@@ -192,7 +186,7 @@ def _lower_argmax(ctx, node, x):
 def _lower_softmax(ctx, node, x):
     shape = ctx.dims(node.output.shape)
     lead = len(shape) - 1
-    mx = _last_axis_reduce(ctx, node, x, te.max, "max")
+    mx = _last_axis_reduce(ctx, node, x, lambda v, r: te.max(v, axis=r), "max")
     e = te.compute(shape, lambda *i: te.exp(x[i] - mx[i[:lead]]), name=ctx.stage_name(node, "exp"))
     r = te.reduce_axis((0, int(shape[-1])), name="r")
     s = te.compute(shape[:-1], lambda *i: te.sum(e[i + (r,)], axis=r), name=ctx.stage_name(node, "sum"))

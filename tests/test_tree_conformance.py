@@ -82,25 +82,13 @@ def on_thresholds(est, X, n=200):
     return rows
 
 
-def _compare(est, cm, X):
-    methods = [m for m in ("predict", "predict_proba", "predict_log_proba", "apply") if hasattr(est, m)]
-    assert [m for m in methods if hasattr(cm, m)] == methods
-    for m in methods:
-        expected, got = getattr(est, m)(X), getattr(cm, m)(X)
-        assert got.shape == expected.shape and got.dtype == expected.dtype, m
-        if m == "apply" or (m == "predict" and expected.dtype.kind in "OUi"):
-            np.testing.assert_array_equal(got, expected, err_msg=m)
-        else:
-            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=m)
-
-
 @pytest.mark.parametrize("name, kind, strategy", CASES)
 def test_matches_sklearn(name, kind, strategy):
     est, cm, X = compiled(name, kind, strategy)
-    _compare(est, cm, fresh_rows(X))
-    _compare(est, cm, on_thresholds(est, X))
-    _compare(est, cm, fresh_rows(X, n=1, seed=9))
-    _compare(est, cm, np.asfortranarray(fresh_rows(X, n=33, seed=10)).astype(np.float32))
+    _compare_all(est, cm, fresh_rows(X))
+    _compare_all(est, cm, on_thresholds(est, X))
+    _compare_all(est, cm, fresh_rows(X, n=1, seed=9))
+    _compare_all(est, cm, np.asfortranarray(fresh_rows(X, n=33, seed=10)).astype(np.float32))
 
 
 @pytest.mark.parametrize("name", ["DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
@@ -110,14 +98,14 @@ def test_nan_routed_like_sklearn(name, strategy):
     est, cm, X = compiled(name, "multiclass-str", strategy, nan=True)
     rows = fresh_rows(X[~np.isnan(X).any(1)], n=300, seed=5)
     rows[np.random.default_rng(6).random(rows.shape) < 0.3] = np.nan
-    _compare(est, cm, rows)
+    _compare_all(est, cm, rows)
 
 
 def test_nan_in_model_fitted_without_nan():
     est, cm, X = compiled("RandomForestClassifier", "binary", "perfect")
     rows = fresh_rows(X, n=100)
     rows[::3, 1] = np.nan
-    _compare(est, cm, rows)
+    _compare_all(est, cm, rows)
 
 
 def test_inf_refused_like_sklearn():

@@ -17,13 +17,18 @@ def _transformer(value) -> Converted:
     return Converted({"transform": value}, float32_out=True)
 
 
+def _center_then_scale(b, x, center, scale) -> Converted:
+    """``(x - center) / scale`` in that order, each step skipped when its array is None."""
+    if center is not None:
+        x = b.emit(Op.SUB, x, b.const(np.asarray(center, np.float64)))
+    if scale is not None:
+        x = b.emit(Op.DIV, x, b.const(np.asarray(scale, np.float64)))
+    return _transformer(x)
+
+
 @frontend(pp.StandardScaler, family="preprocessing")
 def convert_standard_scaler(est, b, x):
-    if est.with_mean and est.mean_ is not None:
-        x = b.emit(Op.SUB, x, b.const(np.asarray(est.mean_, np.float64)))
-    if est.with_std and est.scale_ is not None:
-        x = b.emit(Op.DIV, x, b.const(np.asarray(est.scale_, np.float64)))
-    return _transformer(x)
+    return _center_then_scale(b, x, est.mean_ if est.with_mean else None, est.scale_ if est.with_std else None)
 
 
 @frontend(pp.MinMaxScaler, family="preprocessing")
@@ -42,11 +47,8 @@ def convert_max_abs_scaler(est, b, x):
 
 @frontend(pp.RobustScaler, family="preprocessing")
 def convert_robust_scaler(est, b, x):
-    if est.with_centering and est.center_ is not None:
-        x = b.emit(Op.SUB, x, b.const(np.asarray(est.center_, np.float64)))
-    if est.with_scaling and est.scale_ is not None:
-        x = b.emit(Op.DIV, x, b.const(np.asarray(est.scale_, np.float64)))
-    return _transformer(x)
+    return _center_then_scale(b, x, est.center_ if est.with_centering else None,
+                              est.scale_ if est.with_scaling else None)
 
 
 _ROW_NORMS = {
