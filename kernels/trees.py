@@ -142,35 +142,55 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
     return tree_perfect, [feat_a, thr_a.astype(tdtype), miss_a, leaf_a, ensemble.start()]
 
 
-def _walk_macro(tdtype: str, cmp: str, allow_nan: bool):
-    """TVMScript macro: ``node[0]`` := the leaf that row ``row`` of ``X`` reaches from ``node[0]``."""
+def _walk_macro(tdtype: str, cmp: str, allow_nan: bool, categorical: bool):
+    """TVMScript macro: ``node[0]`` := the leaf that row ``row`` of ``X`` reaches from ``node[0]``.
+
+    ``cat_row``/``cat_left`` (categorical splits, see ``TreeEnsemble``) are read only when
+    ``categorical`` (a Python bool) is set.
+    """
     @T.macro
-    def walk(X, row, node, feat, thr, left, right, miss):
+    def walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left):
         while left[node[0]] >= 0:
-            node[0] = T.if_then_else(
-                _goes_right(T.Cast(tdtype, X[row, feat[node[0]]]), thr[node[0]], miss[node[0]], cmp, allow_nan) == 1,
-                right[node[0]], left[node[0]])
+            v = T.Cast(tdtype, X[row, feat[node[0]]])
+            numeric_right = _goes_right(v, thr[node[0]], miss[node[0]], cmp, allow_nan)
+            if categorical:
+                node[0] = T.if_then_else(
+                    T.if_then_else(
+                        cat_row[node[0]] >= 0,
+                        T.if_then_else(T.isnan(v) or v < T.Cast(tdtype, 0) or v >= T.Cast(tdtype, 256),
+                                       miss[node[0]] == T.int8(0),
+                                       cat_left[cat_row[node[0]] * 256 + T.Cast("int32", v)] == T.int8(0)),
+                        numeric_right == 1),
+                    right[node[0]], left[node[0]])
+            else:
+                node[0] = T.if_then_else(numeric_right == 1, right[node[0]], left[node[0]])
     return walk
 
 
 def _node_arrays(ensemble: TreeEnsemble) -> list:
+    """roots, feat, thr, left, right, miss, cat_row int32 (n_nodes,), cat_left int8 (n_cat * 256,)."""
+    if ensemble.has_categorical:
+        cat_row, cat_left = ensemble.category_row.astype(np.int32), ensemble.category_table.astype(np.int8).ravel()
+    else:
+        cat_row, cat_left = np.full(ensemble.n_nodes, -1, np.int32), np.zeros(256, np.int8)
     return [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
             ensemble.threshold.astype(ensemble.threshold_dtype), ensemble.left.astype(np.int32),
-            ensemble.right.astype(np.int32), ensemble.missing_left.astype(np.int8)]
+            ensemble.right.astype(np.int32), ensemble.missing_left.astype(np.int8), cat_row, cat_left]
 
 
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
-    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, value, base, Y (N, K))``."""
+    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
     NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
     tdtype, vdtype = ensemble.threshold_dtype, ensemble.value_dtype
     row_loop = T.parallel if knobs.parallel else T.serial
-    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan)
+    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan, ensemble.has_categorical)
+    NCAT = len(_node_arrays(ensemble)[-1])
 
     @T.prim_func(private=True)
     def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
                       thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
-                      miss: T.Buffer((NN,), "int8"), value: T.Buffer((NN, K), vdtype),
-                      base: T.Buffer((K,), vdtype), y: T.handle):
+                      miss: T.Buffer((NN,), "int8"), cat_row: T.Buffer((NN,), "int32"), cat_left: T.Buffer((NCAT,), "int8"),
+                      value: T.Buffer((NN, K), vdtype), base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
@@ -184,7 +204,7 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
                 for l in range(B):
                     if rb * B + l < N:
                         node[0] = roots[t]
-                        walk(X, rb * B + l, node, feat, thr, left, right, miss)
+                        walk(X, rb * B + l, node, feat, thr, left, right, miss, cat_row, cat_left)
                         for k in range(K):
                             acc[l * K + k] = acc[l * K + k] + value[node[0], k]
             for l in range(B):
@@ -197,17 +217,19 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
 
 
 def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
-    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, Y int32 (N, T))``: the
+    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, Y int32 (N, T))``: the
     (global) node id of the leaf each row reaches in each tree."""
     NT, NN, F = ensemble.n_trees, ensemble.n_nodes, n_features
     tdtype = ensemble.threshold_dtype
     row_loop = T.parallel if knobs.parallel else T.serial
-    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan)
+    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan, ensemble.has_categorical)
+    NCAT = len(_node_arrays(ensemble)[-1])
 
     @T.prim_func(private=True)
     def tree_leaves(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
                     thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
-                    miss: T.Buffer((NN,), "int8"), y: T.handle):
+                    miss: T.Buffer((NN,), "int8"), cat_row: T.Buffer((NN,), "int32"), cat_left: T.Buffer((NCAT,), "int8"),
+                    y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
@@ -216,7 +238,7 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
             node = T.decl_buffer((1,), "int32", scope="local")
             for t in range(NT):
                 node[0] = roots[t]
-                walk(X, row, node, feat, thr, left, right, miss)
+                walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left)
                 Y[row, t] = node[0]
 
     return tree_leaves, _node_arrays(ensemble)
@@ -249,6 +271,10 @@ def choose_strategy(ensemble: TreeEnsemble, requested: str = "auto") -> str:
     ``traversal``. A forced ``perfect`` over budget raises ``ValueError``."""
     if requested not in ("auto", *TREE_KERNELS):
         raise ValueError(f"unknown tree strategy {requested!r}; choose from auto, {', '.join(TREE_KERNELS)}")
+    if ensemble.has_categorical:
+        if requested not in ("auto", "traversal"):
+            raise ValueError(f"the {requested} tree lowering does not take categorical splits yet; use traversal")
+        return "traversal"
     fits = perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES
     if requested == "perfect" and not fits:
         raise ValueError(f"perfect-tree lowering needs {perfect_bytes(ensemble) / 2**20:.0f} MiB of padded arrays "

@@ -236,12 +236,23 @@ def test_isolation_forest_accepts_inf_like_sklearn():
     _compare_all(est, cm, rows)
 
 
-def test_hist_gradient_boosting_categorical_is_refused_clearly():
-    X, y = classification_data(2)
-    X = X.copy()
-    X[:, 0] = np.random.default_rng(0).integers(0, 4, len(X))
-    est = ens.HistGradientBoostingClassifier(max_iter=5, categorical_features=[0], random_state=0).fit(X, y)
-    if not any(p.nodes["is_categorical"].any() for it in est._predictors for p in it):
-        pytest.skip("no categorical split was learned")
-    with pytest.raises(cmlc.errors.UnsupportedModelError, match="categorical"):
-        cmlc.compile(est)
+def _categorical_data(n, rng):
+    X = np.c_[rng.integers(0, 12, n) * 1.5, rng.normal(size=n), rng.integers(0, 5, n)].astype(float)
+    X[rng.random(n) < 0.05, 0] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("cls", [ens.HistGradientBoostingClassifier, ens.HistGradientBoostingRegressor])
+def test_hist_gradient_boosting_categorical(cls):
+    rng = np.random.default_rng(0)
+    X = _categorical_data(1500, rng)
+    y = (np.isin(X[:, 0], [1.5, 4.5, 6, 13.5]) ^ (X[:, 1] > 0.5) ^ (X[:, 2] == 2)).astype(int)
+    est = cls(max_iter=20, categorical_features=[0, 2], random_state=0).fit(X, y)
+    cm = cmlc.compile(est)
+    rows = _categorical_data(400, np.random.default_rng(1))
+    rows[::7, 0] = rng.choice([-3.0, 0.75, 2.0, 300.0, 1e9], size=len(rows[::7]))  # unknown categories
+    rows[::11, 2] = 7.0
+    _compare_all(est, cm, rows)
+    for strategy in ("perfect", "gemm"):
+        with pytest.raises(cmlc.errors.UnsupportedModelError, match="categorical"):
+            cmlc.compile(est, options={"tree_strategy": strategy})

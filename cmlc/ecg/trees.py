@@ -11,6 +11,10 @@ Comparison semantics (``comparison``, ``threshold_dtype``):
   feature with a float64 threshold; storing the threshold rounded *down* to float32
   (:func:`round_threshold_down`) makes the float32 comparison give the same answer.
 - NaN goes to the side ``missing_left`` says, node by node.
+- Categorical nodes (``category_row[node] >= 0``; HistGradientBoosting) send category ``c``
+  (the feature value truncated to an integer) left when ``category_table[row, c]``; NaN,
+  negative values and values from 256 on go where ``missing_left`` says (scikit-learn treats them
+  as missing, and so are unknown categories: the frontend folds that into the table).
 """
 from __future__ import annotations
 
@@ -59,6 +63,12 @@ class TreeEnsemble:
     threshold_dtype: str = "float32"
     base: np.ndarray | None = None
     value_dtype: str = "float64"
+    category_row: np.ndarray | None = None     # int32 (n_nodes,): row of category_table, -1 if numeric
+    category_table: np.ndarray | None = None   # bool (n_categorical_nodes, 256): category goes left
+
+    @property
+    def has_categorical(self) -> bool:
+        return self.category_row is not None and bool((self.category_row >= 0).any())
 
     def start(self) -> np.ndarray:
         """(n_outputs,) initial accumulator, of ``value_dtype``."""
@@ -103,7 +113,15 @@ class TreeEnsemble:
         v = x[np.arange(len(nodes)), self.feature[nodes]].astype(self.threshold_dtype)
         t = self.threshold[nodes]
         test = v <= t if self.comparison == "le" else v < t
-        return np.where(np.isnan(v), self.missing_left[nodes], test)
+        missing = np.isnan(v)
+        if self.has_categorical:
+            rows = self.category_row[nodes]
+            categorical = rows >= 0
+            in_range = categorical & (v >= 0) & (v < 256)
+            codes = np.where(in_range, v, 0).astype(np.int64)
+            test = np.where(categorical, self.category_table[np.maximum(rows, 0), codes], test)
+            missing |= categorical & ~in_range
+        return np.where(missing, self.missing_left[nodes], test)
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """int32 (n, n_trees): the leaf node each row reaches in each tree."""

@@ -212,6 +212,16 @@ def concat_ensembles(parts) -> TreeEnsemble:
         return np.where(a >= 0, a + o, -1).astype(np.int32)
 
     first = parts[0]
+    category_row, category_table = None, None
+    if any(p.has_categorical for p in parts):
+        rows, tables, n_rows = [], [], 0
+        for p in parts:
+            r = p.category_row if p.category_row is not None else np.full(p.n_nodes, -1, np.int32)
+            rows.append(np.where(r >= 0, r + n_rows, -1).astype(np.int32))
+            if p.category_table is not None:
+                tables.append(p.category_table)
+                n_rows += len(p.category_table)
+        category_row, category_table = np.concatenate(rows), np.concatenate(tables)
     return TreeEnsemble(
         roots=np.concatenate([p.roots + o for p, o in zip(parts, offsets)]).astype(np.int32),
         feature=np.concatenate([p.feature for p in parts]),
@@ -220,21 +230,43 @@ def concat_ensembles(parts) -> TreeEnsemble:
         right=np.concatenate([shifted("right", p, o) for p, o in zip(parts, offsets)]),
         missing_left=np.concatenate([p.missing_left for p in parts]),
         value=np.concatenate([p.value for p in parts]),
-        comparison=first.comparison, threshold_dtype=first.threshold_dtype)
+        comparison=first.comparison, threshold_dtype=first.threshold_dtype,
+        category_row=category_row, category_table=category_table)
 
 
-def ensemble_from_hist_predictors(predictors, n_outputs) -> TreeEnsemble:
+def _bits(bitsets: np.ndarray) -> np.ndarray:
+    """uint32 (rows, 8) bitsets -> bool (rows, 256): bit ``c`` of each row."""
+    return ((bitsets[:, :, None] >> np.arange(32, dtype=np.uint32)) & 1).reshape(len(bitsets), 256).astype(bool)
+
+
+def _category_tables(predictor, nodes, known_cat_bitsets, f_idx_map):
+    """``(category_row, category_table)`` of one HistGB tree: category ``c`` goes left when it is
+    in the node's left set, right when it is another known category, and the missing way when
+    unknown (``_predict_from_raw_data``)."""
+    categorical = np.flatnonzero(nodes["is_categorical"].astype(bool) & ~nodes["is_leaf"].astype(bool))
+    category_row = np.full(len(nodes), -1, np.int32)
+    if len(categorical) == 0:
+        return category_row, None
+    category_row[categorical] = np.arange(len(categorical))
+    left_sets = _bits(np.asarray(predictor.raw_left_cat_bitsets, np.uint32))[nodes["bitset_idx"][categorical]]
+    known = _bits(np.asarray(known_cat_bitsets, np.uint32))[np.asarray(f_idx_map)[nodes["feature_idx"][categorical]]]
+    missing_left = nodes["missing_go_to_left"][categorical].astype(bool)[:, None]
+    return category_row, np.where(left_sets, True, np.where(known, False, missing_left))
+
+
+def ensemble_from_hist_predictors(est, n_outputs) -> TreeEnsemble:
     """``HistGradientBoosting*._predictors`` ([iteration][output] TreePredictor) -> ensemble.
 
     HistGB compares float64 features with float64 ``num_threshold`` (``x <= t``), NaN by
-    ``missing_go_to_left``; leaf values already include the learning rate.
+    ``missing_go_to_left``, categorical features by category sets; leaf values already include
+    the learning rate.
     """
+    known_cat_bitsets, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
     parts = []
-    for iteration in predictors:
+    for iteration in est._predictors:
         for k, predictor in enumerate(iteration):
             nodes = predictor.nodes
-            if nodes["is_categorical"].any():
-                raise UnsupportedModelError("HistGradientBoosting with categorical splits is not supported yet")
+            category_row, category_table = _category_tables(predictor, nodes, known_cat_bitsets, f_idx_map)
             leaf = nodes["is_leaf"].astype(bool)
             value = np.zeros((len(nodes), n_outputs))
             value[:, k] = nodes["value"]
@@ -245,15 +277,42 @@ def ensemble_from_hist_predictors(predictors, n_outputs) -> TreeEnsemble:
                 left=np.where(leaf, -1, nodes["left"]).astype(np.int32),
                 right=np.where(leaf, -1, nodes["right"]).astype(np.int32),
                 missing_left=nodes["missing_go_to_left"].astype(bool),
-                value=value, comparison="le", threshold_dtype="float64"))
+                value=value, comparison="le", threshold_dtype="float64",
+                category_row=category_row, category_table=category_table))
     return concat_ensembles(parts)
 
 
+def ordinal_codes(b, column, categories):
+    """OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=nan) of one (N, 1) column:
+    the index of the matching category as float64, NaN when none matches (NaN input included)."""
+    known = np.asarray(categories, np.float64)
+    known = known[~np.isnan(known)]
+    matches = b.emit(Op.CAST, b.emit(Op.EQUAL, column, b.const(known[None, :])), dtype="float64")  # (N, C)
+    code = b.emit(Op.MATMUL, matches, b.const(np.arange(len(known), dtype=np.float64)[:, None]))  # (N, 1)
+    found = b.emit(Op.GREATER, b.emit(Op.REDUCE_SUM, matches, keepdims=True), b.const(0.0))
+    return b.emit(Op.WHERE, found, code, b.const(np.nan))
+
+
+def hist_preprocess(est, b, x):
+    """HistGradientBoosting's own preprocessor (categorical features given): categorical columns
+    ordinal-encoded first, then the numerical columns, as its ColumnTransformer outputs them."""
+    if est._preprocessor is None:
+        return x
+    mask = np.asarray(est.is_categorical_, bool)
+    encoder = est._preprocessor.named_transformers_["encoder"]
+    columns = [ordinal_codes(b, b.emit(Op.TAKE, x, indices=np.array([c])), cats)
+               for c, cats in zip(np.flatnonzero(mask), encoder.categories_)]
+    if (~mask).any():
+        columns.append(b.emit(Op.TAKE, x, indices=np.flatnonzero(~mask)))
+    return b.emit(Op.CONCAT, *columns, axis=1) if len(columns) > 1 else columns[0]
+
+
 @frontend(sk_ensemble.HistGradientBoostingClassifier, sk_ensemble.HistGradientBoostingRegressor, family="trees",
-          notes="every loss; NaN; not yet categorical splits")
+          notes="every loss; NaN; categorical features (traversal lowering)")
 def convert_hist_gradient_boosting(est, b, x):
+    x = hist_preprocess(est, b, x)
     n_outputs = est._baseline_prediction.shape[-1] if np.ndim(est._baseline_prediction) else 1
-    ensemble = ensemble_from_hist_predictors(est._predictors, n_outputs)
+    ensemble = ensemble_from_hist_predictors(est, n_outputs)
     ensemble.base = np.asarray(est._baseline_prediction, np.float64).reshape(-1)
     raw = tree_sum(b, x, ensemble, _strategy(b), True)
     return boosting_head(est, b, raw, est._loss, ge_zero=False)

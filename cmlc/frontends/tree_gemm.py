@@ -54,6 +54,8 @@ def path_matrices(ensemble: TreeEnsemble):
 
 def gemm_tree_sum(b, x, ensemble: TreeEnsemble, handle_nan: bool):
     """Emit the GEMM lowering; returns the (N, K) sum of leaf values (``ensemble.value_dtype``)."""
+    if ensemble.has_categorical:
+        raise ValueError("the gemm tree lowering does not take categorical splits yet; use traversal")
     if gemm_bytes(ensemble) > GEMM_BUDGET_BYTES:
         raise ValueError(f"GEMM tree lowering needs a {gemm_bytes(ensemble) / 2**20:.0f} MiB path matrix, over the "
                          f"{GEMM_BUDGET_BYTES / 2**20:.0f} MiB budget")
