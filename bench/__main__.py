@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--models a,b] [--systems a,b] [--batch 1,1000] [--threads 1,all] [--out DIR]
+"""python -m bench [--quick] [--ablation] [--models a,b] [--systems a,b] [--batch 1,1000] [--threads 1,all] [--out DIR]
 
 Trains each selected workload once, then runs every (workload, system, thread count) in a
 fresh worker process and writes results.csv, results.md and plots/ into --out.
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import report
-from bench.systems import SYSTEMS
+from bench.systems import ABLATION_PREFIX, SYSTEMS, get_system
 from bench.worker import HIDE_TVM_PRELUDE
 from bench.workloads import QUICK_WORKLOADS, WORKLOADS, prepare
 
@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=lambda s: sorted({ALL_THREADS if x == "all" else int(x) for x in _list(s)}),
                    help="thread counts, e.g. 1,all")
     p.add_argument("--repeats", type=int, help="timed calls per batch size")
+    p.add_argument("--ablation", action="store_true",
+                   help="also run cmlc with each of its passes switched off in turn (systems cmlc-no-<pass>)")
     p.add_argument("--n-train", type=int, help="training rows")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                    help="output folder (default bench/results/, git-ignored)")
@@ -60,7 +62,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.repeats = args.repeats or mode["repeats"]
     args.n_train = args.n_train or mode["n_train"]
     args.warmup, args.budget, args.timeout = mode["warmup"], mode["budget"], mode["timeout"]
-    for name, known, what in [(args.models, WORKLOADS, "workload"), (args.systems, SYSTEMS, "system")]:
+    if args.ablation:
+        from cmlc.passes import PASSES
+        args.systems = list(dict.fromkeys(args.systems + ["cmlc"] + [ABLATION_PREFIX + n for n in PASSES]))
+    known_systems = list(SYSTEMS) + [s for s in args.systems if s.startswith(ABLATION_PREFIX)]
+    for name, known, what in [(args.models, WORKLOADS, "workload"), (args.systems, known_systems, "system")]:
         unknown = set(name) - set(known)
         if unknown:
             p.error(f"unknown {what}(s) {sorted(unknown)}; choose from {', '.join(known)}")
@@ -69,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def worker_command(system: str, *args: str) -> list[str]:
     """Returns the argv of a worker; Hummingbird workers start through the hide-tvm prelude."""
-    if SYSTEMS[system].hide_tvm:
+    if get_system(system).hide_tvm:
         return [sys.executable, "-c", HIDE_TVM_PRELUDE, *args]
     return [sys.executable, "-m", "bench.worker", *args]
 
@@ -130,7 +136,7 @@ def main(argv=None) -> int:
         probes = dict(zip(args.systems, pool.map(probe, args.systems)))
     systems, lines = [], []
     for name in args.systems:
-        s, pr = SYSTEMS[name], probes[name]
+        s, pr = get_system(name), probes[name]
         if pr["ok"]:
             systems.append(name)
             versions = ", ".join(f"{k} {v}" for k, v in pr["versions"].items())
@@ -152,7 +158,7 @@ def main(argv=None) -> int:
             print(f"  workload {wname}: {meta['estimator']}, {w.n_features} features, "
                   f"fit in {meta['fit_s']:.1f} s")
             for name in systems:
-                if SYSTEMS[name].kinds is not None and w.kind not in SYSTEMS[name].kinds:
+                if get_system(name).kinds is not None and w.kind not in get_system(name).kinds:
                     continue
                 for t in args.threads:
                     start = time.perf_counter()
@@ -164,7 +170,7 @@ def main(argv=None) -> int:
                     why = f" ({'; '.join(reasons)})" if reasons else ""
                     print(f"    {name:15} threads {t}: {status}{why} [{time.perf_counter() - start:.0f} s]",
                           flush=True)
-    report.add_ratios(rows, {s for s in systems if SYSTEMS[s].peer})
+    report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,
                    repeats=args.repeats, warmup=args.warmup, system_lines=lines,
                    machine=f"{cpu_name()}, {ALL_THREADS} usable cores, Python {platform.python_version()}")

@@ -7,6 +7,7 @@ heavy import happens inside the adapter, never at module level.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -77,11 +78,12 @@ def sklearn_adapter(model, X_sample, threads: int, workdir: Path) -> Runner:
     return Runner(model.predict, getattr(model, "predict_proba", None))
 
 
-def cmlc_adapter(model, X_sample, threads: int, workdir: Path) -> Runner:
-    """Returns the cmlc-compiled model's methods (threads: TVM_NUM_THREADS, set by the parent)."""
+def cmlc_adapter(model, X_sample, threads: int, workdir: Path, disable: tuple = ()) -> Runner:
+    """Returns the cmlc-compiled model's methods (threads: TVM_NUM_THREADS, set by the parent);
+    ``disable`` names cmlc passes switched off (the ablation systems)."""
     import cmlc
     try:
-        cm = cmlc.compile(model, target="llvm")
+        cm = cmlc.compile(model, target="llvm", options={"disable_passes": list(disable)})
     except cmlc.errors.UnsupportedModelError as e:
         raise Unsupported(str(e).split(". ")[0]) from e
     return Runner(cm.predict, getattr(cm, "predict_proba", None))
@@ -194,3 +196,15 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("daal4py", "daal4py model builders", ("daal4py", "treelite"), "scikit-learn-intelex treelite",
            daal4py_adapter, kinds=TREES | {"logreg"}),
 ]}
+
+
+ABLATION_PREFIX = "cmlc-no-"
+
+
+def get_system(name: str) -> System:
+    """The system called ``name``: a registry entry, or ``cmlc-no-<pass>`` (cmlc with that pass off)."""
+    if name.startswith(ABLATION_PREFIX):
+        pass_name = name[len(ABLATION_PREFIX):]
+        return System(name, f"cmlc without {pass_name}", ("cmlc",), "-e .",
+                      functools.partial(cmlc_adapter, disable=(pass_name,)), peer=False)
+    return SYSTEMS[name]

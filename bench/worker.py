@@ -90,8 +90,8 @@ def measure(args) -> dict:
     import joblib
     import numpy as np
 
-    from bench.systems import SYSTEMS
-    system = SYSTEMS[args.system]
+    from bench.systems import get_system
+    system = get_system(args.system)
     folder = Path(args.dir)
     meta = json.loads((folder / "meta.json").read_text())
     data = np.load(folder / "data.npz")
@@ -123,9 +123,9 @@ def measure(args) -> dict:
 
 def probe(name: str) -> dict:
     """Returns ``{"ok": True, "versions": {...}}`` if the system's modules import, else the reason."""
-    from bench.systems import SYSTEMS
+    from bench.systems import get_system
     versions = {}
-    for module in SYSTEMS[name].modules:
+    for module in get_system(name).modules:
         try:
             mod = importlib.import_module(module)
         except Exception as e:   # noqa: BLE001 - ImportError, or a broken dependency of it

@@ -92,3 +92,15 @@ def test_unsupported_model_rows_keep_the_reason():
                                    {"status": "unsupported", "reason": "cmlc has no frontend for SVC"})
     assert [r["status"] for r in rows] == ["unsupported", "unsupported"]
     assert "median_ms" not in rows[0]
+
+
+def test_bench_ablation_runs_cmlc_without_each_pass(tmp_path):
+    from cmlc.passes import PASSES
+    cmd = [sys.executable, "-m", "bench", "--quick", "--ablation", "--models", "logreg", "--systems", "sklearn",
+           "--batch", "1", "--threads", "1", "--repeats", "3", "--n-train", "300", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    with open(tmp_path / "results.csv", newline="") as f:
+        systems = {r["system"]: r for r in csv.DictReader(f)}
+    for name in ["cmlc"] + [f"cmlc-no-{p}" for p in PASSES]:
+        assert systems[name]["status"] == "ok" and systems[name]["correct"] == "True", systems.get(name)
