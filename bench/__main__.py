@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=lambda s: sorted({ALL_THREADS if x == "all" else int(x) for x in _list(s)}),
                    help="thread counts, e.g. 1,all")
     p.add_argument("--repeats", type=int, help="timed calls per batch size")
+    p.add_argument("--update-readme", action="store_true",
+                   help="write the summary table into README.md's performance section")
     p.add_argument("--ablation", action="store_true",
                    help="also run cmlc with each of its passes switched off in turn (systems cmlc-no-<pass>)")
     p.add_argument("--n-train", type=int, help="training rows")
@@ -180,6 +182,8 @@ def main(argv=None) -> int:
     plots = args.out / "plots"
     plots.mkdir(exist_ok=True)
     written = report.plot(rows, systems, plots)
+    if args.update_readme:
+        report.update_readme(ROOT / "README.md", report.readme_summary(rows, context))
     print("\n" + md)
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'results.md'}"
           + (f" and {len(written)} plot(s) in {plots}" if written else ""))

@@ -166,6 +166,37 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
     return "\n".join(parts)
 
 
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def readme_summary(rows: list[dict], context: dict) -> str:
+    """Returns the README's performance block: the machine and run, then per (workload, threads,
+    batch) scikit-learn's and cmlc's latency and the fastest correct peer's."""
+    keyed = {(r["workload"], r["threads"], r["batch"], r["system"]): r for r in rows}
+    body = []
+    for r in rows:
+        if r["system"] != "cmlc":
+            continue
+        key = (r["workload"], r["threads"], r["batch"])
+        peer = keyed.get(key + (r["best_peer"],)) if r.get("best_peer") else None
+        body.append([r["workload"], str(r["threads"]), str(r["batch"]), _cell(keyed.get(key + ("sklearn",))),
+                     _cell(r), f"{r['best_peer']}: {_cell(peer)}" if peer else "–"])
+    return "\n".join([
+        f"Latest `python -m bench` ({context['mode']} mode) on {context['machine']}; median latency per "
+        "call, end to end from a numpy array, speed-up vs scikit-learn in brackets; the fastest peer "
+        "whose answers were correct. Full tables: `bench/results/results.md`.",
+        "",
+        _table(["workload", "threads", "batch", "scikit-learn", "cmlc", "fastest correct peer"], body),
+    ])
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replaces the text between :data:`README_START` and :data:`README_END` in ``readme``."""
+    text = readme.read_text()
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    readme.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+
+
 def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
     """Writes one PNG of rows/s per (threads, batch) into ``folder``; returns the paths written.
 
