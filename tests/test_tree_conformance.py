@@ -256,3 +256,19 @@ def test_hist_gradient_boosting_categorical(cls):
     for strategy in ("perfect", "gemm"):
         with pytest.raises(cmlc.errors.UnsupportedModelError, match="categorical"):
             cmlc.compile(est, options={"tree_strategy": strategy})
+
+
+@pytest.mark.parametrize("factory", [
+    lambda: ens.RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0),
+    lambda: ens.GradientBoostingRegressor(n_estimators=3, random_state=0),
+    lambda: ens.HistGradientBoostingClassifier(max_iter=3, random_state=0),
+    lambda: ens.IsolationForest(n_estimators=3, random_state=0),
+], ids=["RandomForest", "GradientBoosting", "HistGradientBoosting", "IsolationForest"])
+def test_wrong_feature_count_and_rank_are_refused(factory):
+    X, y = classification_data(2)
+    est = factory().fit(X) if "Isolation" in type(factory()).__name__ else factory().fit(X, y)
+    cm = cmlc.compile(est)
+    with pytest.raises(InputError, match=f"X has 3 features, but {type(est).__name__} is expecting {X.shape[1]}"):
+        cm.predict(X[:, :3])
+    with pytest.raises(InputError, match="Expected a 2D array"):
+        cm.predict(X[0])

@@ -123,3 +123,10 @@ def test_dataframe_feature_names():
     np.testing.assert_array_equal(cm.predict(df), est.predict(df))
     with pytest.raises(cmlc.errors.InputError, match="feature names"):
         cm.predict(df[df.columns[::-1]])
+
+
+def test_wrong_feature_count_is_refused():
+    X, y = _data("binary", nan=False)
+    cm = cmlc.compile(xgb.XGBClassifier(n_estimators=3).fit(X, y))
+    with pytest.raises(cmlc.errors.InputError, match="features"):
+        cm.predict(X[:, :2])
