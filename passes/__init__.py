@@ -1,11 +1,13 @@
 """ECG -> ECG rewrites and the pass manager. Installed as ``cmlc.passes``.
 
 A pass is a function ``Graph -> Graph`` registered with :func:`register_pass` under a name and an
-opt level. :func:`run_passes` runs every enabled pass in registration order, repeating the list
-until no pass changes the graph, and returns the log of what changed. Every pass must keep
-``ecg.evaluate(before, X) == ecg.evaluate(after, X)``.
+opt level. :func:`run_passes` runs every enabled pass in registration order (the import order
+below), repeating the list until no pass changes the graph, and returns the log of what changed.
+Every pass must keep ``ecg.evaluate(before, X) == ecg.evaluate(after, X)``.
 """
 from .manager import PASSES, PassRecord, register_pass, run_passes
-from . import constant_folding, dead_code  # noqa: F401  (registration)
+# registration order is run order
+from . import constant_folding  # noqa: F401,E402
+from . import dead_code  # noqa: F401,E402
 
 __all__ = ["PASSES", "PassRecord", "register_pass", "run_passes"]
