@@ -47,12 +47,12 @@ def perfect_bytes(ensemble: TreeEnsemble) -> int:
     return ensemble.n_trees * per_tree
 
 
-def pad_to_perfect(ensemble: TreeEnsemble):
-    """Complete-tree arrays: feat int32 (T, 2^D-1), thr (T, 2^D-1), miss int8 (T, 2^D-1), leaf (T, 2^D, K)."""
+def pad_to_perfect(ensemble: TreeEnsemble, index_dtype: str = "int32"):
+    """Complete-tree arrays: feat ``index_dtype`` (T, 2^D-1), thr (T, 2^D-1), miss int8 (T, 2^D-1), leaf (T, 2^D, K)."""
     depth = ensemble.max_depth()
     n_internal = 2 ** depth - 1
     tdtype = ensemble.threshold_dtype
-    feat = np.zeros((ensemble.n_trees, n_internal), np.int32)
+    feat = np.zeros((ensemble.n_trees, n_internal), index_dtype)
     thr = np.full((ensemble.n_trees, n_internal), np.inf, tdtype)    # padding: x <= +inf, go left
     miss = np.ones((ensemble.n_trees, n_internal), np.int8)           # padding: NaN goes left too
     leaf = np.zeros((ensemble.n_trees, 2 ** depth, ensemble.n_outputs), ensemble.value_dtype)
@@ -83,9 +83,12 @@ def _goes_right(v, t, miss, comparison: str, allow_nan: bool):
     return T.Cast("int32", right)
 
 
-def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
-    """PrimFunc ``(X float64 (N, F), feat, thr, miss, leaf, base, Y float64 (N, K))`` and its constant arrays."""
-    feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble)
+def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
+                   index_dtype: str = "int32"):
+    """PrimFunc ``(X float64 (N, F), feat, thr, miss, leaf, base, Y float64 (N, K))`` and its constant arrays.
+
+    ``index_dtype``: dtype of the feature-index array (any integer dtype holding ``F - 1``)."""
+    feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble, index_dtype)
     NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.rows_per_block
     NI = 2 ** D - 1
     tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
@@ -99,14 +102,14 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
                 idx[l] = 0
             for d in T.unroll(D):
                 for l in T.unroll(B):
-                    idx[l] = idx[l] * 2 + 1 + _goes_right(xblk[feat[t, idx[l]] * B + l], thr[t, idx[l]],
+                    idx[l] = idx[l] * 2 + 1 + _goes_right(xblk[T.Cast("int32", feat[t, idx[l]]) * B + l], thr[t, idx[l]],
                                                           miss[t, idx[l]], cmp, nan_aware)
             for k in range(K):
                 for l in T.unroll(B):
                     acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l] - NI, k]
 
     @T.prim_func(private=True)
-    def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), "int32"), thr: T.Buffer((NT, max(NI, 1)), tdtype),
+    def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), index_dtype), thr: T.Buffer((NT, max(NI, 1)), tdtype),
                      miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), vdtype),
                      base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
@@ -151,7 +154,7 @@ def _walk_macro(tdtype: str, cmp: str, allow_nan: bool, categorical: bool):
     @T.macro
     def walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left):
         while left[node[0]] >= 0:
-            v = T.Cast(tdtype, X[row, feat[node[0]]])
+            v = T.Cast(tdtype, X[row, T.Cast("int32", feat[node[0]])])
             numeric_right = _goes_right(v, thr[node[0]], miss[node[0]], cmp, allow_nan)
             if categorical:
                 node[0] = T.if_then_else(
@@ -167,18 +170,19 @@ def _walk_macro(tdtype: str, cmp: str, allow_nan: bool, categorical: bool):
     return walk
 
 
-def _node_arrays(ensemble: TreeEnsemble) -> list:
-    """roots, feat, thr, left, right, miss, cat_row int32 (n_nodes,), cat_left int8 (n_cat * 256,)."""
+def _node_arrays(ensemble: TreeEnsemble, index_dtype: str = "int32") -> list:
+    """roots, feat (``index_dtype``), thr, left, right, miss, cat_row int32 (n_nodes,), cat_left int8 (n_cat * 256,)."""
     if ensemble.has_categorical:
         cat_row, cat_left = ensemble.category_row.astype(np.int32), ensemble.category_table.astype(np.int8).ravel()
     else:
         cat_row, cat_left = np.full(ensemble.n_nodes, -1, np.int32), np.zeros(256, np.int8)
-    return [ensemble.roots.astype(np.int32), ensemble.feature.astype(np.int32),
+    return [ensemble.roots.astype(np.int32), ensemble.feature.astype(index_dtype),
             ensemble.threshold.astype(ensemble.threshold_dtype), ensemble.left.astype(np.int32),
             ensemble.right.astype(np.int32), ensemble.missing_left.astype(np.int8), cat_row, cat_left]
 
 
-def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
+def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
+                     index_dtype: str = "int32"):
     """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
     NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
     tdtype, vdtype = ensemble.threshold_dtype, ensemble.value_dtype
@@ -187,7 +191,7 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
     NCAT = len(_node_arrays(ensemble)[-1])
 
     @T.prim_func(private=True)
-    def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
+    def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), index_dtype),
                       thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
                       miss: T.Buffer((NN,), "int8"), cat_row: T.Buffer((NN,), "int32"), cat_left: T.Buffer((NCAT,), "int8"),
                       value: T.Buffer((NN, K), vdtype), base: T.Buffer((K,), vdtype), y: T.handle):
@@ -212,11 +216,12 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
                     for k in range(K):
                         Y[rb * B + l, k] = acc[l * K + k]
 
-    arrays = _node_arrays(ensemble) + [np.ascontiguousarray(ensemble.value, dtype=vdtype), ensemble.start()]
+    arrays = _node_arrays(ensemble, index_dtype) + [np.ascontiguousarray(ensemble.value, dtype=vdtype), ensemble.start()]
     return tree_traverse, arrays
 
 
-def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs):
+def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
+                  index_dtype: str = "int32"):
     """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, Y int32 (N, T))``: the
     (global) node id of the leaf each row reaches in each tree."""
     NT, NN, F = ensemble.n_trees, ensemble.n_nodes, n_features
@@ -226,7 +231,7 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
     NCAT = len(_node_arrays(ensemble)[-1])
 
     @T.prim_func(private=True)
-    def tree_leaves(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), "int32"),
+    def tree_leaves(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), index_dtype),
                     thr: T.Buffer((NN,), tdtype), left: T.Buffer((NN,), "int32"), right: T.Buffer((NN,), "int32"),
                     miss: T.Buffer((NN,), "int8"), cat_row: T.Buffer((NN,), "int32"), cat_left: T.Buffer((NCAT,), "int8"),
                     y: T.handle):
@@ -241,7 +246,7 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
                 walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left)
                 Y[row, t] = node[0]
 
-    return tree_leaves, _node_arrays(ensemble)
+    return tree_leaves, _node_arrays(ensemble, index_dtype)
 
 
 TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
@@ -250,19 +255,20 @@ TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
 def build_tree_leaves(node, parallel: bool):
     """Opaque-kernel builder of a ``tree_leaves`` node (attrs ``ensemble``, ``handle_nan``)."""
     return leaves_kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                         TreeKnobs(parallel=parallel))
+                         TreeKnobs(parallel=parallel), node.attrs.get("index_dtype", "int32"))
 
 
 def build_tree_ensemble(node, parallel: bool):
     """Opaque-kernel builder of a ``tree_ensemble`` node: ``(PrimFunc, constant arrays)``.
 
     ``node.attrs``: ``ensemble``, ``strategy`` (already resolved by the frontend), ``handle_nan``
-    (False when NaN cannot reach the op because the model refuses NaN input).
+    (False when NaN cannot reach the op because the model refuses NaN input), ``index_dtype``
+    (dtype of the feature-index array, narrowed by the dtype rewriting pass; default int32).
     """
     ensemble = node.attrs["ensemble"]
     kernel = TREE_KERNELS[node.attrs["strategy"]]
     return kernel(ensemble, int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                  TreeKnobs(parallel=parallel))
+                  TreeKnobs(parallel=parallel), node.attrs.get("index_dtype", "int32"))
 
 
 def choose_strategy(ensemble: TreeEnsemble, requested: str = "auto") -> str:

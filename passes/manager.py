@@ -1,6 +1,7 @@
-"""Pass registry and the fixed-point pass manager."""
+"""Pass registry and the fixed-point pass manager, with a record of what each pass changed."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,14 +17,67 @@ class RegisteredPass:
 
 @dataclass(frozen=True)
 class PassRecord:
-    """What one pass application changed: node count before/after."""
+    """What one application of a pass changed.
+
+    ``removed``/``added``: ops (by name) that disappeared / appeared, with counts (a replaced node
+    shows in both); ``dtypes_before``/``dtypes_after``: the node-output dtypes that changed, with
+    counts (narrowing shows as e.g. ``int32: 3`` -> ``int8: 3``); ``const_bytes_before/after``:
+    bytes of constant (weight) data; ``attrs_changed``: attributes rewritten on nodes that kept
+    their output (e.g. a tree kernel's ``index_dtype``), with counts.
+    """
 
     name: str
     nodes_before: int
     nodes_after: int
+    removed: dict
+    added: dict
+    dtypes_before: dict
+    dtypes_after: dict
+    const_bytes_before: int
+    const_bytes_after: int
+    attrs_changed: dict
+
+    @property
+    def bytes_saved(self) -> int:
+        return self.const_bytes_before - self.const_bytes_after
 
     def __str__(self):
-        return f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes"
+        parts = [f"{self.name}: {self.nodes_before} -> {self.nodes_after} nodes"]
+        if self.removed:
+            parts.append("removed " + _counts(self.removed))
+        if self.added:
+            parts.append("added " + _counts(self.added))
+        if self.dtypes_before or self.dtypes_after:
+            parts.append(f"dtypes {_counts(self.dtypes_before) or '-'} -> {_counts(self.dtypes_after) or '-'}")
+        if self.attrs_changed:
+            parts.append("attrs " + _counts(self.attrs_changed))
+        if self.bytes_saved:
+            parts.append(f"weights {self.const_bytes_before:,} -> {self.const_bytes_after:,} bytes")
+        return "; ".join(parts)
+
+
+def _counts(counter: dict) -> str:
+    return ", ".join(f"{k} x{v}" if v > 1 else k for k, v in sorted(counter.items()))
+
+
+def _diff(name: str, before: Graph, after: Graph) -> PassRecord:
+    ops_b, ops_a = Counter(n.op.value for n in before.nodes), Counter(n.op.value for n in after.nodes)
+    dt_b, dt_a = Counter(n.output.dtype for n in before.nodes), Counter(n.output.dtype for n in after.nodes)
+    kept = {id(n.output): n for n in before.nodes}
+    attrs = Counter(k for n in after.nodes if id(n.output) in kept
+                    for k in _attr_signature(n).keys() ^ _attr_signature(kept[id(n.output)]).keys()
+                    | {k for k, v in _attr_signature(n).items() if _attr_signature(kept[id(n.output)]).get(k) != v})
+    return PassRecord(name, len(before.nodes), len(after.nodes), dict(ops_b - ops_a), dict(ops_a - ops_b),
+                      dict(dt_b - dt_a), dict(dt_a - dt_b), _const_bytes(before), _const_bytes(after), dict(attrs))
+
+
+def _attr_signature(node) -> dict:
+    """Node attrs with arrays and records compared by identity (passes replace, never mutate, them)."""
+    return {k: v if isinstance(v, (str, int, float, bool, type(None))) else id(v) for k, v in node.attrs.items()}
+
+
+def _const_bytes(graph: Graph) -> int:
+    return sum(c.data.nbytes for c in graph.consts())
 
 
 PASSES: dict[str, RegisteredPass] = {}
@@ -40,7 +94,9 @@ def register_pass(name: str, opt_level: int):
 
 
 def _signature(graph: Graph):
-    return [(n.op, tuple(id(v) for v in n.inputs), id(n.output)) for n in graph.nodes]
+    return ([(n.op, tuple(id(v) for v in n.inputs), id(n.output), n.output.dtype, tuple(sorted(_attr_signature(n).items())))
+             for n in graph.nodes],
+            [(k, id(v)) for k, v in graph.outputs.items()])
 
 
 def run_passes(graph: Graph, opt_level: int = 2, disable=(), check: bool = False, max_rounds: int = 10):
@@ -56,14 +112,18 @@ def run_passes(graph: Graph, opt_level: int = 2, disable=(), check: bool = False
     for _ in range(max_rounds):
         changed = False
         for p in enabled:
-            before = _signature(graph)
             out = p.fn(graph)
             if check:
                 verify(out)
-            if _signature(out) != before:
+            if _signature(out) != _signature(graph):
                 changed = True
-                log.append(PassRecord(p.name, len(before), len(out.nodes)))
+                log.append(_diff(p.name, graph, out))
             graph = out
         if not changed:
             break
     return graph, log
+
+
+def explain(log) -> str:
+    """The pass log as text, one line per pass application that changed the graph."""
+    return "\n".join(map(str, log)) if log else "no pass changed the graph"

@@ -269,8 +269,9 @@ OPS: dict[Op, OpSpec] = {
     Op.RESHAPE: OpSpec(1, _infer_reshape, lambda x, shape: x.reshape((x.shape[0],) + tuple(shape[1:]))),
     Op.CONCAT: OpSpec(None, _infer_concat, lambda *xs, axis: np.concatenate(xs, axis=axis)),
     Op.TAKE: OpSpec(1, _infer_take, lambda x, indices: np.take(x, indices, axis=1)),
-    Op.TREE_LEAVES: OpSpec(1, _infer_tree_leaves, lambda x, ensemble, handle_nan=True: ensemble.leaves(x)),
-    Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, strategy="auto", handle_nan=True: ensemble.predict_sum(x)),
+    # kernel-only attrs (strategy, handle_nan, index_dtype) choose how, never what, is computed
+    Op.TREE_LEAVES: OpSpec(1, _infer_tree_leaves, lambda x, ensemble, **kernel_attrs: ensemble.leaves(x)),
+    Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, **kernel_attrs: ensemble.predict_sum(x)),
 }
 
 assert set(OPS) == set(Op), "every op needs a spec"

@@ -7,6 +7,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from cmlc.errors import CmlcError
 from cmlc.frontends import METHODS
 from cmlc.translate import serial_name
 
@@ -83,6 +84,15 @@ class CompiledModel:
         self._small_rows = manifest["serial_max_rows"]
         self._scratch = aligned_empty((self._small_rows, self._schema.n_features))
         self._functions = {name: self._vm[name] for m in manifest["methods"] for name in (m, serial_name(m))}
+
+    def explain(self) -> str:
+        """What each optimization pass changed, one line per pass application (nodes removed and
+        added, dtypes narrowed, weight bytes saved). Needs ``options={"explain": True}``."""
+        if self.pass_log is None:
+            raise CmlcError("the pass log was not kept: compile with options={'explain': True}"
+                            + (" (a loaded artifact has none)" if self.graph is None else ""))
+        from cmlc.passes import explain
+        return explain(self.pass_log)
 
     @property
     def classes_(self) -> np.ndarray:
