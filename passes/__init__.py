@@ -7,6 +7,9 @@ Every pass must keep ``ecg.evaluate(before, X) == ecg.evaluate(after, X)``.
 """
 from .manager import PASSES, PassRecord, explain, register_pass, run_passes
 # registration order is run order
+from . import redundant_elimination  # noqa: F401,E402
+from . import fold_into_trees  # noqa: F401,E402
+from . import relaxed  # noqa: F401,E402
 from . import constant_folding  # noqa: F401,E402
 from . import dtype_rewriting  # noqa: F401,E402
 from . import dead_code  # noqa: F401,E402
