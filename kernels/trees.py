@@ -43,7 +43,8 @@ class TreeKnobs:
 def perfect_bytes(ensemble: TreeEnsemble) -> int:
     """Bytes of the padded arrays of the perfect lowering."""
     d = ensemble.max_depth()
-    per_tree = (2 ** d - 1) * (4 + 4 + 1) + 2 ** d * ensemble.n_outputs * 8
+    threshold_bytes, value_bytes = np.dtype(ensemble.threshold_dtype).itemsize, np.dtype(ensemble.value_dtype).itemsize
+    per_tree = (2 ** d - 1) * (4 + threshold_bytes + 1) + 2 ** d * ensemble.n_outputs * value_bytes
     return ensemble.n_trees * per_tree
 
 

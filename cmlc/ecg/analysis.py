@@ -71,6 +71,21 @@ def _exp(v: float) -> float:
     return math.inf if v > 709.0 else math.exp(v)
 
 
+def _log(v: float) -> float:
+    return math.nan if v < 0 else (-math.inf if v == 0 else math.log(v))
+
+
+def _sqrt(v: float) -> float:
+    return math.nan if v < 0 else math.sqrt(v)
+
+
+def _quotients(a, b):
+    """a / b over intervals; unknown when b's interval holds 0 (or a NaN bound)."""
+    if b[0] <= 0 <= b[1] or any(math.isinf(x) for x in b):
+        return UNKNOWN
+    return _products(a, (1 / b[1], 1 / b[0]))
+
+
 def _matmul_range(node, ranges):
     (xl, xh), w = ranges[0], node.inputs[1].data.astype(np.float64)
     if math.isinf(xl) or math.isinf(xh):
@@ -110,7 +125,10 @@ _RANGE_RULES = {
     Op.RESHAPE: lambda node, r: r[0],
     Op.TAKE: lambda node, r: r[0],
     Op.CONCAT: _concat_range,
-    Op.CAST: lambda node, r: r[0],
+    Op.CAST: lambda node, r: _clip_to(r[0], node.output.dtype),
+    Op.LOG: lambda node, r: (_log(r[0][0]), _log(r[0][1])),
+    Op.SQRT: lambda node, r: (_sqrt(r[0][0]), _sqrt(r[0][1])),
+    Op.DIV: lambda node, r: _quotients(r[0], r[1]),
 }
 
 
@@ -129,8 +147,10 @@ def analyze(graph: Graph) -> Graph:
             rng = _interval_of_dtype(node.output.dtype)
         else:
             rng = rule(node, operand_ranges)
+            if any(math.isnan(x) for x in rng):   # e.g. log of an interval reaching below 0
+                rng = _interval_of_dtype(node.output.dtype)
         ranges[id(node.output)] = rng
-        node.info["range"] = rng if node.op is not Op.CAST else _clip_to(rng, node.output.dtype)
+        node.info["range"] = rng
         if node.op is Op.MATMUL:
             node.info.setdefault("use_sparse", False)
     return graph
