@@ -1,4 +1,4 @@
-"""Every linear model and preprocessing frontend against scikit-learn on fresh random data.
+"""Every linear model, naive Bayes, MLP and preprocessing frontend against scikit-learn on fresh random data.
 
 Labels must be identical; continuous outputs within 1e-5 relative (1e-9 absolute near zero);
 shapes and dtypes equal to scikit-learn's, for float64, float32, Fortran-order and one-row input.
@@ -8,6 +8,8 @@ import functools
 import numpy as np
 import pytest
 from sklearn import linear_model as lm
+from sklearn import naive_bayes as nb
+from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn import svm
 from sklearn.pipeline import make_pipeline
@@ -35,6 +37,15 @@ def _classifiers():
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
         "Pipeline-StandardScaler-LogisticRegression": lambda: make_pipeline(pp.StandardScaler(), lm.LogisticRegression(max_iter=500)),
         "Pipeline-MinMax-Normalizer-SGD": lambda: make_pipeline(pp.MinMaxScaler(), pp.Normalizer(), lm.SGDClassifier(loss="log_loss", random_state=0)),
+        "GaussianNB": nb.GaussianNB,
+        "GaussianNB-priors": lambda: nb.GaussianNB(var_smoothing=1e-3),
+        "BernoulliNB": lambda: nb.BernoulliNB(binarize=0.2, alpha=0.5),
+        "Pipeline-Binarizer-BernoulliNB": lambda: make_pipeline(pp.Binarizer(), nb.BernoulliNB(binarize=None)),
+        "MLPClassifier-relu": lambda: nn.MLPClassifier((12, 6), max_iter=300, random_state=0),
+        "MLPClassifier-tanh": lambda: nn.MLPClassifier((9,), activation="tanh", max_iter=300, random_state=0),
+        "MLPClassifier-logistic": lambda: nn.MLPClassifier((7,), activation="logistic", max_iter=300, random_state=0),
+        "Pipeline-StandardScaler-MLPClassifier-identity": lambda: make_pipeline(
+            pp.StandardScaler(), nn.MLPClassifier((5,), activation="identity", max_iter=300, random_state=0)),
     }
 
 
@@ -53,16 +64,20 @@ def _regressors():
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
         "Pipeline-RobustScaler-Ridge": lambda: make_pipeline(pp.RobustScaler(), lm.Ridge()),
         "Pipeline-MaxAbs-passthrough-LinearRegression": lambda: make_pipeline(pp.MaxAbsScaler(), "passthrough", lm.LinearRegression()),
+        "MLPRegressor-relu": lambda: nn.MLPRegressor(hidden_layer_sizes=(10, 4), max_iter=300, random_state=0),
+        "MLPRegressor-tanh": lambda: nn.MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", max_iter=300, random_state=0),
     }
 
 
 MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Lasso": lambda: lm.Lasso(alpha=0.1),
-                "ElasticNet": lambda: lm.ElasticNet(alpha=0.1), "RidgeCV": lm.RidgeCV}
+                "ElasticNet": lambda: lm.ElasticNet(alpha=0.1), "RidgeCV": lm.RidgeCV,
+                "MLPRegressor-logistic": lambda: nn.MLPRegressor(hidden_layer_sizes=(5,), activation="logistic", max_iter=300, random_state=0)}
 
 GLMS = {"PoissonRegressor": lm.PoissonRegressor, "GammaRegressor": lm.GammaRegressor,
         "TweedieRegressor-power0": lambda: lm.TweedieRegressor(power=0),
         "TweedieRegressor-power1.5": lambda: lm.TweedieRegressor(power=1.5),
-        "TweedieRegressor-identity": lambda: lm.TweedieRegressor(power=0, link="identity")}
+        "TweedieRegressor-identity": lambda: lm.TweedieRegressor(power=0, link="identity"),
+        "MLPRegressor-poisson": lambda: nn.MLPRegressor(hidden_layer_sizes=(5,), loss="poisson", max_iter=300, random_state=0)}
 
 TRANSFORMERS = {
     "StandardScaler": pp.StandardScaler,
