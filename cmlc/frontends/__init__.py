@@ -1,7 +1,13 @@
 """Frontends: fitted estimators -> ECG. One module per family; each registers its converters."""
-from . import (sklearn_linear, sklearn_naive_bayes, sklearn_neural_network, sklearn_pipeline,  # noqa: F401  (registration)
-               sklearn_preprocessing, sklearn_trees, xgboost_trees)
-from .convert import ModelSpec, convert
-from .registry import METHODS, REGISTRY, Converted, frontend
+# one import per family module (registration)
+from . import sklearn_linear  # noqa: F401
+from . import sklearn_naive_bayes  # noqa: F401
+from . import sklearn_neural_network  # noqa: F401
+from . import sklearn_pipeline  # noqa: F401
+from . import sklearn_preprocessing  # noqa: F401
+from . import sklearn_trees  # noqa: F401
+from . import xgboost_trees  # noqa: F401
+from .convert import ModelSpec, convert  # noqa: E402
+from .registry import METHODS, REGISTRY, Converted, frontend  # noqa: E402
 
 __all__ = ["METHODS", "REGISTRY", "Converted", "ModelSpec", "convert", "frontend"]
