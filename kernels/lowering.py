@@ -90,13 +90,22 @@ _UNARY = {
     Op.ISNAN: te.isnan,
 }
 
+def _nan_propagating(fn):
+    """numpy's maximum/minimum: a NaN operand gives NaN (LLVM's maxnum/minnum would drop it)."""
+    def apply(a, b):
+        if not str(a.dtype).startswith("float"):
+            return fn(a, b)
+        return tirx.Select(te.isnan(a), a, tirx.Select(te.isnan(b), b, fn(a, b)))
+    return apply
+
+
 _BINARY = {
     Op.ADD: lambda a, b: a + b,
     Op.SUB: lambda a, b: a - b,
     Op.MUL: lambda a, b: a * b,
     Op.DIV: lambda a, b: a / b,
-    Op.MAXIMUM: tirx.max,
-    Op.MINIMUM: tirx.min,
+    Op.MAXIMUM: _nan_propagating(tirx.max),
+    Op.MINIMUM: _nan_propagating(tirx.min),
     Op.GREATER: lambda a, b: a > b,
     Op.GREATER_EQUAL: lambda a, b: a >= b,
     Op.LESS: lambda a, b: a < b,

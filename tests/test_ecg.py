@@ -153,3 +153,15 @@ def test_value_ranges_bound_accumulators():
     assert info[Op.ARGMAX] == (0.0, 1.0)
     w = graph.nodes[2].inputs[1]
     assert w.attrs["sparsity"] == 0.25 and w.attrs["smallest_dtype"] == "int8" and w.attrs["actual_dtype"] == "float64"
+
+
+def test_maximum_minimum_propagate_nan_like_numpy():
+    """LLVM's maxnum drops a NaN operand; numpy's maximum returns NaN. The kernels follow numpy."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 3), "float64")
+    graph = b.build({"max": b.emit(Op.MAXIMUM, x, b.const(0.0)),
+                     "min": b.emit(Op.MINIMUM, b.const(np.array([1.0, np.nan, -1.0])), x)})
+    X = np.array([[np.nan, 2.0, -3.0], [1.0, np.nan, 5.0]])
+    got, expected = run_with_tvm(graph, X), evaluate(graph, X)
+    for k in expected:
+        np.testing.assert_array_equal(got[k], expected[k])

@@ -1,4 +1,5 @@
-"""Every linear model, naive Bayes, MLP and preprocessing frontend against scikit-learn on fresh random data.
+"""Every linear model, naive Bayes, MLP, decomposition, clustering and preprocessing frontend
+against scikit-learn on fresh random data.
 
 Labels must be identical; continuous outputs within 1e-5 relative (1e-9 absolute near zero);
 shapes and dtypes equal to scikit-learn's, for float64, float32, Fortran-order and one-row input.
@@ -7,6 +8,8 @@ import functools
 
 import numpy as np
 import pytest
+from sklearn import cluster
+from sklearn import decomposition as dec
 from sklearn import linear_model as lm
 from sklearn import naive_bayes as nb
 from sklearn import neural_network as nn
@@ -93,6 +96,19 @@ TRANSFORMERS = {
     "Normalizer-max": lambda: pp.Normalizer(norm="max"),
     "Binarizer": lambda: pp.Binarizer(threshold=0.3),
     "Pipeline-StandardScaler-MinMaxScaler": lambda: make_pipeline(pp.StandardScaler(), pp.MinMaxScaler()),
+    "PCA": lambda: dec.PCA(4),
+    "PCA-whiten": lambda: dec.PCA(5, whiten=True),
+    "IncrementalPCA-whiten": lambda: dec.IncrementalPCA(3, whiten=True),
+    "TruncatedSVD": lambda: dec.TruncatedSVD(3, random_state=0),
+    "FastICA": lambda: dec.FastICA(3, random_state=0, max_iter=500),
+    "FastICA-no-whiten": lambda: dec.FastICA(3, whiten=False, random_state=0, max_iter=500),
+    **{f"KernelPCA-{k}": (lambda k=k: dec.KernelPCA(3, kernel=k, gamma=0.05, coef0=2.0))
+       for k in ("linear", "rbf", "poly", "sigmoid")},
+    "KernelPCA-poly-fractional-degree": lambda: dec.KernelPCA(3, kernel="poly", degree=2.5, coef0=50.0, gamma=0.05),
+    "KMeans": lambda: cluster.KMeans(4, n_init=3, random_state=0),
+    "MiniBatchKMeans": lambda: cluster.MiniBatchKMeans(3, n_init=3, random_state=0),
+    "Pipeline-StandardScaler-PCA-KMeans": lambda: make_pipeline(pp.StandardScaler(), dec.PCA(3),
+                                                                cluster.KMeans(3, n_init=3, random_state=0)),
 }
 
 
@@ -161,7 +177,10 @@ def test_edge_layouts(name, factory, kind):
                 "strided": Xnew[::2, :], "list": Xnew[:3].tolist()}
     for label, data in variants.items():
         for method in _methods(est):
-            expected = getattr(est, method)(data)
+            try:
+                expected = getattr(est, method)(data)
+            except ValueError:   # scikit-learn fails on the layout (KMeans.predict on float32): compare
+                expected = getattr(est, method)(np.asarray(data, dtype=np.float64))   # with its float64 answer
             got = getattr(cm, method)(data)
             # scikit-learn's transformers keep float32, so their float32 rounding (not ours: cmlc
             # computes in float64) bounds the agreement: 1e-5 of the output's scale.
@@ -170,3 +189,21 @@ def test_edge_layouts(name, factory, kind):
                 assert_same_output(method, got, expected, atol)
             except AssertionError as err:
                 raise AssertionError(f"{label}: {err}") from None
+
+
+@pytest.mark.parametrize("name, factory, kind", CASES)
+def test_refuses_what_sklearn_refuses(name, factory, kind):
+    """A wrong feature count is a clear InputError; NaN is refused exactly when scikit-learn refuses it."""
+    est, cm, X = fitted_and_compiled(name, kind)
+    method = _methods(est)[0]
+    with pytest.raises(cmlc.errors.InputError, match="features"):
+        getattr(cm, method)(X[:3, :-1])
+    with_nan = fresh_rows(X, n=3)
+    with_nan[1, 0] = np.nan
+    try:
+        expected = getattr(est, method)(with_nan)
+    except ValueError:
+        with pytest.raises(cmlc.errors.InputError, match="NaN"):
+            getattr(cm, method)(with_nan)
+    else:
+        assert_same_output(method, getattr(cm, method)(with_nan), expected)

@@ -1,5 +1,7 @@
 """Frontends: fitted estimators -> ECG. One module per family; each registers its converters."""
 # one import per family module (registration)
+from . import sklearn_cluster  # noqa: F401
+from . import sklearn_decomposition  # noqa: F401
 from . import sklearn_linear  # noqa: F401
 from . import sklearn_naive_bayes  # noqa: F401
 from . import sklearn_neural_network  # noqa: F401

@@ -1,0 +1,75 @@
+"""Linear and kernel projections of ``sklearn.decomposition``: PCA, IncrementalPCA, TruncatedSVD,
+FastICA, KernelPCA. Each ``transform`` repeats scikit-learn's operations in its order (float64)."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn import decomposition as dec
+
+from cmlc.ecg import GraphBuilder, Op, Value
+from cmlc.errors import UnsupportedModelError
+
+from .pairwise import KERNELS, pairwise_kernel
+from .registry import Converted, frontend
+
+
+def _f64(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _project(b: GraphBuilder, x: Value, components) -> Value:
+    """x @ components.T, (N, n_components)."""
+    return b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(_f64(components).T)))
+
+
+@frontend(dec.PCA, dec.IncrementalPCA, family="decomposition", notes="whiten and PCA.score_samples included")
+def convert_pca(est, b: GraphBuilder, x: Value) -> Converted:
+    """``_BasePCA._transform``: X @ C.T - mean @ C.T, then / max(sqrt(explained_variance), eps)."""
+    components = _f64(est.components_)
+    out = b.emit(Op.SUB, _project(b, x, components), b.const(_f64(est.mean_).reshape(1, -1) @ components.T))
+    if est.whiten:
+        scale = np.sqrt(_f64(est.explained_variance_))
+        scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
+        out = b.emit(Op.DIV, out, b.const(scale))
+    outputs = {"transform": out}
+    if hasattr(est, "score_samples"):
+        outputs["score_samples"] = _pca_log_likelihood(b, x, est)
+    return Converted(outputs)
+
+
+def _pca_log_likelihood(b: GraphBuilder, x: Value, est) -> Value:
+    """``PCA.score_samples``: -0.5 sum(Xr * (Xr @ P)) - 0.5 (F log 2 pi - logdet P), Xr = X - mean."""
+    from sklearn.utils.extmath import fast_logdet
+    precision = _f64(est.get_precision())
+    centered = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
+    quadratic = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, centered, b.emit(Op.MATMUL, centered, b.const(precision))))
+    constant = 0.5 * (x.shape[1] * np.log(2.0 * np.pi) - fast_logdet(precision))
+    return b.emit(Op.SUB, b.emit(Op.MUL, b.const(-0.5), quadratic), b.const(constant))
+
+
+@frontend(dec.TruncatedSVD, family="decomposition")
+def convert_truncated_svd(est, b: GraphBuilder, x: Value) -> Converted:
+    return Converted({"transform": _project(b, x, est.components_)})
+
+
+@frontend(dec.FastICA, family="decomposition")
+def convert_fast_ica(est, b: GraphBuilder, x: Value) -> Converted:
+    """(X - mean) @ components.T, centering only when fitted with whitening."""
+    if est.whiten:
+        x = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
+    return Converted({"transform": _project(b, x, est.components_)})
+
+
+@frontend(dec.KernelPCA, family="decomposition", notes=f"kernels: {', '.join(KERNELS)}")
+def convert_kernel_pca(est, b: GraphBuilder, x: Value) -> Converted:
+    """Centered kernel rows against ``X_fit_`` (``KernelCenterer``), times the scaled eigenvectors."""
+    if not isinstance(est.kernel, str) or est.kernel not in KERNELS:
+        raise UnsupportedModelError(f"KernelPCA with kernel={est.kernel!r} is not supported; kernels: {', '.join(KERNELS)}")
+    K = pairwise_kernel(b, est.kernel, x, est.X_fit_, est.gamma_, est.degree, est.coef0)
+    centerer = est._centerer
+    row_means = b.emit(Op.DIV, b.emit(Op.REDUCE_SUM, K, keepdims=True), b.const(float(centerer.K_fit_rows_.shape[0])))
+    K = b.emit(Op.SUB, K, b.const(_f64(centerer.K_fit_rows_)))
+    K = b.emit(Op.ADD, b.emit(Op.SUB, K, row_means), b.const(float(centerer.K_fit_all_)))
+    non_zeros = np.flatnonzero(est.eigenvalues_)
+    scaled_alphas = np.zeros_like(_f64(est.eigenvectors_))
+    scaled_alphas[:, non_zeros] = est.eigenvectors_[:, non_zeros] / np.sqrt(est.eigenvalues_[non_zeros])
+    return Converted({"transform": b.emit(Op.MATMUL, K, b.const(scaled_alphas))})
