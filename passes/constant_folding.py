@@ -10,7 +10,7 @@ from cmlc.ecg import OPS, Const, Graph
 from .manager import register_pass
 
 
-@register_pass("constant_folding", opt_level=1)
+@register_pass("constant_folding", opt_level=1, family="redundant_elimination")
 def constant_folding(graph: Graph) -> Graph:
     replaced: dict = {}
     nodes = []

@@ -133,7 +133,7 @@ FOLD_INTO_THRESHOLDS = RuleSet([
 ])
 
 
-@register_pass("fold_monotone_into_thresholds", opt_level=2)
+@register_pass("fold_monotone_into_thresholds", opt_level=2, family="redundant_elimination")
 def fold_monotone_into_thresholds(graph):
     return FOLD_INTO_THRESHOLDS.apply(graph)
 

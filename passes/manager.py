@@ -10,8 +10,13 @@ from cmlc.ecg import Graph, verify
 
 @dataclass(frozen=True)
 class RegisteredPass:
+    """A pass: its ``name``, the lowest ``opt_level`` it runs at, its ``family`` (the optimization
+    it belongs to: ``redundant_elimination``, ``dtype_rewriting``, ``sparse_replacing``; the
+    benchmark's ablation switches families off) and ``fn(graph) -> graph``."""
+
     name: str
     opt_level: int
+    family: str
     fn: Callable
 
 
@@ -23,7 +28,8 @@ class PassRecord:
     shows in both); ``dtypes_before``/``dtypes_after``: the node-output dtypes that changed, with
     counts (narrowing shows as e.g. ``int32: 3`` -> ``int8: 3``); ``const_bytes_before/after``:
     bytes of constant (weight) data; ``attrs_changed``: attributes rewritten on nodes that kept
-    their output (e.g. a tree kernel's ``index_dtype``), with counts.
+    their output (e.g. a tree kernel's ``index_dtype``), with counts; ``rewritten``: ops of nodes
+    rebuilt with new operands or attributes (not counted in ``added``).
     """
 
     name: str
@@ -36,6 +42,7 @@ class PassRecord:
     const_bytes_before: int
     const_bytes_after: int
     attrs_changed: dict
+    rewritten: dict
 
     @property
     def bytes_saved(self) -> int:
@@ -49,6 +56,8 @@ class PassRecord:
             parts.append("added " + _counts(self.added))
         if self.dtypes_before or self.dtypes_after:
             parts.append(f"dtypes {_counts(self.dtypes_before) or '-'} -> {_counts(self.dtypes_after) or '-'}")
+        if self.rewritten:
+            parts.append("rewrote " + _counts(self.rewritten))
         if self.attrs_changed:
             parts.append("attrs " + _counts(self.attrs_changed))
         if self.bytes_saved:
@@ -63,12 +72,15 @@ def _counts(counter: dict) -> str:
 def _diff(name: str, before: Graph, after: Graph) -> PassRecord:
     ops_b, ops_a = Counter(n.op.value for n in before.nodes), Counter(n.op.value for n in after.nodes)
     dt_b, dt_a = Counter(n.output.dtype for n in before.nodes), Counter(n.output.dtype for n in after.nodes)
+    old_nodes = {id(n) for n in before.nodes}
+    rewritten = Counter(n.op.value for n in after.nodes if id(n) not in old_nodes) - Counter(dict(ops_a - ops_b))
     kept = {id(n.output): n for n in before.nodes}
     attrs = Counter(k for n in after.nodes if id(n.output) in kept
                     for k in _attr_signature(n).keys() ^ _attr_signature(kept[id(n.output)]).keys()
                     | {k for k, v in _attr_signature(n).items() if _attr_signature(kept[id(n.output)]).get(k) != v})
     return PassRecord(name, len(before.nodes), len(after.nodes), dict(ops_b - ops_a), dict(ops_a - ops_b),
-                      dict(dt_b - dt_a), dict(dt_a - dt_b), _const_bytes(before), _const_bytes(after), dict(attrs))
+                      dict(dt_b - dt_a), dict(dt_a - dt_b), _const_bytes(before), _const_bytes(after), dict(attrs),
+                      dict(rewritten))
 
 
 def _attr_signature(node) -> dict:
@@ -83,14 +95,23 @@ def _const_bytes(graph: Graph) -> int:
 PASSES: dict[str, RegisteredPass] = {}
 
 
-def register_pass(name: str, opt_level: int):
-    """Register ``fn(graph) -> graph`` as pass ``name``, enabled at ``opt_level`` and above."""
+def register_pass(name: str, opt_level: int, family: str | None = None):
+    """Register ``fn(graph) -> graph`` as pass ``name``, enabled at ``opt_level`` and above;
+    ``family`` defaults to ``name``."""
     def register(fn):
         if name in PASSES:
             raise ValueError(f"pass {name!r} registered twice")
-        PASSES[name] = RegisteredPass(name, opt_level, fn)
+        PASSES[name] = RegisteredPass(name, opt_level, family or name, fn)
         return fn
     return register
+
+
+def passes_of_family(family: str) -> list:
+    """Names of the registered passes of ``family``."""
+    names = [p.name for p in PASSES.values() if p.family == family]
+    if not names:
+        raise ValueError(f"no pass of family {family!r}; families: {sorted({p.family for p in PASSES.values()})}")
+    return names
 
 
 def _signature(graph: Graph):

@@ -149,7 +149,7 @@ SIMPLIFY = RuleSet([
 ])
 
 
-@register_pass("simplify", opt_level=1)
+@register_pass("simplify", opt_level=1, family="redundant_elimination")
 def simplify(graph: Graph) -> Graph:
     return SIMPLIFY.apply(graph)
 
@@ -175,7 +175,7 @@ def _const_key(c: Const):
     return (c.dtype, c.shape, c.data.tobytes())
 
 
-@register_pass("common_subexpressions", opt_level=1)
+@register_pass("common_subexpressions", opt_level=1, family="redundant_elimination")
 def common_subexpressions(graph: Graph) -> Graph:
     """Identical op, attrs and operands -> one node; identical constants (bitwise) -> one constant."""
     canonical: dict = {}   # id(value) -> representative value
@@ -259,6 +259,6 @@ INJECTIVE_BEFORE_ARGMAX = RuleSet([
 ])
 
 
-@register_pass("drop_injective_before_argmax", opt_level=2)
+@register_pass("drop_injective_before_argmax", opt_level=2, family="redundant_elimination")
 def drop_injective_before_argmax(graph: Graph) -> Graph:
     return INJECTIVE_BEFORE_ARGMAX.apply(graph)

@@ -77,7 +77,7 @@ RELAXED_MONOTONE = RuleSet([
 ])
 
 
-@register_pass("relaxed_monotone", opt_level=3)
+@register_pass("relaxed_monotone", opt_level=3, family="redundant_elimination")
 def relaxed_monotone(graph: Graph) -> Graph:
     return RELAXED_MONOTONE.apply(graph)
 
@@ -147,6 +147,6 @@ AFFINE_INTO_MATMUL = RuleSet([
 ])
 
 
-@register_pass("fold_affine_into_matmul", opt_level=3)
+@register_pass("fold_affine_into_matmul", opt_level=3, family="redundant_elimination")
 def fold_affine_into_matmul(graph: Graph) -> Graph:
     return AFFINE_INTO_MATMUL.apply(graph)
