@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import report
-from bench.systems import ABLATION_PREFIX, SYSTEMS, get_system
+from bench.systems import ABLATION_PREFIX, NO_PASSES, SYSTEMS, ablation_systems, get_system
 from bench.worker import HIDE_TVM_PRELUDE
 from bench.workloads import QUICK_WORKLOADS, WORKLOADS, prepare
 
@@ -65,9 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.n_train = args.n_train or mode["n_train"]
     args.warmup, args.budget, args.timeout = mode["warmup"], mode["budget"], mode["timeout"]
     if args.ablation:
-        from cmlc.passes import PASSES
-        args.systems = list(dict.fromkeys(args.systems + ["cmlc"] + [ABLATION_PREFIX + n for n in PASSES]))
-    known_systems = list(SYSTEMS) + [s for s in args.systems if s.startswith(ABLATION_PREFIX)]
+        args.systems = list(dict.fromkeys(args.systems + ["cmlc"] + ablation_systems()))
+    known_systems = list(SYSTEMS) + [s for s in args.systems if s.startswith(ABLATION_PREFIX) or s == NO_PASSES]
     for name, known, what in [(args.models, WORKLOADS, "workload"), (args.systems, known_systems, "system")]:
         unknown = set(name) - set(known)
         if unknown:

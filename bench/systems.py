@@ -32,7 +32,8 @@ class System:
     ``modules`` are imported by the availability probe (missing -> skipped, with ``install``
     as the hint); ``kinds`` limits the workload kinds it applies to (None: all); ``peer`` is
     False for the two baselines (scikit-learn and cmlc) that "best peer" leaves out;
-    ``hide_tvm`` runs the worker with ``import tvm`` made to fail (see ``bench.worker``).
+    ``hide_tvm`` runs the worker with ``import tvm`` made to fail (see ``bench.worker``);
+    ``takes_cmlc_options``: the adapter takes the workload's ``cmlc_options`` as ``options=``.
     """
     name: str
     label: str
@@ -42,6 +43,7 @@ class System:
     kinds: frozenset[str] | None = None
     peer: bool = True
     hide_tvm: bool = False
+    takes_cmlc_options: bool = False
 
 
 def _proba_from_output(out: np.ndarray, n: int) -> np.ndarray:
@@ -78,12 +80,15 @@ def sklearn_adapter(model, X_sample, threads: int, workdir: Path) -> Runner:
     return Runner(model.predict, getattr(model, "predict_proba", None))
 
 
-def cmlc_adapter(model, X_sample, threads: int, workdir: Path, disable: tuple = ()) -> Runner:
-    """Returns the cmlc-compiled model's methods (threads: TVM_NUM_THREADS, set by the parent);
-    ``disable`` names cmlc passes switched off (the ablation systems)."""
+def cmlc_adapter(model, X_sample, threads: int, workdir: Path, options: dict | None = None,
+                 ablation: dict | None = None) -> Runner:
+    """Returns the cmlc-compiled model's methods (threads: TVM_NUM_THREADS, set by the parent).
+
+    ``options``: the workload's compile options; ``ablation``: options of an ablation system
+    (``disable_passes`` or ``opt_level``) laid over them."""
     import cmlc
     try:
-        cm = cmlc.compile(model, target="llvm", options={"disable_passes": list(disable)})
+        cm = cmlc.compile(model, target="llvm", options={**(options or {}), **(ablation or {})})
     except cmlc.errors.UnsupportedModelError as e:
         raise Unsupported(str(e).split(". ")[0]) from e
     return Runner(cm.predict, getattr(cm, "predict_proba", None))
@@ -182,7 +187,7 @@ TREES = frozenset({"forest", "gbdt", "xgb"})
 
 SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("sklearn", "scikit-learn", ("sklearn",), "scikit-learn", sklearn_adapter, peer=False),
-    System("cmlc", "cmlc", ("cmlc",), "-e .", cmlc_adapter, peer=False),
+    System("cmlc", "cmlc", ("cmlc",), "-e .", cmlc_adapter, peer=False, takes_cmlc_options=True),
     System("onnxruntime", "ONNX Runtime", ("onnxruntime", "skl2onnx"), "onnxruntime skl2onnx onnxmltools",
            onnxruntime_adapter),
     System("hb-torch", "Hummingbird (torch)", ("torch", "hummingbird.ml"), "hummingbird-ml torch==2.13.0",
@@ -199,12 +204,29 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
 
 
 ABLATION_PREFIX = "cmlc-no-"
+NO_PASSES = "cmlc-O0"
+
+
+def ablation_systems() -> list[str]:
+    """``cmlc-no-<family>`` for every pass family that runs by default (redundant elimination,
+    dtype rewriting, sparse replacing), and ``cmlc-O0`` (opt_level 0)."""
+    from cmlc.options import CompileOptions
+    from cmlc.passes import PASSES
+    default = CompileOptions().opt_level
+    families = dict.fromkeys(p.family for p in PASSES.values() if 0 < p.opt_level <= default)
+    return [ABLATION_PREFIX + f for f in families] + [NO_PASSES]
 
 
 def get_system(name: str) -> System:
-    """The system called ``name``: a registry entry, or ``cmlc-no-<pass>`` (cmlc with that pass off)."""
+    """The system called ``name``: a registry entry, ``cmlc-no-<family>`` (cmlc with every pass of
+    that family off) or ``cmlc-O0`` (opt_level 0: no optimization pass but dead-code elimination)."""
+    if name == NO_PASSES:
+        return System(name, "cmlc at opt_level 0", ("cmlc",), "-e .",
+                      functools.partial(cmlc_adapter, ablation={"opt_level": 0}), peer=False, takes_cmlc_options=True)
     if name.startswith(ABLATION_PREFIX):
-        pass_name = name[len(ABLATION_PREFIX):]
-        return System(name, f"cmlc without {pass_name}", ("cmlc",), "-e .",
-                      functools.partial(cmlc_adapter, disable=(pass_name,)), peer=False)
+        from cmlc.passes import passes_of_family
+        family = name[len(ABLATION_PREFIX):]
+        return System(name, f"cmlc without {family}", ("cmlc",), "-e .",
+                      functools.partial(cmlc_adapter, ablation={"disable_passes": passes_of_family(family)}),
+                      peer=False, takes_cmlc_options=True)
     return SYSTEMS[name]

@@ -102,7 +102,8 @@ def measure(args) -> dict:
             for module in system.modules:   # imports are not part of the convert/compile time
                 importlib.import_module(module)
             t0 = time.perf_counter()
-            runner = system.adapter(model, data["X_sample"], args.threads, Path(workdir))
+            extra = {"options": meta.get("cmlc_options", {})} if system.takes_cmlc_options else {}
+            runner = system.adapter(model, data["X_sample"], args.threads, Path(workdir), **extra)
             if meta["method"] == "predict_proba" and runner.proba is None:
                 raise NotImplementedError("no predict_proba")
         except Exception as e:   # noqa: BLE001 - every failure becomes a row, never a crash

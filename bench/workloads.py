@@ -27,15 +27,18 @@ class Workload:
 
     ``make`` returns an unfitted estimator; ``kind`` groups workloads for the systems that only
     apply to some (tree compilers, the XGBoost predictor); ``method`` is the timed method;
-    ``max_train`` caps the training rows for models whose fit is quadratic in them.
+    ``max_train`` caps the training rows for models whose fit is quadratic in them;
+    ``cmlc_options`` are the ``cmlc.compile`` options the cmlc systems use for it, as
+    ``(name, value)`` pairs (e.g. a tree lowering to exercise).
     """
     name: str
     make: Callable[[], object]
-    kind: str            # forest | gbdt | xgb | logreg | linear | other
+    kind: str            # forest | gbdt | xgb | logreg | linear | pipeline | other
     method: str = "predict_proba"
     n_features: int = HIGGS_FEATURES
     max_train: int | None = None
     needs: str | None = None   # a module the recipe imports (skipped when missing)
+    cmlc_options: tuple = ()
 
 
 def _sk(module: str, cls: str, **params) -> Callable[[], object]:
@@ -52,6 +55,15 @@ def _scaler_logreg():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def _scaler_forest():
+    """Returns an unfitted StandardScaler + RandomForestClassifier(100, depth 8) pipeline."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=100, max_depth=8, random_state=SEED,
+                                                                  n_jobs=-1))
 
 
 def _xgb():
@@ -79,6 +91,15 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     Workload("gnb", _sk("sklearn.naive_bayes", "GaussianNB"), "other"),
     Workload("knn", _sk("sklearn.neighbors", "KNeighborsClassifier"), "other", max_train=5000),
     Workload("scaler_logreg", _scaler_logreg, "logreg"),
+    # workloads aimed at one cmlc pass each (see --ablation): the GEMM tree lowering's integer
+    # path matrix (dtype rewriting, sparse replacing), an L1 model's sparse weights (sparse
+    # replacing), a scaler in front of a forest (redundant elimination folds it into the thresholds)
+    Workload("rf_small_gemm", _sk("sklearn.ensemble", "RandomForestClassifier", n_estimators=20, max_depth=6,
+                                  random_state=SEED, n_jobs=-1), "forest",
+             cmlc_options=(("tree_strategy", "gemm"),)),
+    Workload("logreg_l1_wide", _sk("sklearn.linear_model", "LogisticRegression", penalty="l1", solver="liblinear",
+                                   C=0.002), "logreg", n_features=WIDE_FEATURES),
+    Workload("scaler_rf", _scaler_forest, "pipeline"),
     Workload("mlp", _sk("sklearn.neural_network", "MLPClassifier", hidden_layer_sizes=(100,),
                         max_iter=200, random_state=SEED), "other"),
 ]}
@@ -119,5 +140,6 @@ def prepare(workload: Workload, n_train: int, n_test: int, folder: Path) -> dict
              ref_labels=ref_labels, ref_proba=ref_proba)
     meta = {"fit_s": fit_s, "estimator": type(model).__name__, "classes": np.asarray(model.classes_).tolist()}
     (folder / "meta.json").write_text(json.dumps({"workload": workload.name, "method": workload.method,
-                                                  "kind": workload.kind, **meta}))
+                                                  "kind": workload.kind,
+                                                  "cmlc_options": dict(workload.cmlc_options), **meta}))
     return meta

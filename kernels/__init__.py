@@ -7,15 +7,18 @@ schedule can find the op behind each block (``ctx.block_ops``).
 
 ``cpu_schedule.schedule_cpu`` holds the CPU schedule of a fused graph kernel and its knobs.
 
-Opaque ops (``OpGroup.OPAQUE``, e.g. tree ensembles) are not fused: ``OPAQUE_KERNELS[op](node,
-parallel)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and its constant arrays.
+Opaque ops (``OpGroup.OPAQUE``: tree ensembles, the CSR SpMM of ``sparse.py``) are not fused:
+``OPAQUE_KERNELS[op](node, parallel)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and
+its constant arrays.
 """
 from cmlc.ecg import Op
 
 from .cpu_schedule import CpuKnobs, schedule_cpu
 from .lowering import LOWER, LoweringContext
+from .sparse import build_sparse_matmul
 from .trees import build_tree_ensemble, build_tree_leaves
 
-OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves}
+OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves,
+                  Op.SPARSE_MATMUL: build_sparse_matmul}
 
 __all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "schedule_cpu"]

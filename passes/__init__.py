@@ -5,13 +5,14 @@ opt level. :func:`run_passes` runs every enabled pass in registration order (the
 below), repeating the list until no pass changes the graph, and returns the log of what changed.
 Every pass must keep ``ecg.evaluate(before, X) == ecg.evaluate(after, X)``.
 """
-from .manager import PASSES, PassRecord, explain, register_pass, run_passes
+from .manager import PASSES, PassRecord, explain, passes_of_family, register_pass, run_passes
 # registration order is run order
 from . import redundant_elimination  # noqa: F401,E402
 from . import fold_into_trees  # noqa: F401,E402
 from . import relaxed  # noqa: F401,E402
 from . import constant_folding  # noqa: F401,E402
 from . import dtype_rewriting  # noqa: F401,E402
+from . import sparse_replacing  # noqa: F401,E402
 from . import dead_code  # noqa: F401,E402
 
-__all__ = ["PASSES", "PassRecord", "explain", "register_pass", "run_passes"]
+__all__ = ["PASSES", "PassRecord", "explain", "passes_of_family", "register_pass", "run_passes"]

@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 from cmlc.ecg import Graph, verify
 
 
@@ -75,7 +76,7 @@ def _diff(name: str, before: Graph, after: Graph) -> PassRecord:
     old_nodes = {id(n) for n in before.nodes}
     rewritten = Counter(n.op.value for n in after.nodes if id(n) not in old_nodes) - Counter(dict(ops_a - ops_b))
     kept = {id(n.output): n for n in before.nodes}
-    attrs = Counter(k for n in after.nodes if id(n.output) in kept
+    attrs = Counter(k for n in after.nodes if id(n.output) in kept and kept[id(n.output)].op is n.op
                     for k in _attr_signature(n).keys() ^ _attr_signature(kept[id(n.output)]).keys()
                     | {k for k, v in _attr_signature(n).items() if _attr_signature(kept[id(n.output)]).get(k) != v})
     return PassRecord(name, len(before.nodes), len(after.nodes), dict(ops_b - ops_a), dict(ops_a - ops_b),
@@ -89,7 +90,9 @@ def _attr_signature(node) -> dict:
 
 
 def _const_bytes(graph: Graph) -> int:
-    return sum(c.data.nbytes for c in graph.consts())
+    """Bytes of the weights: constants, and arrays held in node attrs (e.g. a sparse matmul's CSR)."""
+    in_attrs = sum(v.nbytes for n in graph.nodes for v in n.attrs.values() if isinstance(v, np.ndarray))
+    return sum(c.data.nbytes for c in graph.consts()) + in_attrs
 
 
 PASSES: dict[str, RegisteredPass] = {}

@@ -95,12 +95,33 @@ def test_unsupported_model_rows_keep_the_reason():
 
 
 def test_bench_ablation_runs_cmlc_without_each_pass(tmp_path):
-    from cmlc.passes import PASSES
+    from bench.systems import ablation_systems
     cmd = [sys.executable, "-m", "bench", "--quick", "--ablation", "--models", "logreg", "--systems", "sklearn",
            "--batch", "1", "--threads", "1", "--repeats", "3", "--n-train", "300", "--out", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     with open(tmp_path / "results.csv", newline="") as f:
         systems = {r["system"]: r for r in csv.DictReader(f)}
-    for name in ["cmlc"] + [f"cmlc-no-{p}" for p in PASSES]:
+    assert ablation_systems() == ["cmlc-no-redundant_elimination", "cmlc-no-dtype_rewriting",
+                                  "cmlc-no-sparse_replacing", "cmlc-O0"]
+    for name in ["cmlc"] + ablation_systems():
         assert systems[name]["status"] == "ok" and systems[name]["correct"] == "True", systems.get(name)
+
+
+def test_workload_cmlc_options_reach_the_cmlc_systems(tmp_path):
+    """rf_small_gemm asks cmlc for the GEMM tree lowering; the ablation systems keep the option."""
+    import json
+    import joblib
+    import numpy as np
+    from bench.systems import get_system
+    from bench.workloads import WORKLOADS, prepare
+    prepare(WORKLOADS["rf_small_gemm"], n_train=300, n_test=50, folder=tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["cmlc_options"] == {"tree_strategy": "gemm"}
+    model = joblib.load(tmp_path / "model.joblib")
+    X = np.load(tmp_path / "data.npz")["X_test"]
+    for name in ["cmlc", "cmlc-O0"]:
+        system = get_system(name)
+        assert system.takes_cmlc_options
+        runner = system.adapter(model, X[:5], 1, tmp_path, options=meta["cmlc_options"])
+        np.testing.assert_array_equal(runner.predict(X), model.predict(X))

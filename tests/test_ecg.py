@@ -28,6 +28,10 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, b.emit(Op.GREATER, x, b.const(0.0)), x, b.const(np.arange(5.0)))
     elif op is Op.MATMUL:
         out = b.emit(op, x, b.const(np.arange(15.0).reshape(5, 3) - 7))
+    elif op is Op.SPARSE_MATMUL:
+        from cmlc.ecg.ops import csr_attrs
+        w = np.arange(15.0).reshape(5, 3) - 7
+        out = b.emit(op, x, **csr_attrs(np.where(np.arange(15).reshape(5, 3) % 3 == 0, w, 0.0)))
     elif op is Op.CONCAT:
         out = b.emit(op, x, b.emit(Op.NEG, x), x, axis=1)
     elif op is Op.RESHAPE:

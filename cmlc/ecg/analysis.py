@@ -4,7 +4,8 @@ Constants get ``sparsity`` (fraction of zeros), ``smallest_dtype`` (narrowest dt
 value exactly), ``actual_dtype`` (the dtype kernels use now), ``min`` and ``max``. Every node gets
 ``range = (lo, hi)`` (an interval that contains every value the node can produce, NaN aside),
 which the dtype-rewriting pass uses to size accumulators. ``matmul`` nodes carry ``use_sparse``:
-False unless the sparse operator replacing pass chose a sparse kernel for that weight.
+False unless the sparse operator replacing pass chose a sparse kernel for that weight; the
+``sparse_matmul`` nodes it emits carry ``use_sparse=True`` and ``format="csr"``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 import numpy as np
 
 from .graph import Const, Graph
-from .ops import Op, OpGroup
+from .ops import Op, OpGroup, dense_weight
 
 INTEGER_LADDER = ("bool", "int8", "int16", "int32", "int64")
 FLOAT_LADDER = ("float16", "float32", "float64")
@@ -87,7 +88,16 @@ def _quotients(a, b):
 
 
 def _matmul_range(node, ranges):
-    (xl, xh), w = ranges[0], node.inputs[1].data.astype(np.float64)
+    return _linear_range(ranges[0], node.inputs[1].data)
+
+
+def _sparse_matmul_range(node, ranges):
+    return _linear_range(ranges[0], dense_weight(node.attrs))
+
+
+def _linear_range(x_range, weight):
+    """Interval of ``x @ weight`` for ``x`` within ``x_range``."""
+    (xl, xh), w = x_range, weight.astype(np.float64)
     if math.isinf(xl) or math.isinf(xh):
         return UNKNOWN if np.any(w != 0) else (0.0, 0.0)
     lo = np.minimum(xl * w, xh * w).sum(axis=0)
@@ -118,6 +128,7 @@ _RANGE_RULES = {
     Op.ABS: lambda node, r: (0.0 if r[0][0] <= 0 <= r[0][1] else min(abs(r[0][0]), abs(r[0][1])), max(abs(r[0][0]), abs(r[0][1]))),
     Op.WHERE: lambda node, r: (min(r[1][0], r[2][0]), max(r[1][1], r[2][1])),
     Op.MATMUL: _matmul_range,
+    Op.SPARSE_MATMUL: _sparse_matmul_range,
     Op.REDUCE_SUM: _sum_range,
     Op.REDUCE_MAX: lambda node, r: r[0],
     Op.REDUCE_MIN: lambda node, r: r[0],
@@ -153,6 +164,9 @@ def analyze(graph: Graph) -> Graph:
         node.info["range"] = rng
         if node.op is Op.MATMUL:
             node.info.setdefault("use_sparse", False)
+        if node.op is Op.SPARSE_MATMUL:
+            node.info.setdefault("use_sparse", True)
+            node.info.setdefault("format", "csr")
     return graph
 
 

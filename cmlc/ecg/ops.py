@@ -50,6 +50,8 @@ class Op(enum.Enum):
     WHERE = "where"
     # linear algebra: x (N, K) @ w (K, M)
     MATMUL = "matmul"
+    # x (N, K) @ W (K, M) with W held as CSR of W.T in attrs (see ``csr_attrs``); opaque kernel
+    SPARSE_MATMUL = "sparse_matmul"
     # reductions over the last axis (attr keepdims)
     REDUCE_SUM = "reduce_sum"
     REDUCE_MAX = "reduce_max"
@@ -77,8 +79,9 @@ class OpGroup:
     ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
     REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
     # ops lowered to a kernel of their own (not fused with neighbours in TE)
-    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES})
-    # monotone non-decreasing maps: argmax/threshold of f(x) equals that of x (redundant elimination)
+    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL})
+    # monotone non-decreasing maps (in exact arithmetic; in floats they can merge neighbours into
+    # ties, so dropping one before argmax is exact only where passes prove it injective)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
 
 
@@ -146,6 +149,51 @@ def _infer_matmul(op, types, attrs):
     if len(x.shape) != 2 or len(w.shape) != 2 or x.shape[1] != w.shape[0] or w.batched:
         raise ECGTypeError(f"matmul needs (N, K) @ (K, M) with a constant right operand, got {x.shape} @ {w.shape}")
     return TensorType((x.shape[0], w.shape[1]), _same_dtype(types, op))
+
+
+def csr_attrs(weight: np.ndarray) -> dict:
+    """The ``sparse_matmul`` attrs of a dense weight ``(K, M)``: ``shape=(K, M)`` and the CSR arrays of
+    ``weight.T`` (one CSR row per output column): ``indptr`` int32 (M+1,), ``indices`` int32 (nnz,)
+    (the input columns ``k``, ascending within a row), ``data`` (nnz,) in ``weight``'s dtype.
+
+    Every entry that is not exactly ``+0`` is stored (``-0.0`` and NaN included), so
+    :func:`dense_weight` gives back ``weight`` bit for bit.
+    """
+    import scipy.sparse
+
+    wt = np.asarray(weight).T
+    stored = (wt != 0) | np.signbit(wt) if np.issubdtype(wt.dtype, np.floating) else wt != 0
+    rows, cols = np.nonzero(stored)
+    csr = scipy.sparse.coo_matrix((wt[rows, cols], (rows, cols)), shape=wt.shape).tocsr()
+    return {"shape": tuple(int(d) for d in weight.shape), "indptr": csr.indptr.astype(np.int32),
+            "indices": csr.indices.astype(np.int32), "data": csr.data.astype(weight.dtype)}
+
+
+def dense_weight(attrs: dict) -> np.ndarray:
+    """The dense C-ordered weight ``(K, M)`` that ``sparse_matmul`` attrs stand for."""
+    K, M = attrs["shape"]
+    w = np.zeros((M, K), attrs["data"].dtype)
+    rows = np.repeat(np.arange(M), np.diff(attrs["indptr"]))
+    w[rows, attrs["indices"]] = attrs["data"]
+    return np.ascontiguousarray(w.T)
+
+
+def _infer_sparse_matmul(op, types, attrs):
+    (x,) = types
+    K, M = attrs["shape"]
+    indptr, indices, data = attrs["indptr"], attrs["indices"], attrs["data"]
+    if len(x.shape) != 2 or x.shape[1] != K or len(indptr) != M + 1 or not len(indices) == len(data) == indptr[-1]:
+        raise ECGTypeError(f"sparse_matmul needs (N, {K}) @ CSR weight ({K}, {M}), got {x.shape} and "
+                           f"indptr {len(indptr)}, indices {len(indices)}, data {len(data)}")
+    if x.dtype != data.dtype.name:
+        raise ECGTypeError(f"sparse_matmul needs operands of one dtype, got {x.dtype} and {data.dtype.name}")
+    return TensorType((x.shape[0], M), x.dtype)
+
+
+def _sparse_matmul_ref(x, shape, indptr, indices, data):
+    # exactly what matmul computes for the dense weight (same call, same operands, same layout), so
+    # replacing a matmul by a sparse_matmul never changes a bit of the reference
+    return OPS[Op.MATMUL].reference(x, dense_weight({"shape": shape, "indptr": indptr, "indices": indices, "data": data}))
 
 
 def _infer_reduce(op, types, attrs):
@@ -261,6 +309,7 @@ OPS: dict[Op, OpSpec] = {
     Op.NOT_EQUAL: _binary(np.not_equal),
     Op.WHERE: OpSpec(3, _infer_where, np.where),
     Op.MATMUL: OpSpec(2, _infer_matmul, np.matmul),
+    Op.SPARSE_MATMUL: OpSpec(1, _infer_sparse_matmul, _sparse_matmul_ref),
     Op.REDUCE_SUM: OpSpec(1, _infer_reduce, _reduce_ref(np.sum)),
     Op.REDUCE_MAX: OpSpec(1, _infer_reduce, _reduce_ref(np.max)),
     Op.REDUCE_MIN: OpSpec(1, _infer_reduce, _reduce_ref(np.min)),
