@@ -16,9 +16,10 @@ from cmlc.ecg import Op
 from .cpu_schedule import CpuKnobs, schedule_cpu
 from .lowering import LOWER, LoweringContext
 from .sparse import build_sparse_matmul
+from .topk import build_topk
 from .trees import build_tree_ensemble, build_tree_leaves
 
 OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves,
-                  Op.SPARSE_MATMUL: build_sparse_matmul}
+                  Op.SPARSE_MATMUL: build_sparse_matmul, Op.TOPK: build_topk}
 
 __all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "schedule_cpu"]

@@ -106,6 +106,7 @@ _BINARY = {
     Op.DIV: lambda a, b: a / b,
     Op.MAXIMUM: _nan_propagating(tirx.max),
     Op.MINIMUM: _nan_propagating(tirx.min),
+    Op.POW: te.power,
     Op.GREATER: lambda a, b: a > b,
     Op.GREATER_EQUAL: lambda a, b: a >= b,
     Op.LESS: lambda a, b: a < b,
@@ -246,6 +247,21 @@ def _lower_take(ctx, node, x):
     # the clamp is a no-op (indices are checked at graph build) that tells the schedule's region
     # analysis which columns a row can read, so producers can be computed per chunk
     return te.compute(ctx.dims(node.output.shape), lambda i, j: x[i, tirx.max(tirx.min(table[j], last), 0)],
+                      name=ctx.stage_name(node))
+
+
+@lower(Op.GATHER)
+def _lower_gather(ctx, node, idx, table):
+    last = int(table.shape[0]) - 1
+    # clamped like take (indices come from topk, always in range): keeps region analysis bounded
+    return te.compute(ctx.dims(node.output.shape), lambda i, j: table[tirx.max(tirx.min(idx[i, j], last), 0)],
+                      name=ctx.stage_name(node))
+
+
+@lower(Op.TAKE_ALONG)
+def _lower_take_along(ctx, node, x, idx):
+    last = int(x.shape[1]) - 1
+    return te.compute(ctx.dims(node.output.shape), lambda i, j: x[i, tirx.max(tirx.min(idx[i, j], last), 0)],
                       name=ctx.stage_name(node))
 
 

@@ -32,6 +32,12 @@ def _single_op_graph(op, **attrs):
         from cmlc.ecg.ops import csr_attrs
         w = np.arange(15.0).reshape(5, 3) - 7
         out = b.emit(op, x, **csr_attrs(np.where(np.arange(15).reshape(5, 3) % 3 == 0, w, 0.0)))
+    elif op is Op.TOPK:
+        out = b.emit(op, x, k=3)
+    elif op is Op.GATHER:
+        out = b.emit(op, b.emit(Op.TOPK, x, k=3), b.const(np.array([0.5, -1.0, 2.0, 7.0, 3.0])))
+    elif op is Op.TAKE_ALONG:
+        out = b.emit(op, x, b.emit(Op.TOPK, x, k=4))
     elif op is Op.CONCAT:
         out = b.emit(op, x, b.emit(Op.NEG, x), x, axis=1)
     elif op is Op.RESHAPE:
@@ -169,3 +175,25 @@ def test_maximum_minimum_propagate_nan_like_numpy():
     got, expected = run_with_tvm(graph, X), evaluate(graph, X)
     for k in expected:
         np.testing.assert_array_equal(got[k], expected[k])
+
+
+def test_topk_ties_and_nan_follow_stable_argsort():
+    """topk is np.argsort(kind="stable")[:, :k]: equal values in index order, NaN last."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 6), "float64")
+    graph = b.build({f"k{k}": b.emit(Op.TOPK, x, k=k) for k in (1, 3, 6)})
+    X = np.array([[3, 1, 1, 0, 1, 3], [2, 2, 2, 2, 2, 2], [np.nan, 5, np.nan, -1, 5, 0],
+                  [np.nan] * 6, [-np.inf, np.inf, 0, -0.0, 0, -np.inf]], dtype=np.float64)
+    got, expected = run_with_tvm(graph, X), evaluate(graph, X)
+    for k in expected:
+        np.testing.assert_array_equal(got[k], expected[k], err_msg=k)
+    np.testing.assert_array_equal(expected["k3"][0], [3, 1, 2])
+
+
+def test_pow_matches_numpy_within_one_ulp():
+    """The kernel calls libm's pow; numpy 2 uses its own SIMD pow on AVX-512: they differ by an ulp."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 4), "float64")
+    graph = b.build({"out": b.emit(Op.POW, b.emit(Op.ABS, x), b.const(np.array([1.5, 2.0, 0.5, 3.3])))})
+    X = _x(n=64, f=4, seed=3) * 10
+    np.testing.assert_array_max_ulp(run_with_tvm(graph, X)["out"], evaluate(graph, X)["out"], maxulp=1)

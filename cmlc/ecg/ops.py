@@ -39,6 +39,7 @@ class Op(enum.Enum):
     DIV = "div"
     MAXIMUM = "maximum"
     MINIMUM = "minimum"
+    POW = "pow"
     # comparisons (numpy broadcasting, bool result)
     GREATER = "greater"
     GREATER_EQUAL = "greater_equal"
@@ -63,6 +64,13 @@ class Op(enum.Enum):
     RESHAPE = "reshape"
     CONCAT = "concat"
     TAKE = "take"
+    # gathers by index values: gather(idx (N, k) int, table (M,) const) -> table[idx];
+    # take_along(x (N, M), idx (N, k) int) -> x[n, idx[n, j]]
+    GATHER = "gather"
+    TAKE_ALONG = "take_along"
+    # indices of the k smallest values of each row, ascending; ties (and NaN, which sorts last)
+    # in index order: np.argsort(x, kind="stable")[:, :k] (attr k); (N, k) int32
+    TOPK = "topk"
     # tree ensembles: sum over trees of reached leaf values (attrs: ensemble, strategy)
     TREE_ENSEMBLE = "tree_ensemble"
     # the (global) node id of the leaf each row reaches in each tree: (N, n_trees) int32
@@ -73,13 +81,13 @@ class OpGroup:
     """Named groups of ops, so passes and kernels test membership instead of comparing names."""
 
     UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST})
-    ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM})
+    ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.POW})
     COMPARE = frozenset({Op.GREATER, Op.GREATER_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.EQUAL, Op.NOT_EQUAL})
     BINARY = ARITHMETIC | COMPARE
     ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
     REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
     # ops lowered to a kernel of their own (not fused with neighbours in TE)
-    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL})
+    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL, Op.TOPK})
     # monotone non-decreasing maps (in exact arithmetic; in floats they can merge neighbours into
     # ties, so dropping one before argmax is exact only where passes prove it injective)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
@@ -240,6 +248,32 @@ def _infer_take(op, types, attrs):
     return TensorType((t.shape[0], len(indices)), t.dtype)
 
 
+def _is_index(t: TensorType) -> bool:
+    return np.issubdtype(np.dtype(t.dtype), np.integer)
+
+
+def _infer_gather(op, types, attrs):
+    idx, table = types
+    if not _is_index(idx) or len(idx.shape) != 2 or len(table.shape) != 1 or table.batched:
+        raise ECGTypeError(f"gather needs (N, k) integer indices into a constant (M,) table, got {idx} and {table}")
+    return TensorType(idx.shape, table.dtype)
+
+
+def _infer_take_along(op, types, attrs):
+    x, idx = types
+    if len(x.shape) != 2 or not _is_index(idx) or len(idx.shape) != 2 or not (x.batched and idx.batched):
+        raise ECGTypeError(f"take_along needs an (N, M) value and (N, k) integer indices, got {x} and {idx}")
+    return TensorType(idx.shape, x.dtype)
+
+
+def _infer_topk(op, types, attrs):
+    (x,) = types
+    k = attrs["k"]
+    if len(x.shape) != 2 or not x.batched or not 1 <= k <= x.shape[1]:
+        raise ECGTypeError(f"topk needs an (N, M) value and 1 <= k <= M, got {x.shape} and k={k}")
+    return TensorType((x.shape[0], k), "int32")
+
+
 def _infer_tree_ensemble(op, types, attrs):
     (t,) = types
     ensemble = attrs["ensemble"]
@@ -301,6 +335,7 @@ OPS: dict[Op, OpSpec] = {
     Op.DIV: _binary(np.divide),
     Op.MAXIMUM: _binary(np.maximum),
     Op.MINIMUM: _binary(np.minimum),
+    Op.POW: _binary(np.power),
     Op.GREATER: _binary(np.greater),
     Op.GREATER_EQUAL: _binary(np.greater_equal),
     Op.LESS: _binary(np.less),
@@ -318,6 +353,9 @@ OPS: dict[Op, OpSpec] = {
     Op.RESHAPE: OpSpec(1, _infer_reshape, lambda x, shape: x.reshape((x.shape[0],) + tuple(shape[1:]))),
     Op.CONCAT: OpSpec(None, _infer_concat, lambda *xs, axis: np.concatenate(xs, axis=axis)),
     Op.TAKE: OpSpec(1, _infer_take, lambda x, indices: np.take(x, indices, axis=1)),
+    Op.GATHER: OpSpec(2, _infer_gather, lambda idx, table: table[idx]),
+    Op.TAKE_ALONG: OpSpec(2, _infer_take_along, lambda x, idx: np.take_along_axis(x, idx.astype(np.intp), axis=1)),
+    Op.TOPK: OpSpec(1, _infer_topk, lambda x, k: np.argsort(x, axis=-1, kind="stable")[:, :k].astype(np.int32)),
     # kernel-only attrs (strategy, handle_nan, index_dtype) choose how, never what, is computed
     Op.TREE_LEAVES: OpSpec(1, _infer_tree_leaves, lambda x, ensemble, **kernel_attrs: ensemble.leaves(x)),
     Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, **kernel_attrs: ensemble.predict_sum(x)),
