@@ -13,6 +13,7 @@ from cmlc.ecg import BATCH, Graph, GraphBuilder, Op
 from cmlc.errors import NotFittedError, UnsupportedModelError
 
 from .registry import METHODS, REGISTRY
+from .tags import step_accepts_nan
 
 
 @dataclass
@@ -46,10 +47,6 @@ def _steps(model) -> list:
     return [s for _, s in model.steps if s is not None and s != "passthrough"] if isinstance(model, Pipeline) else [model]
 
 
-def accepts_nan(model) -> bool:
-    """Does scikit-learn accept NaN in ``model``'s input? Its ``allow_nan`` tag, except that a
-    Pipeline accepts NaN when every step does (the steps cmlc supports pass NaN through)."""
-    return all(hasattr(s, "__sklearn_tags__") and bool(s.__sklearn_tags__().input_tags.allow_nan) for s in _steps(model))
 
 
 def _check_fitted(model) -> None:
@@ -69,7 +66,13 @@ def convert(model, options: dict | None = None) -> ModelSpec:
     """
     entry = REGISTRY.lookup(model)
     _check_fitted(model)
-    n_features = int(model.n_features_in_ if hasattr(model, "n_features_in_") else model.num_features())
+    if hasattr(model, "n_features_in_"):
+        n_features = int(model.n_features_in_)
+    elif hasattr(model, "num_features"):   # xgboost.Booster
+        n_features = int(model.num_features())
+    else:
+        raise UnsupportedModelError(f"{type(model).__name__} does not record its number of input features "
+                                    "(n_features_in_), e.g. an SVC with a callable kernel; cmlc cannot compile it")
     b = GraphBuilder(options)
     x = b.input("X", (BATCH, n_features), "float64")
     converted = entry.convert(model, b, x)
@@ -90,6 +93,6 @@ def convert(model, options: dict | None = None) -> ModelSpec:
         n_features=n_features,
         feature_names=[str(n) for n in names] if names is not None else None,
         float32_out=converted.float32_out,
-        allow_nan=accepts_nan(model) if converted.accepts_nan is None else converted.accepts_nan,
+        allow_nan=step_accepts_nan(model) if converted.accepts_nan is None else converted.accepts_nan,
         allow_inf=converted.accepts_inf,
     )

@@ -29,6 +29,9 @@ class Converted:
     accepts_nan : overrides scikit-learn's ``allow_nan`` tag (for models that have no tags).
     decode_labels : classifier ``predict`` indexes ``classes_`` (False when the estimator
         returns the raw index, as XGBClassifier does for multi:softmax).
+    nan_free_out : ``transform`` never holds NaN, whatever the input (imputers, indicators,
+        one-hot codes): a Pipeline then accepts NaN when the steps before accept it, even if
+        later steps do not.
     """
 
     outputs: dict
@@ -36,6 +39,7 @@ class Converted:
     accepts_inf: bool = False
     accepts_nan: bool | None = None
     decode_labels: bool = True
+    nan_free_out: bool = False
 
 
 @dataclass(frozen=True)
