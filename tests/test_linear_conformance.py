@@ -12,6 +12,7 @@ from sklearn import cluster
 from sklearn import decomposition as dec
 from sklearn import linear_model as lm
 from sklearn import naive_bayes as nb
+from sklearn import neighbors
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn import svm
@@ -44,6 +45,12 @@ def _classifiers():
         "GaussianNB-priors": lambda: nb.GaussianNB(var_smoothing=1e-3),
         "BernoulliNB": lambda: nb.BernoulliNB(binarize=0.2, alpha=0.5),
         "Pipeline-Binarizer-BernoulliNB": lambda: make_pipeline(pp.Binarizer(), nb.BernoulliNB(binarize=None)),
+        "KNeighborsClassifier": neighbors.KNeighborsClassifier,
+        "KNeighborsClassifier-brute-distance-k25": lambda: neighbors.KNeighborsClassifier(
+            25, weights="distance", algorithm="brute"),
+        "KNeighborsClassifier-manhattan": lambda: neighbors.KNeighborsClassifier(7, p=1),
+        "KNeighborsClassifier-minkowski3-distance": lambda: neighbors.KNeighborsClassifier(4, p=3, weights="distance"),
+        "KNeighborsClassifier-chebyshev-brute": lambda: neighbors.KNeighborsClassifier(metric="chebyshev", algorithm="brute"),
         "MLPClassifier-relu": lambda: nn.MLPClassifier((12, 6), max_iter=300, random_state=0),
         "MLPClassifier-tanh": lambda: nn.MLPClassifier((9,), activation="tanh", max_iter=300, random_state=0),
         "MLPClassifier-logistic": lambda: nn.MLPClassifier((7,), activation="logistic", max_iter=300, random_state=0),
@@ -67,6 +74,9 @@ def _regressors():
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
         "Pipeline-RobustScaler-Ridge": lambda: make_pipeline(pp.RobustScaler(), lm.Ridge()),
         "Pipeline-MaxAbs-passthrough-LinearRegression": lambda: make_pipeline(pp.MaxAbsScaler(), "passthrough", lm.LinearRegression()),
+        "KNeighborsRegressor": neighbors.KNeighborsRegressor,
+        "KNeighborsRegressor-distance-brute": lambda: neighbors.KNeighborsRegressor(9, weights="distance", algorithm="brute"),
+        "KNeighborsRegressor-manhattan-k50": lambda: neighbors.KNeighborsRegressor(50, p=1),
         "MLPRegressor-relu": lambda: nn.MLPRegressor(hidden_layer_sizes=(10, 4), max_iter=300, random_state=0),
         "MLPRegressor-tanh": lambda: nn.MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", max_iter=300, random_state=0),
     }
@@ -74,6 +84,7 @@ def _regressors():
 
 MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Lasso": lambda: lm.Lasso(alpha=0.1),
                 "ElasticNet": lambda: lm.ElasticNet(alpha=0.1), "RidgeCV": lm.RidgeCV,
+                "KNeighborsRegressor-distance": lambda: neighbors.KNeighborsRegressor(weights="distance"),
                 "MLPRegressor-logistic": lambda: nn.MLPRegressor(hidden_layer_sizes=(5,), activation="logistic", max_iter=300, random_state=0)}
 
 GLMS = {"PoissonRegressor": lm.PoissonRegressor, "GammaRegressor": lm.GammaRegressor,
@@ -207,3 +218,17 @@ def test_refuses_what_sklearn_refuses(name, factory, kind):
             getattr(cm, method)(with_nan)
     else:
         assert_same_output(method, getattr(cm, method)(with_nan), expected)
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_kneighbors_ties_go_to_the_lower_training_index(weights):
+    """Equidistant training rows at the k-th place: scikit-learn's brute force keeps the lower
+    index; exact matches of training rows (distance 0) get the whole weight."""
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [2.0, 2.0], [0.0, 0.0]])
+    y = np.array([0, 1, 2, 1, 2, 0, 1])
+    queries = np.array([[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [1.0, 1.0], [-3.0, 7.0]])
+    for k in (1, 2, 3, 4):
+        est = neighbors.KNeighborsClassifier(k, weights=weights, algorithm="brute").fit(X, y)
+        cm = cmlc.compile(est)
+        np.testing.assert_array_equal(cm.predict(queries), est.predict(queries), err_msg=f"k={k}")
+        np.testing.assert_allclose(cm.predict_proba(queries), est.predict_proba(queries), rtol=0, atol=1e-15)

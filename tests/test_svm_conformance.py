@@ -1,0 +1,311 @@
+"""SVC, NuSVC, SVR, NuSVR and OneClassSVM (libsvm) against scikit-learn on fresh random data.
+
+Labels identical (libsvm's one-vs-one vote and its tie rule, or ``break_ties``' ovr argmax);
+decision values, regression outputs and scores within 1e-5 relative (1e-9 absolute);
+probabilities (Platt sigmoid per pair + libsvm's iterative pairwise coupling) within 1e-5.
+Every configuration runs through the numpy reference of its graph (cheap: no TVM); a
+representative subset is compiled (about 2 s to 20 s each, cached per module run).
+"""
+import functools
+
+import numpy as np
+import pytest
+import scipy.sparse
+from sklearn import preprocessing as pp
+from sklearn import svm
+from sklearn.pipeline import make_pipeline
+
+import cmlc
+from cmlc.ecg import evaluate
+from cmlc.errors import InputError, UnsupportedModelError
+from cmlc.frontends import METHODS, REGISTRY, convert
+from cmlc.frontends.sklearn_svm import pairwise_coupling
+from conftest import classification_data, fresh_rows, regression_data
+
+STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
+RTOL, ATOL = 1e-5, 1e-9
+N_TRAIN = 200
+
+# gamma as fitted: 'scale' (the default), 'auto' and a float, one per kernel
+KERNELS = {
+    "linear": {"kernel": "linear"},
+    "poly": {"kernel": "poly", "degree": 3, "gamma": "auto", "coef0": 1.0},
+    "rbf": {"kernel": "rbf"},
+    "sigmoid": {"kernel": "sigmoid", "gamma": 0.02, "coef0": -0.5},
+}
+
+
+def _data(kind, seed=0):
+    """Training data of a case kind: binary, multiclass (3 classes), '-str' for string labels."""
+    if kind in ("regression", "outlier"):
+        return regression_data(n_samples=N_TRAIN, seed=seed)
+    X, y = classification_data(2 if kind.startswith("binary") else 3, n_samples=N_TRAIN, seed=seed)
+    return X, (STRING_LABELS[y] if kind.endswith("str") else y)
+
+
+def _classifier_cases():
+    for est in ("SVC", "NuSVC"):
+        for kernel in KERNELS:
+            for kind in ("binary", "binary-str", "multiclass", "multiclass-str"):
+                for shape in (("ovo", "ovr") if kind.startswith("multi") else ("ovr",)):
+                    for probability in (False, True):
+                        params = dict(KERNELS[kernel], decision_function_shape=shape, random_state=0)
+                        if probability:
+                            params["probability"] = True
+                        yield f"{est}-{kernel}-{shape}{'-proba' if probability else ''}", est, params, kind
+        yield f"{est}-rbf-break_ties", est, dict(break_ties=True, decision_function_shape="ovr"), "multiclass"
+
+
+def _other_cases():
+    for est, kind in (("SVR", "regression"), ("NuSVR", "regression"), ("OneClassSVM", "outlier")):
+        for kernel in KERNELS:
+            yield f"{est}-{kernel}", est, dict(KERNELS[kernel]), kind
+    yield "NuSVC-nu0.2-shrinking-off", "NuSVC", dict(nu=0.2, shrinking=False), "multiclass"
+    yield "SVR-C10-eps0.5", "SVR", dict(C=10.0, epsilon=0.5), "regression"
+    yield "OneClassSVM-nu0.3", "OneClassSVM", dict(nu=0.3, gamma=0.1), "outlier"
+
+
+ALL_CASES = [pytest.param(*c, id=f"{c[0]}[{c[3]}]") for c in [*_classifier_cases(), *_other_cases()]]
+_BY_ID = {f"{c[0]}[{c[3]}]": c for c in [*_classifier_cases(), *_other_cases()]}
+
+# compiled with TVM: each estimator and kernel at least once, binary and multiclass, both
+# decision shapes, string labels, probability on and off, break_ties. Multiclass probabilities
+# unroll libsvm's coupling iteration into some 400 ops, which take TVM over a minute to build.
+COMPILED = [
+    "SVC-rbf-ovr[binary]", "SVC-rbf-ovr-proba[binary-str]", "SVC-linear-ovo[multiclass-str]",
+    "SVC-poly-ovr[multiclass]", "SVC-sigmoid-ovr[binary]",
+    pytest.param("SVC-rbf-ovo-proba[multiclass]", marks=pytest.mark.slow),
+    "SVC-rbf-break_ties[multiclass]", "NuSVC-rbf-ovr-proba[binary]", "NuSVC-poly-ovo[multiclass-str]",
+    "NuSVC-linear-ovr[multiclass-str]", "SVR-rbf[regression]", "SVR-poly[regression]",
+    "NuSVR-linear[regression]", "NuSVR-sigmoid[regression]", "OneClassSVM-rbf[outlier]",
+    "OneClassSVM-sigmoid[outlier]",
+]
+
+
+@functools.lru_cache(maxsize=None)
+def fitted(case_id):
+    _, est_name, params, kind = _BY_ID[case_id]
+    X, y = _data(kind)
+    est = getattr(svm, est_name)(**params)
+    return (est.fit(X) if kind == "outlier" else est.fit(X, y)), X
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(case_id):
+    est, X = fitted(case_id)
+    return est, cmlc.compile(est), X
+
+
+def _methods(obj):
+    return [m for m in METHODS if hasattr(obj, m)]
+
+
+def assert_same_output(method, got, expected):
+    assert got.shape == expected.shape, f"{method}: shape {got.shape} != {expected.shape}"
+    assert got.dtype == expected.dtype, f"{method}: dtype {got.dtype} != {expected.dtype}"
+    if method == "predict" and expected.dtype.kind in "OUSbi":
+        np.testing.assert_array_equal(got, expected, err_msg=method)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=method)
+
+
+def _reference_outputs(est, X):
+    """The ECG's numpy reference with scikit-learn's label decoding."""
+    out = evaluate(convert(est).graph, X)
+    if "predict" in out and hasattr(est, "classes_"):
+        out["predict"] = est.classes_[out["predict"]]
+    return out
+
+
+@pytest.mark.parametrize("name, est_name, params, kind", ALL_CASES)
+def test_graph_matches_sklearn(name, est_name, params, kind):
+    """Every configuration: the graph's numpy reference gives scikit-learn's answers."""
+    est, X = fitted(f"{name}[{kind}]")
+    Xnew = fresh_rows(X, n=500)
+    out = _reference_outputs(est, Xnew)
+    assert sorted(out) == sorted(_methods(est))
+    for method in _methods(est):
+        expected = getattr(est, method)(Xnew)
+        np.testing.assert_array_equal(out[method].shape, expected.shape)
+        if method == "predict" and expected.dtype.kind != "f":
+            np.testing.assert_array_equal(out[method], expected, err_msg=method)
+        else:
+            np.testing.assert_allclose(out[method], expected, rtol=RTOL, atol=ATOL, err_msg=method)
+
+
+@pytest.mark.parametrize("case_id", COMPILED)
+def test_compiled_matches_sklearn(case_id):
+    est, cm, X = compiled(case_id)
+    assert _methods(cm) == _methods(est)
+    Xnew = fresh_rows(X, n=300)
+    for method in _methods(est):
+        assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
+    if hasattr(est, "classes_"):
+        np.testing.assert_array_equal(cm.classes_, est.classes_)
+        assert cm.classes_.dtype == est.classes_.dtype
+
+
+@pytest.mark.parametrize("case_id", ["SVC-rbf-ovr-proba[binary-str]", "SVR-rbf[regression]", "OneClassSVM-rbf[outlier]"])
+def test_one_row_and_float32(case_id):
+    est, cm, X = compiled(case_id)
+    Xnew = fresh_rows(X, n=40, seed=2)
+    for label, data in {"one-row": Xnew[:1], "float32": Xnew.astype(np.float32), "fortran": np.asfortranarray(Xnew)}.items():
+        for method in _methods(est):
+            try:
+                assert_same_output(method, getattr(cm, method)(data), getattr(est, method)(data))
+            except AssertionError as err:
+                raise AssertionError(f"{label}: {err}") from None
+
+
+@pytest.mark.parametrize("case_id", ["SVC-rbf-ovr[binary]", "SVR-rbf[regression]"])
+def test_wrong_feature_count_and_nan_refused(case_id):
+    est, cm, X = compiled(case_id)
+    with pytest.raises(InputError):
+        cm.predict(X[:5, :-1])
+    bad = X[:5].copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError):   # scikit-learn refuses NaN ...
+        est.predict(bad)
+    with pytest.raises(InputError, match="NaN"):   # ... and so does cmlc
+        cm.predict(bad)
+
+
+@functools.lru_cache(maxsize=None)
+def _pipelines():
+    X, y = classification_data(2, n_samples=N_TRAIN, n_features=6, seed=3)
+    X = X * 40 + 1000   # far from the origin and badly scaled: the scaler matters
+    clf = make_pipeline(pp.StandardScaler(), svm.SVC(probability=True, random_state=0)).fit(X, y)
+    Xr, yr = regression_data(n_samples=N_TRAIN, n_features=6, seed=3)
+    reg = make_pipeline(pp.StandardScaler(), svm.SVR(C=5.0)).fit(Xr * 40 + 1000, yr)
+    return (clf, cmlc.compile(clf), X), (reg, cmlc.compile(reg), Xr * 40 + 1000)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["StandardScaler-SVC-proba", "StandardScaler-SVR"])
+def test_pipeline_with_scaler(which):
+    est, cm, X = _pipelines()[which]
+    Xnew = fresh_rows(X, n=300, seed=4)
+    for method in _methods(est):
+        assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
+
+
+def test_rbf_far_from_origin():
+    """Unscaled data far from the origin: the rbf distance (centred on the support vectors) does
+    not lose the digits a plain ||x||^2 - 2 x.sv + ||sv||^2 loses there."""
+    X, y = classification_data(2, n_samples=N_TRAIN, n_features=5, seed=5)
+    X = X + 1e6
+    est = svm.SVC(gamma=0.5).fit(X, y)
+    out = _reference_outputs(est, fresh_rows(X, n=500, seed=5))
+    expected = est.decision_function(fresh_rows(X, n=500, seed=5))
+    np.testing.assert_allclose(out["decision_function"], expected, rtol=RTOL, atol=ATOL)
+
+
+# --- vote ties -----------------------------------------------------------------------------
+
+def _tied_rows(est, n=20000):
+    """Fresh rows on which libsvm's three one-vs-one votes go around a cycle (one vote each)."""
+    X, _ = _data("multiclass")
+    Xnew = fresh_rows(X, n=n, seed=7) * 2
+    dec = est._decision_function(Xnew)                      # (N, 3): pairs (0,1), (0,2), (1,2)
+    first = dec > 0
+    votes = np.stack([first[:, 0] + first[:, 1], ~first[:, 0] + first[:, 2], ~first[:, 1] + ~first[:, 2]], axis=1)
+    return Xnew[(votes == 1).all(axis=1)]
+
+
+@pytest.mark.parametrize("case_id", ["SVC-rbf-ovr[multiclass]", "SVC-rbf-break_ties[multiclass]"])
+def test_vote_ties(case_id):
+    """Three-way ties: libsvm gives the first class; break_ties takes the ovr argmax instead.
+    Both must match scikit-learn on every tied row."""
+    name, est_name, params, kind = _BY_ID[case_id]
+    est = getattr(svm, est_name)(**{**params, "C": 0.05}).fit(*_data(kind))   # soft margins: many ties
+    tied = _tied_rows(est)
+    assert len(tied) >= 5, f"only {len(tied)} tied rows: the test would not test ties"
+    expected = est.predict(tied)
+    if not est.break_ties:
+        assert (expected == est.classes_[0]).all()
+    else:
+        assert (expected != est.classes_[0]).any()
+    np.testing.assert_array_equal(_reference_outputs(est, tied)["predict"], expected)
+    np.testing.assert_array_equal(cmlc.compile(est).predict(tied), expected)
+
+
+# --- probabilities -------------------------------------------------------------------------
+
+def test_binary_probability_plateau():
+    """libsvm's coupling stops at once when the pair's probability is within 0.005 of 1/2, so it
+    returns exactly [0.5, 0.5] there; a plain ``[1 - p, p]`` would be off by up to 5e-3."""
+    est, cm, X = compiled("SVC-rbf-ovr-proba[binary-str]")
+    Xnew = fresh_rows(X, n=20000, seed=8)
+    expected = est.predict_proba(Xnew)
+    plateau = (expected == 0.5).all(axis=1)
+    assert plateau.sum() >= 5
+    got = cm.predict_proba(Xnew)
+    np.testing.assert_array_equal(got[plateau], expected[plateau])
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.slow
+def test_probability_predict_still_votes():
+    """With probability=True, predict is libsvm's vote, which can disagree with argmax(proba)."""
+    est, cm, X = compiled("SVC-rbf-ovo-proba[multiclass]")
+    Xnew = fresh_rows(X, n=5000, seed=9)
+    expected = est.predict(Xnew)
+    assert (expected != est.classes_[est.predict_proba(Xnew).argmax(axis=1)]).any()
+    np.testing.assert_array_equal(cm.predict(Xnew), expected)
+
+
+def test_coupling_four_classes_far_rows():
+    """Four classes, rows up to 5 training deviations out: the unrolled coupling still gives
+    libsvm's probabilities on every row (the numpy reference; compiling is the slow part)."""
+    X, y = classification_data(4, n_samples=N_TRAIN, seed=10)
+    est = svm.SVC(probability=True, random_state=0).fit(X, y)
+    Xnew = np.vstack([fresh_rows(X, n=2000, seed=11), fresh_rows(X, n=2000, seed=12) * 5])
+    np.testing.assert_allclose(_reference_outputs(est, Xnew)["predict_proba"], est.predict_proba(Xnew),
+                               rtol=RTOL, atol=ATOL)
+
+
+def test_pairwise_coupling_keeps_stopped_rows():
+    """Rows that meet the stopping rule keep their value: more sweeps never change a row."""
+    from cmlc.ecg import BATCH, GraphBuilder
+    rng = np.random.default_rng(0)
+    pr = rng.uniform(1e-7, 1 - 1e-7, size=(4000, 3))
+    results = []
+    for sweeps in (6, 12):
+        b = GraphBuilder()
+        x = b.input("X", (BATCH, 3), "float64")
+        results.append(evaluate(b.build({"p": pairwise_coupling(b, x, 3, sweeps=sweeps)}), pr)["p"])
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0].sum(axis=1), 1.0, rtol=1e-12)
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+def test_unsupported_kernels_and_sparse_fit():
+    X, y = classification_data(2, n_samples=60)
+    with pytest.raises(UnsupportedModelError, match="precomputed"):
+        convert(svm.SVC(kernel="precomputed").fit(X @ X.T, y))
+    # a callable kernel leaves no n_features_in_ (scikit-learn skips input validation): convert()
+    # refuses it for that; the converter itself refuses the kernel
+    from cmlc.ecg import BATCH, GraphBuilder
+    callable_kernel = svm.SVR(kernel=lambda a, b: a @ b.T).fit(X, y.astype(float))
+    with pytest.raises(UnsupportedModelError, match="callable kernel"):
+        convert(callable_kernel)
+    b = GraphBuilder()
+    with pytest.raises(UnsupportedModelError, match="callable"):
+        REGISTRY.lookup(callable_kernel).convert(callable_kernel, b, b.input("X", (BATCH, X.shape[1]), "float64"))
+    with pytest.raises(UnsupportedModelError, match="sparse"):
+        convert(svm.OneClassSVM().fit(scipy.sparse.csr_matrix(X)))
+    with pytest.raises(UnsupportedModelError, match="break_ties"):   # scikit-learn cannot predict with it
+        convert(svm.SVC(break_ties=True, decision_function_shape="ovo").fit(X, y))
+
+
+@pytest.mark.slow
+def test_benchmark_svc_workload():
+    """The benchmark's ``svc``: rbf SVC with probabilities, binary, 28 features, 5,000 training
+    rows; labels identical and probabilities within 1e-5 on 1,000 fresh rows."""
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=6000, n_features=28, n_informative=14, n_redundant=4, random_state=0)
+    est = svm.SVC(kernel="rbf", probability=True, random_state=0).fit(X[:5000], y[:5000])
+    cm = cmlc.compile(est)
+    Xnew = X[5000:]
+    for method in _methods(est):
+        assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
