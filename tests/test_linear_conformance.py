@@ -16,7 +16,12 @@ from sklearn import neighbors
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn import svm
+from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.pipeline import make_pipeline
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import cmlc
 from cmlc.frontends import METHODS
@@ -51,6 +56,14 @@ def _classifiers():
         "KNeighborsClassifier-manhattan": lambda: neighbors.KNeighborsClassifier(7, p=1),
         "KNeighborsClassifier-minkowski3-distance": lambda: neighbors.KNeighborsClassifier(4, p=3, weights="distance"),
         "KNeighborsClassifier-chebyshev-brute": lambda: neighbors.KNeighborsClassifier(metric="chebyshev", algorithm="brute"),
+        "GridSearchCV-LogisticRegression": lambda: GridSearchCV(lm.LogisticRegression(max_iter=500),
+                                                                {"C": [0.1, 1.0]}, cv=3),
+        "VotingClassifier-soft-weighted": lambda: VotingClassifier(
+            [("lr", lm.LogisticRegression(max_iter=500)), ("nb", nb.GaussianNB()),
+             ("dt", DecisionTreeClassifier(max_depth=3, random_state=0))], voting="soft", weights=[2, 1, 1]),
+        "OneVsRest-LogisticRegression": lambda: OneVsRestClassifier(lm.LogisticRegression(max_iter=500)),
+        "OneVsRest-GaussianNB": lambda: OneVsRestClassifier(nb.GaussianNB()),
+        "OneVsRest-LinearSVC": lambda: OneVsRestClassifier(svm.LinearSVC()),
         "MLPClassifier-relu": lambda: nn.MLPClassifier((12, 6), max_iter=300, random_state=0),
         "MLPClassifier-tanh": lambda: nn.MLPClassifier((9,), activation="tanh", max_iter=300, random_state=0),
         "MLPClassifier-logistic": lambda: nn.MLPClassifier((7,), activation="logistic", max_iter=300, random_state=0),
@@ -74,6 +87,10 @@ def _regressors():
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
         "Pipeline-RobustScaler-Ridge": lambda: make_pipeline(pp.RobustScaler(), lm.Ridge()),
         "Pipeline-MaxAbs-passthrough-LinearRegression": lambda: make_pipeline(pp.MaxAbsScaler(), "passthrough", lm.LinearRegression()),
+        "RandomizedSearchCV-Ridge": lambda: RandomizedSearchCV(lm.Ridge(), {"alpha": [0.1, 1.0, 10.0]}, n_iter=2,
+                                                               cv=3, random_state=0),
+        "VotingRegressor-weighted": lambda: VotingRegressor(
+            [("lr", lm.LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=4, random_state=0))], weights=[1, 3]),
         "KNeighborsRegressor": neighbors.KNeighborsRegressor,
         "KNeighborsRegressor-distance-brute": lambda: neighbors.KNeighborsRegressor(9, weights="distance", algorithm="brute"),
         "KNeighborsRegressor-manhattan-k50": lambda: neighbors.KNeighborsRegressor(50, p=1),
@@ -85,6 +102,7 @@ def _regressors():
 MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Lasso": lambda: lm.Lasso(alpha=0.1),
                 "ElasticNet": lambda: lm.ElasticNet(alpha=0.1), "RidgeCV": lm.RidgeCV,
                 "KNeighborsRegressor-distance": lambda: neighbors.KNeighborsRegressor(weights="distance"),
+                "MultiOutputRegressor-Ridge": lambda: MultiOutputRegressor(lm.Ridge()),
                 "MLPRegressor-logistic": lambda: nn.MLPRegressor(hidden_layer_sizes=(5,), activation="logistic", max_iter=300, random_state=0)}
 
 GLMS = {"PoissonRegressor": lm.PoissonRegressor, "GammaRegressor": lm.GammaRegressor,

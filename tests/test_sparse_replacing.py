@@ -95,7 +95,8 @@ def test_pass_is_bit_exact_on_random_sparse_weights(seed, dtype, kind, K, M, den
     rng = np.random.default_rng(seed)
     graph = sparse_graph(rng, dtype, kind, K, M, density, source)
     # force: a cost model that always prefers the SpMM, so every rewrite is exercised
-    with mock.patch.object(sparse_replacing, "MARGIN", 0.0 if force else sparse_replacing.MARGIN):
+    with mock.patch.multiple(sparse_replacing, MARGIN=0.0 if force else sparse_replacing.MARGIN,
+                             MIN_SPARSITY=0.0 if force else sparse_replacing.MIN_SPARSITY):
         after = PASS(graph)
     verify(after)
     if force:
@@ -173,7 +174,7 @@ def _tvm_cases():
 
 def test_tvm_build_of_rewritten_graph_matches_reference_and_dense_kernel():
     graph = _tvm_cases()
-    with mock.patch.object(sparse_replacing, "MARGIN", 0.0):
+    with mock.patch.multiple(sparse_replacing, MARGIN=0.0, MIN_SPARSITY=0.0):
         after = PASS(graph)
     assert Op.MATMUL not in replaced_ops(after) and {Op.SPARSE_MATMUL, Op.TAKE} <= replaced_ops(after)
     X = inputs(np.random.default_rng(3), 48, n=41)
@@ -254,3 +255,15 @@ def test_sparse_matmul_range_is_the_dense_range():
     sparse = analyze(b.build({"y": b.emit(Op.SPARSE_MATMUL, x, **csr_attrs(w))}))
     assert dense.nodes[-1].info["range"] == sparse.nodes[-1].info["range"] == (-2.0, 4.0)
     assert sparse.nodes[-1].info["use_sparse"] is True
+
+
+def test_dense_weights_stay_dense_even_where_the_kernel_model_prefers_csr():
+    """One output column, no zeros: the SpMM kernel alone would be faster, but the lost fusion is
+    not (bench --ablation), so a weight with under MIN_SPARSITY zeros keeps the dense matmul."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 28), "float64")
+    scaled = b.emit(Op.DIV, b.emit(Op.SUB, x, b.const(np.full(28, 0.5))), b.const(np.full(28, 2.0)))
+    graph = b.build({"y": b.emit(Op.MATMUL, scaled, b.const(np.linspace(1, 2, 28).reshape(28, 1)))})
+    dense_ns, sparse_ns = sparse_replacing.estimate_ns(graph.nodes[-1].inputs[1].data)
+    assert sparse_ns * sparse_replacing.MARGIN < dense_ns       # the per-kernel model alone would switch
+    assert [n.op for n in sparse_replacing.sparse_replacing(graph).nodes] == [Op.SUB, Op.DIV, Op.MATMUL]

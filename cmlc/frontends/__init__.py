@@ -8,6 +8,7 @@ from . import sklearn_encoders  # noqa: F401
 from . import sklearn_function  # noqa: F401
 from . import sklearn_impute  # noqa: F401
 from . import sklearn_linear  # noqa: F401
+from . import sklearn_meta  # noqa: F401
 from . import sklearn_naive_bayes  # noqa: F401
 from . import sklearn_neighbors  # noqa: F401
 from . import sklearn_neural_network  # noqa: F401
