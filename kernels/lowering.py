@@ -209,9 +209,11 @@ def _lower_reshape(ctx, node, x):
     out_row = [int(d) for d in node.output.shape[1:]]
 
     def body(i, *rest):
-        flat = tirx.const(0, "int64")
+        # the position within a row, in int32 like the row axes' own loop variables (a row is far
+        # below 2**31 elements): mixing int64 here into an int32-indexed producer fails in TVM
+        flat = tirx.const(0, "int32")
         for d, r in zip(out_row, rest):
-            flat = flat * d + r
+            flat = flat * d + r.astype("int32")
         src = []
         for d in reversed(in_row):
             src.append(flat % d)

@@ -197,3 +197,14 @@ def test_pow_matches_numpy_within_one_ulp():
     graph = b.build({"out": b.emit(Op.POW, b.emit(Op.ABS, x), b.const(np.array([1.5, 2.0, 0.5, 3.3])))})
     X = _x(n=64, f=4, seed=3) * 10
     np.testing.assert_array_max_ulp(run_with_tvm(graph, X)["out"], evaluate(graph, X)["out"], maxulp=1)
+
+
+def test_reshape_to_three_axes_of_a_concat_of_int_columns():
+    """Regression: the reshape's in-row index was int64 and clashed with an int32-indexed producer."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 3), "float64")
+    labels = b.emit(Op.CONCAT, b.emit(Op.RESHAPE, b.emit(Op.ARGMAX, x), shape=(BATCH, 1)),
+                    b.emit(Op.RESHAPE, b.emit(Op.ARGMAX, b.emit(Op.NEG, x)), shape=(BATCH, 1)), axis=1)
+    graph = b.build({"out": b.emit(Op.RESHAPE, labels, shape=(BATCH, 1, 2))})
+    X = _x(n=40, f=3)
+    np.testing.assert_array_equal(run_with_tvm(graph, X)["out"], evaluate(graph, X)["out"])

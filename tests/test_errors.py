@@ -171,10 +171,3 @@ def test_empty_batch_gives_empty_outputs(compiled):
     assert cm.predict(X[:0]).shape == (0,)
     assert cm.predict_proba(X[:0]).shape == (0, 3)
 
-
-def test_hard_voting_is_refused_clearly():
-    from sklearn.ensemble import VotingClassifier
-    X, y = classification_data(3, n_features=4)
-    est = VotingClassifier([("lr", LogisticRegression()), ("lr2", LogisticRegression(C=0.1))], voting="hard").fit(X, y)
-    with pytest.raises(UnsupportedModelError, match="voting='soft'"):
-        cmlc.compile(est)

@@ -61,6 +61,11 @@ def _classifiers():
         "VotingClassifier-soft-weighted": lambda: VotingClassifier(
             [("lr", lm.LogisticRegression(max_iter=500)), ("nb", nb.GaussianNB()),
              ("dt", DecisionTreeClassifier(max_depth=3, random_state=0))], voting="soft", weights=[2, 1, 1]),
+        "VotingClassifier-hard": lambda: VotingClassifier(
+            [("lr", lm.LogisticRegression(max_iter=500)), ("nb", nb.GaussianNB()),
+             ("dt", DecisionTreeClassifier(max_depth=3, random_state=0)), ("svc", svm.LinearSVC())], voting="hard"),
+        "VotingClassifier-hard-weighted": lambda: VotingClassifier(
+            [("lr", lm.LogisticRegression(max_iter=500)), ("nb", nb.GaussianNB())], voting="hard", weights=[1, 1]),
         "OneVsRest-LogisticRegression": lambda: OneVsRestClassifier(lm.LogisticRegression(max_iter=500)),
         "OneVsRest-GaussianNB": lambda: OneVsRestClassifier(nb.GaussianNB()),
         "OneVsRest-LinearSVC": lambda: OneVsRestClassifier(svm.LinearSVC()),

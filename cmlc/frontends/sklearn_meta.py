@@ -63,10 +63,11 @@ def convert_voting_regressor(est, b: GraphBuilder, x: Value) -> Converted:
                       "transform": _stack(b, predictions)})
 
 
-@frontend(ensemble.VotingClassifier, family="ensemble", notes="soft voting, weights; flatten_transform=True")
+@frontend(ensemble.VotingClassifier, family="ensemble", notes="hard and soft voting, weights; flatten_transform=True")
 def convert_voting_classifier(est, b: GraphBuilder, x: Value) -> Converted:
-    """Soft voting: the weighted mean of the inner classifiers' probabilities (they were fitted on
-    ``le_``-encoded labels, so their columns are ``classes_``), argmax."""
+    """Inner classifiers were fitted on ``le_``-encoded labels, so their class indices are the
+    encoded labels. Soft: weighted mean of probabilities, argmax. Hard: weighted votes per class
+    (``np.bincount``), the first class with the most wins."""
     inner = [_inner(e, b, x) for e in est.estimators_]
     if est.voting == "soft":
         if not est.flatten_transform:
@@ -76,9 +77,14 @@ def convert_voting_classifier(est, b: GraphBuilder, x: Value) -> Converted:
         proba = _average_columns(b, probas, _weights(est))
         return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba,
                           "transform": probas[0] if len(probas) == 1 else b.emit(Op.CONCAT, *probas, axis=1)})
-    # hard voting (weighted votes per class, np.bincount's first maximum) builds a graph that the
-    # CPU schedule does not lower yet (an int32/int64 index mismatch in TVM): refused until fixed
-    raise UnsupportedModelError("VotingClassifier(voting='hard') is not supported yet; voting='soft' is")
+    labels = _stack(b, [c.outputs["predict"] for c in inner])                                # (N, E) int32
+    n_est, n_classes = labels.shape[1], len(est.classes_)
+    hits = b.emit(Op.EQUAL, b.emit(Op.RESHAPE, labels, shape=(BATCH, 1, n_est)),
+                  b.const(np.arange(n_classes, dtype=np.int32).reshape(n_classes, 1)))      # (N, C, E)
+    weights = _weights(est)
+    w = b.const(np.ones(n_est) if weights is None else weights)
+    votes = b.emit(Op.REDUCE_SUM, b.emit(Op.WHERE, hits, w, b.const(0.0)))                  # (N, C)
+    return Converted({"predict": b.emit(Op.ARGMAX, votes), "transform": b.emit(Op.CAST, labels, dtype="int64")})
 
 
 @frontend(multioutput.MultiOutputRegressor, family="multi-output")
