@@ -94,7 +94,7 @@ def _is_integral_const(c: Const) -> bool:
 
 
 def _dtype_classes(graph: Graph):
-    """``(classes, pinned roots, non-integral roots, bounds per root)``."""
+    """``(classes, groups {root: [value ids]}, pinned roots, non-integral roots, bounds per value id)``."""
     classes = _Classes()
     pinned, non_integral = set(), set()
     for v in graph.inputs:

@@ -77,11 +77,16 @@ def _diff(name: str, before: Graph, after: Graph) -> PassRecord:
     rewritten = Counter(n.op.value for n in after.nodes if id(n) not in old_nodes) - Counter(dict(ops_a - ops_b))
     kept = {id(n.output): n for n in before.nodes}
     attrs = Counter(k for n in after.nodes if id(n.output) in kept and kept[id(n.output)].op is n.op
-                    for k in _attr_signature(n).keys() ^ _attr_signature(kept[id(n.output)]).keys()
-                    | {k for k, v in _attr_signature(n).items() if _attr_signature(kept[id(n.output)]).get(k) != v})
+                    for k in _changed_attrs(kept[id(n.output)], n))
     return PassRecord(name, len(before.nodes), len(after.nodes), dict(ops_b - ops_a), dict(ops_a - ops_b),
                       dict(dt_b - dt_a), dict(dt_a - dt_b), _const_bytes(before), _const_bytes(after), dict(attrs),
                       dict(rewritten))
+
+
+def _changed_attrs(old, new) -> set:
+    """Names of the attrs that differ between two nodes (present in one only, or unequal)."""
+    a, b = _attr_signature(old), _attr_signature(new)
+    return {k for k in a.keys() | b.keys() if k not in a or k not in b or a[k] != b[k]}
 
 
 def _attr_signature(node) -> dict:

@@ -13,20 +13,16 @@ from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
 from .registry import REGISTRY, Converted, frontend
+from .sklearn_linear import as_column
 
 
 def _inner(est, b: GraphBuilder, x: Value) -> Converted:
     return REGISTRY.lookup(est).convert(est, b, x)
 
 
-def _column(b: GraphBuilder, v: Value) -> Value:
-    """(N,) -> (N, 1); (N, 1) stays."""
-    return b.emit(Op.RESHAPE, v, shape=(BATCH, 1)) if len(v.shape) == 1 else v
-
-
 def _stack(b: GraphBuilder, columns: list) -> Value:
     """Columns (N,) or (N, 1) side by side: (N, len(columns))."""
-    cols = [_column(b, c) for c in columns]
+    cols = [as_column(b, c) if len(c.shape) == 1 else c for c in columns]
     return cols[0] if len(cols) == 1 else b.emit(Op.CONCAT, *cols, axis=1)
 
 
