@@ -29,3 +29,7 @@ class TargetError(CmlcError, ValueError):
 
 class ArtifactError(CmlcError, ValueError):
     """A saved artifact is truncated, altered, foreign, or built for another target or format."""
+
+
+class DeviceNotFoundError(TargetError):
+    """The model was compiled for a device this machine lacks (a CUDA model without a CUDA GPU)."""

@@ -4,6 +4,14 @@
 e.g. AVX-512 on a Zen 4). A dict (``{"kind": "llvm", "mcpu": "x86-64-v3"}``) or a
 ``tvm.target.Target`` picks another CPU, for instance a portable baseline for artifacts that
 must run elsewhere.
+
+``"cuda"`` (or ``"gpu"``) is NVIDIA's CUDA: the architecture of GPU 0 when there is one, else
+TVM's default; ``{"kind": "cuda", "arch": "sm_90"}`` names one. Its host code (kernel launches
+and shape arithmetic, no hot loops) is built for a generic CPU of the host's architecture, so a
+CUDA artifact runs on any GPU machine of that architecture, whatever its CPU. Building needs no
+GPU (the module embeds CUDA source, which TVM compiles for the GPU it runs on when a kernel
+first runs, see :mod:`cmlc.runtime.devices`); running does. The source does not depend on
+``arch`` (see :func:`cuda_source`).
 """
 from __future__ import annotations
 
@@ -14,11 +22,8 @@ from tvm.target import codegen
 
 from cmlc.errors import TargetError
 
-# kind -> None when implemented, else why not (the error message users get).
-TARGET_KINDS = {
-    "llvm": None,
-    "cuda": "the CUDA backend is not implemented yet (CPU only in this version); use target='llvm'",
-}
+TARGET_KINDS = ("llvm", "cuda")
+ALIASES = {"cpu": "llvm", "gpu": "cuda"}
 
 # Portable x86-64 baselines an artifact may name instead of one exact CPU, with the feature that
 # the host must have to run it.
@@ -36,31 +41,53 @@ def host_target() -> tvm.target.Target:
     return tvm.target.Target({**tvm.target.Target.from_device("cpu").export(), "cl-opt": LLVM_OPTIONS})
 
 
+def cuda_host_target() -> tvm.target.Target:
+    """The host side of a CUDA target: a generic CPU of this machine's architecture (portable
+    to every GPU machine of that architecture; the host code only launches kernels)."""
+    triple = tvm.target.Target.from_device("cpu").export()["mtriple"]
+    return tvm.target.Target({"kind": "llvm", "mtriple": triple, "mcpu": "generic"})
+
+
+def cuda_device_arch() -> str | None:
+    """``sm_XY`` of CUDA device 0, or None when this machine has no CUDA device."""
+    device = tvm.cuda(0)
+    if not device.exist:
+        return None
+    return "sm_" + device.compute_version.replace(".", "")
+
+
+def _complete_spec(spec: dict) -> dict:
+    """Fill in what the user left out: the host CPU (llvm), the GPU's arch and the host (cuda)."""
+    if spec.get("kind") == "llvm":
+        if "mcpu" not in spec:
+            spec = {**host_target().export(), **spec}
+        spec.setdefault("cl-opt", LLVM_OPTIONS)
+    elif spec.get("kind") == "cuda":
+        arch = cuda_device_arch()
+        if arch is not None:
+            spec.setdefault("arch", arch)
+        spec.setdefault("host", cuda_host_target().export())
+    return spec
+
+
 def resolve_target(target) -> tvm.target.Target:
     """Turn the user's ``target=`` into a ``tvm.target.Target`` (raises :class:`TargetError`)."""
     if isinstance(target, tvm.target.Target):
         resolved = target
     elif isinstance(target, str):
-        if target in ("llvm", "cpu"):
+        target = ALIASES.get(target, target)
+        if target == "llvm":
             return host_target()
         if target.split()[0] in TARGET_KINDS and target not in TARGET_KINDS:
             raise TargetError(f"target strings with options ({target!r}) are not accepted by TVM 0.27; "
                               f"use the dict form, e.g. {{'kind': 'llvm', 'mcpu': 'x86-64-v3'}}")
-        resolved = _from_spec({"kind": target})
+        resolved = _from_spec(_complete_spec({"kind": target}))
     elif isinstance(target, dict):
-        spec = dict(target)
-        if spec.get("kind") == "llvm" and "mcpu" not in spec:
-            spec = {**host_target().export(), **spec}
-        if spec.get("kind") == "llvm":
-            spec.setdefault("cl-opt", LLVM_OPTIONS)
-        resolved = _from_spec(spec)
+        resolved = _from_spec(_complete_spec(dict(target)))
     else:
         raise TargetError(f"target must be a string, a dict or a tvm.target.Target, not {type(target).__name__}")
-    reason = TARGET_KINDS.get(resolved.kind.name, "")
-    if reason == "":
+    if resolved.kind.name not in TARGET_KINDS:
         raise TargetError(f"unknown target kind {resolved.kind.name!r}; cmlc targets: {sorted(TARGET_KINDS)}")
-    if reason is not None:
-        raise TargetError(f"target {resolved.kind.name!r}: {reason}")
     return resolved
 
 
@@ -68,8 +95,6 @@ def _from_spec(spec: dict) -> tvm.target.Target:
     kind = spec.get("kind")
     if kind not in TARGET_KINDS:
         raise TargetError(f"unknown target {kind!r}; cmlc targets: {sorted(TARGET_KINDS)}")
-    if TARGET_KINDS[kind] is not None:
-        raise TargetError(f"target {kind!r}: {TARGET_KINDS[kind]}")
     try:
         return tvm.target.Target(spec)
     except Exception as err:  # TVM raises several error types for malformed targets
@@ -80,11 +105,19 @@ def target_to_json(target: tvm.target.Target) -> str:
     return str(target)
 
 
+def is_gpu(target_json: str) -> bool:
+    return json.loads(target_json).get("kind") == "cuda"
+
+
 def check_runnable_here(target_json: str) -> None:
-    """Raise :class:`TargetError` if code built for ``target_json`` cannot run on this machine."""
+    """Raise :class:`TargetError` if code built for ``target_json`` cannot run on this machine's
+    CPU (a CUDA artifact's host code included; whether a GPU is present is checked when the
+    model first runs, so a CUDA artifact can be loaded and inspected anywhere)."""
     spec = json.loads(target_json)
+    if spec.get("kind") == "cuda":
+        spec = spec.get("host", {})
     if spec.get("kind") != "llvm":
-        raise TargetError(f"artifact built for {spec.get('kind')!r}; this cmlc runs llvm artifacts only")
+        raise TargetError(f"artifact built for {spec.get('kind')!r}; cmlc runs {' and '.join(TARGET_KINDS)} artifacts")
     host = tvm.target.Target.from_device("cpu").export()
     arch = spec.get("mtriple", "").split("-")[0]
     if arch and arch != host["mtriple"].split("-")[0]:
@@ -99,3 +132,28 @@ def check_runnable_here(target_json: str) -> None:
         raise TargetError(f"artifact built for {mcpu}, which needs {feature}; this CPU lacks it")
     raise TargetError(f"artifact built for CPU {mcpu!r}, this machine is {host.get('mcpu')!r}; recompile here, "
                       f"or build for a portable CPU ({', '.join(PORTABLE_CPUS)}) with target={{'kind': 'llvm', 'mcpu': ...}}")
+
+
+def cuda_source(model) -> str:
+    """The CUDA C++ source of every kernel of ``model`` (a :class:`~cmlc.runtime.CompiledModel`
+    built for CUDA): what TVM embeds in the module and compiles for the GPU when the model first
+    runs (``nvcc -c`` / ``--cubin`` accepts it as it is).
+
+    TVM 0.27 writes the same source for every ``arch``: the arch only reaches the compiler
+    (tests/test_cuda.py checks both). Raises :class:`TargetError` for a CPU model, and for a CUDA
+    artifact loaded where the CUDA runtime is missing (its library is kept as unloaded bytes).
+    """
+    if not is_gpu(model.target):
+        raise TargetError(f"{model!r} was compiled for the CPU and has no CUDA source; compile with target='cuda'")
+    if model._executable is None:
+        raise TargetError("this CUDA artifact was loaded without TVM's CUDA runtime (no NVIDIA driver here), so its "
+                          "module is not loaded; get the source from cmlc.compile(model, target='cuda') instead")
+    modules, found = [model._executable.mod], []
+    while modules:
+        module = modules.pop()
+        if module.kind == "cuda":
+            found.append(module.inspect_source("cuda"))
+        modules.extend(module.imports)
+    if not found:
+        raise TargetError(f"{model!r} has no CUDA kernels (its module imports no cuda module)")
+    return "\n".join(found)

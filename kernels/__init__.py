@@ -5,16 +5,20 @@ computes ``node``; an operand is a ``te.Tensor`` or, for a scalar constant, a ``
 Every TE stage a lowering creates is named through ``ctx.stage_name(node, suffix)`` so the
 schedule can find the op behind each block (``ctx.block_ops``).
 
-``cpu_schedule.schedule_cpu`` holds the CPU schedule of a fused graph kernel and its knobs.
+``cpu_schedule.schedule_cpu`` and ``gpu_schedule.schedule_gpu`` hold the CPU and CUDA schedules of
+a fused graph kernel and their knobs.
 
 Opaque ops (``OpGroup.OPAQUE``: tree ensembles, the CSR SpMM of ``sparse.py``) are not fused:
-``OPAQUE_KERNELS[op](node, parallel)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and
-its constant arrays.
+``OPAQUE_KERNELS[op](node, rows)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and
+its constant arrays; ``rows`` (a :class:`RowLoop`) says how its row tasks map onto the target's
+threads.
 """
 from cmlc.ecg import Op
 
 from .cpu_schedule import CpuKnobs, schedule_cpu
+from .gpu_schedule import GpuKnobs, schedule_gpu
 from .lowering import LOWER, LoweringContext
+from .rows import RowLoop
 from .sparse import build_sparse_matmul
 from .topk import build_topk
 from .trees import build_tree_ensemble, build_tree_leaves
@@ -22,4 +26,5 @@ from .trees import build_tree_ensemble, build_tree_leaves
 OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves,
                   Op.SPARSE_MATMUL: build_sparse_matmul, Op.TOPK: build_topk}
 
-__all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "schedule_cpu"]
+__all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "GpuKnobs", "RowLoop", "schedule_cpu",
+           "schedule_gpu"]

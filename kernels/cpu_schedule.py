@@ -38,7 +38,7 @@ def _const_extent(sch, loop) -> int | None:
     return int(extent.value) if isinstance(extent, tirx.IntImm) else None
 
 
-def _try(fn, *args) -> bool:
+def try_primitive(fn, *args) -> bool:
     """Apply a schedule primitive where legal; False (schedule unchanged) where it is not."""
     try:
         fn(*args)
@@ -53,20 +53,38 @@ def _vectorize_innermost(sch, block, knobs):
     loops = sch.get_loops(block)
     extent = _const_extent(sch, loops[-1])
     if len(loops) > 1 and extent is not None and extent > 1:
-        _try(sch.vectorize, loops[-1])
+        try_primitive(sch.vectorize, loops[-1])
 
 
 def _schedule_matmul(sch, block, knobs):
     rows, cols, red = sch.get_loops(block)[-3:]
     sch.reorder(rows, red, cols)
     if knobs.vectorize and (_const_extent(sch, cols) or 1) > 1:
-        _try(sch.vectorize, cols)
+        try_primitive(sch.vectorize, cols)
     init = sch.decompose_reduction(block, rows)
+    _vectorize_innermost(sch, init, knobs)
+
+
+def _schedule_window(sch, block, knobs):
+    """Conv/pool blocks: the window (reduction) loops move outside the innermost output axis,
+    which is vectorized (an outer-product style update, as for matmul); their pad and divide
+    stages, which reduce nothing, vectorize their innermost axis."""
+    n_reduce = sum(1 for iv in sch.get(block).iter_vars if iv.iter_type == tirx.IterVar.CommReduce)
+    if n_reduce == 0:
+        _vectorize_innermost(sch, block, knobs)
+        return
+    loops = sch.get_loops(block)
+    reduce_loops, inner = loops[-n_reduce:], loops[-n_reduce - 1]
+    sch.reorder(*reduce_loops, inner)
+    if knobs.vectorize and (_const_extent(sch, inner) or 1) > 1:
+        try_primitive(sch.vectorize, inner)
+    init = sch.decompose_reduction(block, reduce_loops[0])
     _vectorize_innermost(sch, init, knobs)
 
 
 BLOCK_RULES = {op: _vectorize_innermost for op in OpGroup.ELEMENTWISE | {Op.SOFTMAX, Op.RESHAPE, Op.CONCAT, Op.TAKE}}
 BLOCK_RULES[Op.MATMUL] = _schedule_matmul
+BLOCK_RULES.update({op: _schedule_window for op in OpGroup.WINDOW})
 
 
 def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs: CpuKnobs = CpuKnobs()) -> tirx.PrimFunc:
@@ -82,8 +100,8 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     if knobs.parallel:
         sch.parallel(chunks)
     for block in reversed(blocks):
-        if not _try(sch.compute_at, block, chunks, True) and knobs.parallel:
-            _try(sch.parallel, sch.get_loops(block)[0])
+        if not try_primitive(sch.compute_at, block, chunks, True) and knobs.parallel:
+            try_primitive(sch.parallel, sch.get_loops(block)[0])
     for block in blocks + [out]:
         rule = BLOCK_RULES.get(block_ops.get(sch.get(block).name_hint))
         if rule is not None:

@@ -12,6 +12,7 @@ import numpy as np
 from tvm import te, tirx
 
 from cmlc.ecg import BATCH, Node, Op, OpGroup
+from cmlc.ecg.ops import avg_pool_divisors, pad_value, window_geometry
 
 class LoweringContext:
     """State shared by the lowerings of one fused kernel.
@@ -88,6 +89,7 @@ _UNARY = {
     Op.ABS: te.abs,
     Op.SQRT: te.sqrt,
     Op.ISNAN: te.isnan,
+    Op.ERF: te.erf,
 }
 
 def _nan_propagating(fn):
@@ -265,6 +267,82 @@ def _lower_take_along(ctx, node, x, idx):
     last = int(x.shape[1]) - 1
     return te.compute(ctx.dims(node.output.shape), lambda i, j: x[i, tirx.max(tirx.min(idx[i, j], last), 0)],
                       name=ctx.stage_name(node))
+
+
+def _padded(ctx, node, x, nd, padding, extent, fill):
+    """``x`` (N, ..., *S) placed at offset ``padding`` in (N, ..., *extent), ``fill`` elsewhere (its
+    own stage, so the window loops read it unguarded); ``x`` itself when nothing is padded."""
+    spatial = [int(d) for d in x.shape[-nd:]]
+    if all(p == 0 for p in padding) and list(extent) == spatial:
+        return x
+    shape = list(x.shape[:-nd]) + list(extent)
+    value = tirx.const(fill, x.dtype)
+
+    def body(*idx):
+        lead, pos = idx[:-nd], idx[-nd:]
+        inside = tirx.all(*[tirx.all(i >= p, i < p + L) for i, p, L in zip(pos, padding, spatial)])
+        # clamped like take: a no-op where read, and it bounds the region analysis
+        src = tuple(tirx.max(tirx.min(i - p, L - 1), 0) for i, p, L in zip(pos, padding, spatial))
+        return tirx.if_then_else(inside, x[lead + src], value)
+    return te.compute(shape, body, name=ctx.stage_name(node, "pad"))
+
+
+def _window_axes(kernel):
+    return [te.reduce_axis((0, int(k)), name=f"rk{a}") for a, k in enumerate(kernel)]
+
+
+@lower(Op.CONV)
+def _lower_conv(ctx, node, x, w):
+    a = node.attrs
+    nd = len(a["stride"])
+    kernel = [int(k) for k in w.shape[2:]]
+    g = window_geometry(node.inputs[0].shape[2:], kernel, a["stride"], a["padding"], a["dilation"])
+    xp = _padded(ctx, node, x, nd, a["padding"], g.extent, 0)
+    c_out, c_in = int(w.shape[0]), int(w.shape[1])
+    per_group = c_out // a["groups"]
+    rc = te.reduce_axis((0, c_in), name="rc")
+    rk = _window_axes(kernel)
+
+    def body(n, co, *o):
+        c = rc if a["groups"] == 1 else (co // per_group) * c_in + rc
+        pos = tuple(oi * s + r * d for oi, r, s, d in zip(o, rk, a["stride"], a["dilation"]))
+        return te.sum(xp[(n, c) + pos] * w[(co, rc) + tuple(rk)], axis=[rc, *rk])
+    return te.compute(ctx.dims(node.output.shape), body, name=ctx.stage_name(node))
+
+
+@lower(Op.MAX_POOL)
+def _lower_max_pool(ctx, node, x):
+    a = node.attrs
+    nd = len(a["kernel"])
+    g = window_geometry(node.inputs[0].shape[-nd:], a["kernel"], a["stride"], a["padding"], a["dilation"], a["ceil_mode"])
+    xp = _padded(ctx, node, x, nd, a["padding"], g.extent, pad_value(Op.MAX_POOL, node.output.dtype))
+    rk = _window_axes(a["kernel"])
+
+    def body(*idx):
+        lead, o = idx[:-nd], idx[-nd:]
+        pos = tuple(oi * s + r * d for oi, r, s, d in zip(o, rk, a["stride"], a["dilation"]))
+        return te.max(xp[lead + pos], axis=rk)
+    return te.compute(ctx.dims(node.output.shape), body, name=ctx.stage_name(node))
+
+
+@lower(Op.AVG_POOL)
+def _lower_avg_pool(ctx, node, x):
+    a = node.attrs
+    nd = len(a["kernel"])
+    spatial = node.inputs[0].shape[-nd:]
+    g = window_geometry(spatial, a["kernel"], a["stride"], a["padding"], (1,) * nd, a["ceil_mode"])
+    xp = _padded(ctx, node, x, nd, a["padding"], g.extent, 0)
+    divisors = ctx.const(avg_pool_divisors(spatial, a["kernel"], a["stride"], a["padding"], a["ceil_mode"],
+                                           a["count_include_pad"], a["divisor_override"]).astype(node.output.dtype),
+                         name=node.output.name + "_divisors")
+    rk = _window_axes(a["kernel"])
+    shape = ctx.dims(node.output.shape)
+
+    def window_sum(*idx):
+        lead, o = idx[:-nd], idx[-nd:]
+        return te.sum(xp[lead + tuple(oi * s + r for oi, r, s in zip(o, rk, a["stride"]))], axis=rk)
+    total = te.compute(shape, window_sum, name=ctx.stage_name(node, "sum"))
+    return te.compute(shape, lambda *idx: total[idx] / divisors[idx[-nd:]], name=ctx.stage_name(node))
 
 
 missing = set(Op) - set(LOWER) - OpGroup.OPAQUE

@@ -25,6 +25,8 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
+from .rows import PARALLEL, RowLoop
+
 VECTOR_BYTES = 128   # rows per block x itemsize: two 512-bit vectors, two independent FMA chains
 
 
@@ -32,13 +34,13 @@ VECTOR_BYTES = 128   # rows per block x itemsize: two 512-bit vectors, two indep
 class SpmmKnobs:
     """Free parameters of the SpMM kernel.
 
-    rows_per_block : rows computed together (the vector width of the multiply-adds); ``None``
-        picks ``VECTOR_BYTES // itemsize``.
-    parallel : run row blocks on the thread pool.
+    rows_per_block : rows computed together on a CPU (the vector width of the multiply-adds);
+        ``None`` picks ``VECTOR_BYTES // itemsize``. One per thread on a GPU.
+    rows : how row blocks map onto the hardware (thread pool, serial, GPU threads).
     """
 
     rows_per_block: int = None
-    parallel: bool = True
+    rows: RowLoop = PARALLEL
 
 
 def kernel_arrays(attrs: dict):
@@ -62,9 +64,9 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
     arrays = kernel_arrays(attrs)
     NNZ, U = len(arrays[1]), len(arrays[3])
     n_used = len(np.unique(attrs["indices"]))
-    B = knobs.rows_per_block or max(1, VECTOR_BYTES // np.dtype(dtype).itemsize)
+    B = knobs.rows.rows_per_task(knobs.rows_per_block or max(1, VECTOR_BYTES // np.dtype(dtype).itemsize))
     check_finite = bool(np.issubdtype(np.dtype(dtype), np.floating))
-    row_loop = T.parallel if knobs.parallel else T.serial
+    rows, W, scratch = knobs.rows, knobs.rows.width, knobs.rows.scratch_scope
     zero = tirx.const(0, dtype)
     nan = tirx.const(float("nan"), dtype) if check_finite else zero
 
@@ -84,41 +86,44 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
         N = T.int64()
         X = T.match_buffer(x, (N, K), dtype)
         Y = T.match_buffer(y, (N, M), dtype)
-        for rb in row_loop((N + B - 1) // B):
-            xt = T.decl_buffer((U * B,), dtype, scope="global")
-            acc = T.decl_buffer((B,), dtype, scope="local")
-            bad = T.decl_buffer((B,), "int32", scope="local")      # non-finite values per row
-            met = T.decl_buffer((1,), "int32", scope="local")      # ... met by one column's sum
-            any_bad = T.decl_buffer((1,), "int32", scope="local")
-            for l in range(B):
-                for u in range(n_used):
-                    xt[u * B + l] = X[T.min(rb * B + l, N - 1), used[u]]
-            any_bad[0] = 0
-            if check_finite:
-                for l in range(B):
-                    bad[l] = 0
-                    for k in range(K):
-                        bad[l] = bad[l] + T.Cast("int32", T.Not(T.isfinite(X[T.min(rb * B + l, N - 1), k])))
-                    any_bad[0] = any_bad[0] + bad[l]
-            if any_bad[0] == 0:
-                for j in range(M):
-                    column_sum(xt, acc, indptr, slots, data, j)
+        for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
+            for inner in rows.inner():
+                rb = outer * W + inner
+                if rb < (N + B - 1) // B:
+                    xt = T.decl_buffer((U * B,), dtype, scope=scratch)
+                    acc = T.decl_buffer((B,), dtype, scope="local")
+                    bad = T.decl_buffer((B,), "int32", scope="local")      # non-finite values per row
+                    met = T.decl_buffer((1,), "int32", scope="local")      # ... met by one column's sum
+                    any_bad = T.decl_buffer((1,), "int32", scope="local")
                     for l in range(B):
-                        if rb * B + l < N:
-                            Y[rb * B + l, j] = acc[l]
-            else:
-                for j in range(M):
-                    column_sum(xt, acc, indptr, slots, data, j)
-                    for l in range(B):
-                        met[0] = 0
-                        for p in range(indptr[j], indptr[j + 1]):
-                            met[0] = met[0] + T.Cast("int32", T.Not(T.isfinite(xt[slots[p] * B + l])))
-                        if rb * B + l < N:
-                            Y[rb * B + l, j] = T.if_then_else(met[0] < bad[l], nan, acc[l])
+                        for u in range(n_used):
+                            xt[u * B + l] = X[T.min(rb * B + l, N - 1), used[u]]
+                    any_bad[0] = 0
+                    if check_finite:
+                        for l in range(B):
+                            bad[l] = 0
+                            for k in range(K):
+                                bad[l] = bad[l] + T.Cast("int32", T.Not(T.isfinite(X[T.min(rb * B + l, N - 1), k])))
+                            any_bad[0] = any_bad[0] + bad[l]
+                    if any_bad[0] == 0:
+                        for j in range(M):
+                            column_sum(xt, acc, indptr, slots, data, j)
+                            for l in range(B):
+                                if rb * B + l < N:
+                                    Y[rb * B + l, j] = acc[l]
+                    else:
+                        for j in range(M):
+                            column_sum(xt, acc, indptr, slots, data, j)
+                            for l in range(B):
+                                met[0] = 0
+                                for p in range(indptr[j], indptr[j + 1]):
+                                    met[0] = met[0] + T.Cast("int32", T.Not(T.isfinite(xt[slots[p] * B + l])))
+                                if rb * B + l < N:
+                                    Y[rb * B + l, j] = T.if_then_else(met[0] < bad[l], nan, acc[l])
 
     return sparse_matmul, list(arrays)
 
 
-def build_sparse_matmul(node, parallel: bool):
+def build_sparse_matmul(node, rows: RowLoop):
     """Opaque-kernel builder of a ``sparse_matmul`` node: ``(PrimFunc, constant arrays)``."""
-    return spmm_kernel(node.attrs, SpmmKnobs(parallel=parallel))
+    return spmm_kernel(node.attrs, SpmmKnobs(rows=rows))

@@ -13,6 +13,8 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
+from .rows import RowLoop
+
 ROWS_PER_TASK = 16
 
 
@@ -21,10 +23,9 @@ def _precedes(a, b):
     return tirx.any(a < b, tirx.all(T.isnan(b), T.Not(T.isnan(a))))
 
 
-def topk_kernel(M: int, k: int, dtype: str, parallel: bool):
+def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
     """PrimFunc ``(X (N, M) dtype, k_buffer int32 (1,), Y (N, k) int32)``."""
-    row_loop = T.parallel if parallel else T.serial
-    B = ROWS_PER_TASK
+    B, W = rows.rows_per_task(ROWS_PER_TASK), rows.width
 
     @T.prim_func(private=True)
     def topk(x: T.handle, k_buffer: T.Buffer((1,), "int32"), y: T.handle):
@@ -34,32 +35,35 @@ def topk_kernel(M: int, k: int, dtype: str, parallel: bool):
         N = T.int64()
         X = T.match_buffer(x, (N, M), dtype)
         Y = T.match_buffer(y, (N, k), "int32")
-        for rb in row_loop((N + B - 1) // B):
-            vals = T.decl_buffer((k,), dtype, scope="local")
-            idxs = T.decl_buffer((k,), "int32", scope="local")
-            count = T.decl_buffer((1,), "int32", scope="local")
-            pos = T.decl_buffer((1,), "int32", scope="local")
-            for l in range(B):
-                if rb * B + l < N:
-                    count[0] = 0
-                    for j in range(M):
-                        v = X[rb * B + l, j]
-                        if count[0] < k_buffer[0] or _precedes(v, vals[k - 1]):
-                            pos[0] = T.min(count[0], k - 1)
-                            count[0] = T.min(count[0] + 1, k)
-                            while pos[0] > 0 and _precedes(v, vals[pos[0] - 1]):
-                                vals[pos[0]] = vals[pos[0] - 1]
-                                idxs[pos[0]] = idxs[pos[0] - 1]
-                                pos[0] = pos[0] - 1
-                            vals[pos[0]] = v
-                            idxs[pos[0]] = j
-                    for i in range(k):
-                        Y[rb * B + l, i] = idxs[i]
+        for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
+            for inner in rows.inner():
+                rb = outer * W + inner
+                if rb < (N + B - 1) // B:
+                    vals = T.decl_buffer((k,), dtype, scope="local")
+                    idxs = T.decl_buffer((k,), "int32", scope="local")
+                    count = T.decl_buffer((1,), "int32", scope="local")
+                    pos = T.decl_buffer((1,), "int32", scope="local")
+                    for l in range(B):
+                        if rb * B + l < N:
+                            count[0] = 0
+                            for j in range(M):
+                                v = X[rb * B + l, j]
+                                if count[0] < k_buffer[0] or _precedes(v, vals[k - 1]):
+                                    pos[0] = T.min(count[0], k - 1)
+                                    count[0] = T.min(count[0] + 1, k)
+                                    while pos[0] > 0 and _precedes(v, vals[pos[0] - 1]):
+                                        vals[pos[0]] = vals[pos[0] - 1]
+                                        idxs[pos[0]] = idxs[pos[0] - 1]
+                                        pos[0] = pos[0] - 1
+                                    vals[pos[0]] = v
+                                    idxs[pos[0]] = j
+                            for i in range(k):
+                                Y[rb * B + l, i] = idxs[i]
 
     return topk
 
 
-def build_topk(node, parallel: bool):
+def build_topk(node, rows: RowLoop):
     """Opaque-kernel builder of a ``topk`` node: ``(PrimFunc, [k as int32 (1,)])``."""
     M, k = int(node.inputs[0].shape[1]), int(node.attrs["k"])
-    return topk_kernel(M, k, node.inputs[0].dtype, parallel), [np.array([k], np.int32)]
+    return topk_kernel(M, k, node.inputs[0].dtype, rows), [np.array([k], np.int32)]

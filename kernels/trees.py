@@ -24,6 +24,8 @@ from tvm.script import tirx as T
 
 from cmlc.ecg import TreeEnsemble
 
+from .rows import PARALLEL, RowLoop
+
 PERFECT_BUDGET_BYTES = 256 * 2 ** 20   # padded arrays of the perfect lowering, all trees together
 
 
@@ -31,13 +33,17 @@ PERFECT_BUDGET_BYTES = 256 * 2 ** 20   # padded arrays of the perfect lowering, 
 class TreeKnobs:
     """Free parameters of the tree kernels.
 
-    rows_per_block : rows walked together (perfect: unrolled independent chains; traversal: rows
-        sharing one pass over the trees).
-    parallel : run row blocks on the thread pool.
+    rows_per_block : rows walked together on a CPU (perfect: unrolled independent chains;
+        traversal: rows sharing one pass over the trees); one per thread on a GPU.
+    rows : how row blocks map onto the hardware (thread pool, serial, GPU threads).
     """
 
     rows_per_block: int = 16
-    parallel: bool = True
+    rows: RowLoop = PARALLEL
+
+    @property
+    def block(self) -> int:
+        return self.rows.rows_per_task(self.rows_per_block)
 
 
 def perfect_bytes(ensemble: TreeEnsemble) -> int:
@@ -90,10 +96,10 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 
     ``index_dtype``: dtype of the feature-index array (any integer dtype holding ``F - 1``)."""
     feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble, index_dtype)
-    NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.rows_per_block
+    NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.block
     NI = 2 ** D - 1
     tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
-    row_loop = T.parallel if knobs.parallel else T.serial
+    rows, W = knobs.rows, knobs.rows.width
 
     @T.macro
     def walk_trees(xblk, acc, idx, feat, thr, miss, leaf, nan_aware):
@@ -117,29 +123,32 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
         Y = T.match_buffer(y, (N, K), vdtype)
-        for rb in row_loop((N + B - 1) // B):
-            xblk = T.decl_buffer((F * B,), tdtype, scope="local")
-            acc = T.decl_buffer((K * B,), vdtype, scope="local")
-            idx = T.decl_buffer((B,), "int32", scope="local")
-            nans = T.decl_buffer((1,), "int32", scope="local")
-            nans[0] = 0
-            for l in range(B):
-                for j in range(F):
-                    xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
-                                                     T.Cast(tdtype, 0))
-                    if allow_nan:
-                        nans[0] = nans[0] + T.Cast("int32", T.isnan(xblk[j * B + l]))
-            for kl in range(K * B):
-                acc[kl] = base[kl // B]
-            # blocks without NaN (nearly all) take the branch-free walk
-            if nans[0] > 0:
-                walk_trees(xblk, acc, idx, feat, thr, miss, leaf, True)
-            else:
-                walk_trees(xblk, acc, idx, feat, thr, miss, leaf, False)
-            for l in range(B):
-                for k in range(K):
-                    if rb * B + l < N:
-                        Y[rb * B + l, k] = acc[k * B + l]
+        for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
+            for inner in rows.inner():
+                rb = outer * W + inner
+                if rb < (N + B - 1) // B:
+                    xblk = T.decl_buffer((F * B,), tdtype, scope="local")
+                    acc = T.decl_buffer((K * B,), vdtype, scope="local")
+                    idx = T.decl_buffer((B,), "int32", scope="local")
+                    nans = T.decl_buffer((1,), "int32", scope="local")
+                    nans[0] = 0
+                    for l in range(B):
+                        for j in range(F):
+                            xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
+                                                             T.Cast(tdtype, 0))
+                            if allow_nan:
+                                nans[0] = nans[0] + T.Cast("int32", T.isnan(xblk[j * B + l]))
+                    for kl in range(K * B):
+                        acc[kl] = base[kl // B]
+                    # blocks without NaN (nearly all) take the branch-free walk
+                    if nans[0] > 0:
+                        walk_trees(xblk, acc, idx, feat, thr, miss, leaf, True)
+                    else:
+                        walk_trees(xblk, acc, idx, feat, thr, miss, leaf, False)
+                    for l in range(B):
+                        for k in range(K):
+                            if rb * B + l < N:
+                                Y[rb * B + l, k] = acc[k * B + l]
 
     if NI == 0:  # every tree is a single leaf: keep the buffers non-empty
         feat_a, thr_a, miss_a = (np.zeros((NT, 1), a.dtype) for a in (feat_a, thr_a, miss_a))
@@ -185,9 +194,9 @@ def _node_arrays(ensemble: TreeEnsemble, index_dtype: str = "int32") -> list:
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
                      index_dtype: str = "int32"):
     """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
-    NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.rows_per_block
+    NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.block
     tdtype, vdtype = ensemble.threshold_dtype, ensemble.value_dtype
-    row_loop = T.parallel if knobs.parallel else T.serial
+    rows, W = knobs.rows, knobs.rows.width
     walk = _walk_macro(tdtype, ensemble.comparison, allow_nan, ensemble.has_categorical)
     NCAT = len(_node_arrays(ensemble)[-1])
 
@@ -200,22 +209,25 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
         Y = T.match_buffer(y, (N, K), vdtype)
-        for rb in row_loop((N + B - 1) // B):
-            acc = T.decl_buffer((B * K,), vdtype, scope="local")
-            node = T.decl_buffer((1,), "int32", scope="local")
-            for lk in range(B * K):
-                acc[lk] = base[lk % K]
-            for t in range(NT):
-                for l in range(B):
-                    if rb * B + l < N:
-                        node[0] = roots[t]
-                        walk(X, rb * B + l, node, feat, thr, left, right, miss, cat_row, cat_left)
-                        for k in range(K):
-                            acc[l * K + k] = acc[l * K + k] + value[node[0], k]
-            for l in range(B):
-                if rb * B + l < N:
-                    for k in range(K):
-                        Y[rb * B + l, k] = acc[l * K + k]
+        for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
+            for inner in rows.inner():
+                rb = outer * W + inner
+                if rb < (N + B - 1) // B:
+                    acc = T.decl_buffer((B * K,), vdtype, scope="local")
+                    node = T.decl_buffer((1,), "int32", scope="local")
+                    for lk in range(B * K):
+                        acc[lk] = base[lk % K]
+                    for t in range(NT):
+                        for l in range(B):
+                            if rb * B + l < N:
+                                node[0] = roots[t]
+                                walk(X, rb * B + l, node, feat, thr, left, right, miss, cat_row, cat_left)
+                                for k in range(K):
+                                    acc[l * K + k] = acc[l * K + k] + value[node[0], k]
+                    for l in range(B):
+                        if rb * B + l < N:
+                            for k in range(K):
+                                Y[rb * B + l, k] = acc[l * K + k]
 
     arrays = _node_arrays(ensemble, index_dtype) + [np.ascontiguousarray(ensemble.value, dtype=vdtype), ensemble.start()]
     return tree_traverse, arrays
@@ -227,7 +239,7 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
     (global) node id of the leaf each row reaches in each tree."""
     NT, NN, F = ensemble.n_trees, ensemble.n_nodes, n_features
     tdtype = ensemble.threshold_dtype
-    row_loop = T.parallel if knobs.parallel else T.serial
+    rows, W = knobs.rows, knobs.rows.width
     walk = _walk_macro(tdtype, ensemble.comparison, allow_nan, ensemble.has_categorical)
     NCAT = len(_node_arrays(ensemble)[-1])
 
@@ -240,12 +252,15 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
         N = T.int64()
         X = T.match_buffer(x, (N, F), "float64")
         Y = T.match_buffer(y, (N, NT), "int32")
-        for row in row_loop(N):
-            node = T.decl_buffer((1,), "int32", scope="local")
-            for t in range(NT):
-                node[0] = roots[t]
-                walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left)
-                Y[row, t] = node[0]
+        for outer in rows.outer(rows.n_outer(N)):
+            for inner in rows.inner():
+                row = outer * W + inner
+                if row < N:
+                    node = T.decl_buffer((1,), "int32", scope="local")
+                    for t in range(NT):
+                        node[0] = roots[t]
+                        walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left)
+                        Y[row, t] = node[0]
 
     return tree_leaves, _node_arrays(ensemble, index_dtype)
 
@@ -253,13 +268,13 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
 TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
 
 
-def build_tree_leaves(node, parallel: bool):
+def build_tree_leaves(node, rows: RowLoop):
     """Opaque-kernel builder of a ``tree_leaves`` node (attrs ``ensemble``, ``handle_nan``)."""
     return leaves_kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                         TreeKnobs(parallel=parallel), node.attrs.get("index_dtype", "int32"))
+                         TreeKnobs(rows=rows), node.attrs.get("index_dtype", "int32"))
 
 
-def build_tree_ensemble(node, parallel: bool):
+def build_tree_ensemble(node, rows: RowLoop):
     """Opaque-kernel builder of a ``tree_ensemble`` node: ``(PrimFunc, constant arrays)``.
 
     ``node.attrs``: ``ensemble``, ``strategy`` (already resolved by the frontend), ``handle_nan``
@@ -269,7 +284,7 @@ def build_tree_ensemble(node, parallel: bool):
     ensemble = node.attrs["ensemble"]
     kernel = TREE_KERNELS[node.attrs["strategy"]]
     return kernel(ensemble, int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                  TreeKnobs(parallel=parallel), node.attrs.get("index_dtype", "int32"))
+                  TreeKnobs(rows=rows), node.attrs.get("index_dtype", "int32"))
 
 
 def choose_strategy(ensemble: TreeEnsemble, requested: str = "auto") -> str:

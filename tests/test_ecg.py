@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cmlc.ecg import BATCH, ECGTypeError, GraphBuilder, Op, analyze, evaluate, smallest_dtype, verify
+from cmlc.ecg import BATCH, ECGTypeError, GraphBuilder, Op, OpGroup, analyze, evaluate, smallest_dtype, verify
 from cmlc.ecg.ops import OPS
 from graph_tools import random_graph, run_with_tvm
 
@@ -54,11 +54,31 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, x, ensemble=ens, **extra)
     elif op is Op.CAST:
         out = b.emit(op, b.emit(Op.MUL, x, b.const(10.0)), dtype="int32")
+    elif op in OpGroup.WINDOW:
+        image = b.emit(Op.RESHAPE, b.emit(Op.TAKE, x, indices=np.arange(40) % 5), shape=(BATCH, 2, 4, 5))
+        out = b.emit(op, image, *([b.const(np.sin(np.arange(36.0)).reshape(4, 1, 3, 3))] if op is Op.CONV else []),
+                     **WINDOW_CASES[op][0])
     elif arity == 2:
         out = b.emit(op, x, b.const(np.linspace(-1, 1, 5)))
     else:
         out = b.emit(op, x, **attrs)
     return b.build({"out": out})
+
+
+WINDOW_CASES = {
+    Op.CONV: [dict(stride=(1, 2), padding=(1, 1), dilation=(1, 1), groups=2),
+              dict(stride=(1, 1), padding=(1, 2), dilation=(2, 1), groups=1),
+              dict(stride=(2, 3), padding=(1, 0), dilation=(1, 2), groups=1)],
+    Op.MAX_POOL: [dict(kernel=(2, 2), stride=(1, 2), padding=(1, 1), dilation=(1, 1), ceil_mode=True),
+                  dict(kernel=(3, 2), stride=(1, 1), padding=(0, 1), dilation=(1, 2), ceil_mode=False),
+                  dict(kernel=(1, 3), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=True)],
+    Op.AVG_POOL: [dict(kernel=(2, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True, count_include_pad=False,
+                       divisor_override=None),
+                  dict(kernel=(2, 3), stride=(2, 2), padding=(1, 1), ceil_mode=True, count_include_pad=True,
+                       divisor_override=None),
+                  dict(kernel=(3, 1), stride=(1, 1), padding=(0, 0), ceil_mode=False, count_include_pad=True,
+                       divisor_override=4)],
+}
 
 
 @pytest.mark.parametrize("op", list(Op), ids=lambda o: o.value)
@@ -208,3 +228,43 @@ def test_reshape_to_three_axes_of_a_concat_of_int_columns():
     graph = b.build({"out": b.emit(Op.RESHAPE, labels, shape=(BATCH, 1, 2))})
     X = _x(n=40, f=3)
     np.testing.assert_array_equal(run_with_tvm(graph, X)["out"], evaluate(graph, X)["out"])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("op, case", [(op, i) for op in sorted(WINDOW_CASES, key=lambda o: o.value)
+                                      for i in range(len(WINDOW_CASES[op]))], ids=str)
+def test_window_ops_match_reference(op, case, dtype):
+    """conv / max_pool / avg_pool kernels (strides, padding, dilation, groups, ceil_mode, divisors)
+    against their numpy references, 2-D windows over (N, C, H, W) and 1-D over (N, C, L)."""
+    b = GraphBuilder()
+    x = b.emit(Op.CAST, b.input("X", (BATCH, 40), "float64"), dtype=dtype)
+    attrs = WINDOW_CASES[op][case]
+    outputs = {}
+    for name, shape in (("2d", (BATCH, 2, 4, 5)), ("1d", (BATCH, 4, 10))):
+        nd = len(shape) - 2
+        a = {k: (v[-nd:] if isinstance(v, tuple) else v) for k, v in attrs.items()}
+        image = b.emit(Op.RESHAPE, x, shape=shape)
+        if op is Op.CONV:
+            k = (3, 3)[-nd:]
+            w = np.cos(np.arange(4 * (shape[1] // a["groups"]) * np.prod(k))).reshape((4, shape[1] // a["groups"]) + k)
+            outputs[name] = b.emit(op, image, b.const(w.astype(dtype)), **a)
+        else:
+            outputs[name] = b.emit(op, image, **a)
+    graph = b.build(outputs)
+    X = _x(n=70, f=40, seed=5)
+    ref, got = evaluate(graph, X), run_with_tvm(graph, X)
+    for name in graph.outputs:
+        assert got[name].dtype == ref[name].dtype == np.dtype(dtype) and got[name].shape == ref[name].shape
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-12 if dtype == "float64" else 1e-5, atol=1e-6,
+                                   err_msg=name)
+
+
+def test_conv_reference_is_cross_correlation_with_torch_geometry():
+    """A hand-checked case: 1 channel, 1-D, stride 2, padding 1, dilation 2."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 6), "float64")
+    out = b.emit(Op.CONV, b.emit(Op.RESHAPE, x, shape=(BATCH, 1, 6)), b.const(np.array([[[1.0, 10.0]]])),
+                 stride=(2,), padding=(1,), dilation=(2,), groups=1)
+    X = np.arange(6.0)[None]
+    # padded: [0, 0, 1, 2, 3, 4, 5, 0]; windows at 0, 2, 4 read positions (p, p + 2)
+    np.testing.assert_array_equal(evaluate(b.build({"out": out}), X)["out"], [[[0 + 10 * 1, 1 + 10 * 3, 3 + 10 * 5]]])

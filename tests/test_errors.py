@@ -67,7 +67,6 @@ def test_unfitted_is_sklearns_not_fitted_error():
     ({"kind": "opencl"}, "unknown target"),
     ({"kind": "llvm", "mcpu": "not-a-cpu", "bogus-attr": 1}, "invalid target"),
     (42, "must be a string"),
-    ("cuda", "not implemented"),
 ])
 def test_bad_target(compiled, target, match):
     est, _, _ = compiled

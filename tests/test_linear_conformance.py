@@ -16,9 +16,10 @@ from sklearn import neighbors
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn import svm
-from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
-from sklearn.multiclass import OneVsRestClassifier
+from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -69,6 +70,20 @@ def _classifiers():
         "OneVsRest-LogisticRegression": lambda: OneVsRestClassifier(lm.LogisticRegression(max_iter=500)),
         "OneVsRest-GaussianNB": lambda: OneVsRestClassifier(nb.GaussianNB()),
         "OneVsRest-LinearSVC": lambda: OneVsRestClassifier(svm.LinearSVC()),
+        "OneVsOne-LogisticRegression": lambda: OneVsOneClassifier(lm.LogisticRegression(max_iter=500)),
+        "OneVsOne-LinearSVC": lambda: OneVsOneClassifier(svm.LinearSVC()),
+        "NearestCentroid": neighbors.NearestCentroid,
+        "NearestCentroid-manhattan-shrink": lambda: neighbors.NearestCentroid(metric="manhattan", shrink_threshold=0.2),
+        "Stacking-LR-Tree": lambda: StackingClassifier(
+            [("lr", lm.LogisticRegression(max_iter=500)), ("dt", DecisionTreeClassifier(max_depth=3, random_state=0))],
+            cv=3),
+        "Stacking-SVC-NB-passthrough": lambda: StackingClassifier(
+            [("svc", svm.LinearSVC()), ("nb", nb.GaussianNB())], final_estimator=lm.LogisticRegression(max_iter=500),
+            passthrough=True, cv=3),
+        "Calibrated-LinearSVC-sigmoid": lambda: CalibratedClassifierCV(svm.LinearSVC(), method="sigmoid", cv=3),
+        "Calibrated-Tree-isotonic": lambda: CalibratedClassifierCV(DecisionTreeClassifier(max_depth=4, random_state=0),
+                                                                   method="isotonic", cv=3),
+        "Calibrated-GaussianNB-ensemble-false": lambda: CalibratedClassifierCV(nb.GaussianNB(), ensemble=False, cv=3),
         "MLPClassifier-relu": lambda: nn.MLPClassifier((12, 6), max_iter=300, random_state=0),
         "MLPClassifier-tanh": lambda: nn.MLPClassifier((9,), activation="tanh", max_iter=300, random_state=0),
         "MLPClassifier-logistic": lambda: nn.MLPClassifier((7,), activation="logistic", max_iter=300, random_state=0),
@@ -96,6 +111,8 @@ def _regressors():
                                                                cv=3, random_state=0),
         "VotingRegressor-weighted": lambda: VotingRegressor(
             [("lr", lm.LinearRegression()), ("dt", DecisionTreeRegressor(max_depth=4, random_state=0))], weights=[1, 3]),
+        "Stacking-Ridge-Tree-passthrough": lambda: StackingRegressor(
+            [("r", lm.Ridge()), ("dt", DecisionTreeRegressor(max_depth=3, random_state=0))], passthrough=True, cv=3),
         "KNeighborsRegressor": neighbors.KNeighborsRegressor,
         "KNeighborsRegressor-distance-brute": lambda: neighbors.KNeighborsRegressor(9, weights="distance", algorithm="brute"),
         "KNeighborsRegressor-manhattan-k50": lambda: neighbors.KNeighborsRegressor(50, p=1),

@@ -11,10 +11,12 @@ Dtype rules are strict: binary elementwise operands and ``matmul`` operands shar
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import scipy.special
 
 BATCH = "N"
 
@@ -32,6 +34,7 @@ class Op(enum.Enum):
     SQRT = "sqrt"
     ISNAN = "isnan"
     CAST = "cast"
+    ERF = "erf"
     # binary elementwise (numpy broadcasting)
     ADD = "add"
     SUB = "sub"
@@ -71,6 +74,15 @@ class Op(enum.Enum):
     # indices of the k smallest values of each row, ascending; ties (and NaN, which sorts last)
     # in index order: np.argsort(x, kind="stable")[:, :k] (attr k); (N, k) int32
     TOPK = "topk"
+    # sliding windows over the trailing spatial axes (see ``window_geometry``):
+    # conv(x (N, C, *S), w (C_out, C / groups, *K)) -> (N, C_out, *S_out), cross-correlation as
+    # torch's convolution (attrs stride, padding, dilation: one int per spatial axis; groups);
+    # max_pool / avg_pool(x (N, ..., *S)) -> (N, ..., *S_out) over the last len(kernel) axes
+    # (attrs kernel, stride, padding, dilation (max only), ceil_mode; avg: count_include_pad,
+    # divisor_override), with torch's output sizes and divisors
+    CONV = "conv"
+    MAX_POOL = "max_pool"
+    AVG_POOL = "avg_pool"
     # tree ensembles: sum over trees of reached leaf values (attrs: ensemble, strategy)
     TREE_ENSEMBLE = "tree_ensemble"
     # the (global) node id of the leaf each row reaches in each tree: (N, n_trees) int32
@@ -80,7 +92,7 @@ class Op(enum.Enum):
 class OpGroup:
     """Named groups of ops, so passes and kernels test membership instead of comparing names."""
 
-    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST})
+    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST, Op.ERF})
     ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.POW})
     COMPARE = frozenset({Op.GREATER, Op.GREATER_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.EQUAL, Op.NOT_EQUAL})
     BINARY = ARITHMETIC | COMPARE
@@ -91,6 +103,8 @@ class OpGroup:
     # monotone non-decreasing maps (in exact arithmetic; in floats they can merge neighbours into
     # ties, so dropping one before argmax is exact only where passes prove it injective)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
+    # sliding-window ops over trailing spatial axes
+    WINDOW = frozenset({Op.CONV, Op.MAX_POOL, Op.AVG_POOL})
 
 
 @dataclass(frozen=True)
@@ -287,6 +301,137 @@ def _infer_tree_leaves(op, types, attrs):
     return TensorType((t.shape[0], attrs["ensemble"].n_trees), "int32")
 
 
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Where the windows of a conv/pool lie along each spatial axis.
+
+    out : output sizes ``S_out``. extent : length of the padded axis the windows read (the input
+    sits at offset ``padding``; everything else is the pad value). span : ``dilation*(k-1)+1``.
+    """
+
+    out: tuple
+    extent: tuple
+    span: tuple
+
+
+def window_geometry(spatial, kernel, stride, padding, dilation, ceil_mode=False) -> WindowGeometry:
+    """torch's output size per axis: ``floor((L + 2p - span) / s) + 1`` (``ceil`` with ``ceil_mode``,
+    where a last window starting in the right padding is dropped)."""
+    out, extent, span = [], [], []
+    for L, k, s, p, d in zip(spatial, kernel, stride, padding, dilation):
+        w = d * (k - 1) + 1
+        num = L + 2 * p - w
+        o = (-(-num // s) if ceil_mode else num // s) + 1
+        if ceil_mode and (o - 1) * s >= L + p:
+            o -= 1
+        out.append(int(o))
+        span.append(w)
+        extent.append(max(L + 2 * p, (o - 1) * s + w))
+    return WindowGeometry(tuple(out), tuple(extent), tuple(span))
+
+
+def _window_attrs(attrs, nd, with_kernel=True):
+    keys = ("kernel", "stride", "padding", "dilation") if with_kernel else ("stride", "padding", "dilation")
+    values = {k: tuple(int(v) for v in attrs.get(k, (1,) * nd if k == "dilation" else ())) for k in keys}
+    if any(len(v) != nd for v in values.values()) or any(min(v, default=0) < (0 if k == "padding" else 1)
+                                                          for k, v in values.items()):
+        raise ECGTypeError(f"window attrs need one positive int per spatial axis ({nd}), got {values}")
+    return values
+
+
+def _infer_conv(op, types, attrs):
+    x, w = types
+    nd = len(w.shape) - 2
+    if not x.batched or w.batched or nd < 1 or len(x.shape) != nd + 2:
+        raise ECGTypeError(f"conv needs x (N, C, *S) and a constant w (C_out, C/groups, *K), got {x.shape} and {w.shape}")
+    groups = int(attrs.get("groups", 1))
+    a = _window_attrs(attrs, nd, with_kernel=False)
+    if groups < 1 or x.shape[1] % groups or w.shape[0] % groups or w.shape[1] * groups != x.shape[1]:
+        raise ECGTypeError(f"conv with groups={groups}: {x.shape[1]} input channels do not match weight {w.shape}")
+    g = window_geometry(x.shape[2:], w.shape[2:], a["stride"], a["padding"], a["dilation"])
+    if min(g.out) < 1:
+        raise ECGTypeError(f"conv of spatial size {x.shape[2:]} with kernel {w.shape[2:]} has an empty output")
+    return TensorType((x.shape[0], w.shape[0]) + g.out, _same_dtype(types, op))
+
+
+def _infer_pool(op, types, attrs):
+    (x,) = types
+    nd = len(attrs["kernel"])
+    a = _window_attrs(attrs, nd)
+    if not x.batched or len(x.shape) < nd + 1 or any(2 * p > k for p, k in zip(a["padding"], a["kernel"])):
+        raise ECGTypeError(f"{op.value} needs x (N, ..., *S) with {nd} spatial axes and padding <= kernel/2, "
+                           f"got {x.shape} and {a}")
+    if op is Op.AVG_POOL and a["dilation"] != (1,) * nd:
+        raise ECGTypeError("avg_pool has no dilation")
+    g = window_geometry(x.shape[-nd:], a["kernel"], a["stride"], a["padding"], a["dilation"], attrs.get("ceil_mode", False))
+    if min(g.out) < 1:
+        raise ECGTypeError(f"{op.value} of spatial size {x.shape[-nd:]} with kernel {a['kernel']} has an empty output")
+    if op is Op.AVG_POOL and not np.issubdtype(np.dtype(x.dtype), np.floating):
+        raise ECGTypeError(f"avg_pool needs a float operand, got {x.dtype}")
+    return TensorType(x.shape[:-nd] + g.out, x.dtype)
+
+
+def pad_value(op: Op, dtype: str):
+    """What a window reads outside the input: -inf (the dtype's minimum for ints) for max_pool, else 0."""
+    if op is not Op.MAX_POOL:
+        return 0
+    return -np.inf if np.issubdtype(np.dtype(dtype), np.floating) else np.iinfo(dtype).min
+
+
+def _windows(x, nd, kernel, stride, padding, dilation, ceil_mode, fill):
+    """(N, ..., *S) -> (N, ..., *S_out, *K): the padded input under each window position."""
+    g = window_geometry(x.shape[-nd:], kernel, stride, padding, dilation, ceil_mode)
+    lead = x.ndim - nd
+    pad = [(0, 0)] * lead + [(p, e - L - p) for p, e, L in zip(padding, g.extent, x.shape[-nd:])]
+    xp = np.pad(x, pad, constant_values=fill)
+    v = np.lib.stride_tricks.sliding_window_view(xp, g.span, axis=tuple(range(lead, x.ndim)))
+    index = (slice(None),) * lead + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(g.out, stride)) \
+        + tuple(slice(None, None, d) for d in dilation)
+    return v[index]
+
+
+def _conv_ref(x, w, stride, padding, dilation=None, groups=1):
+    nd = w.ndim - 2
+    dilation = dilation or (1,) * nd
+    win = _windows(x, nd, w.shape[2:], stride, padding, dilation, False, 0)       # (N, C, *So, *K)
+    n, c = x.shape[:2]
+    win = win.reshape((n, groups, c // groups) + win.shape[2:])
+    wg = w.reshape((groups, w.shape[0] // groups) + w.shape[1:])
+    o, k = "opqr"[:nd], "klmj"[:nd]
+    out = np.einsum(f"ngc{o}{k},gdc{k}->ngd{o}", win, wg)
+    return out.reshape((n, w.shape[0]) + out.shape[3:]).astype(x.dtype, copy=False)
+
+
+def _max_pool_ref(x, kernel, stride, padding, dilation=None, ceil_mode=False):
+    nd = len(kernel)
+    win = _windows(x, nd, kernel, stride, padding, dilation or (1,) * nd, ceil_mode, pad_value(Op.MAX_POOL, x.dtype.name))
+    return win.max(axis=tuple(range(-nd, 0)))
+
+
+def avg_pool_divisors(spatial, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
+                      divisor_override=None) -> np.ndarray:
+    """The divisor of each output position, shape ``S_out`` (torch's rule: the window clipped to the
+    padded input with ``count_include_pad``, else to the input itself; or ``divisor_override``)."""
+    g = window_geometry(spatial, kernel, stride, padding, (1,) * len(kernel), ceil_mode)
+    if divisor_override:
+        return np.full(g.out, float(divisor_override))
+    counts = []
+    for L, k, s, p, o in zip(spatial, kernel, stride, padding, g.out):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, L + p)
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, L)
+        counts.append((end - start).astype(np.float64))
+    return functools.reduce(np.multiply.outer, counts)
+
+
+def _avg_pool_ref(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True, divisor_override=None, dilation=None):
+    nd = len(kernel)
+    win = _windows(x, nd, kernel, stride, padding, (1,) * nd, ceil_mode, 0)
+    div = avg_pool_divisors(x.shape[-nd:], kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return win.sum(axis=tuple(range(-nd, 0))) / div.astype(x.dtype)
+
+
 def _sigmoid(x):
     # numerically stable on both tails, as scipy.special.expit
     with np.errstate(over="ignore"):
@@ -329,6 +474,7 @@ OPS: dict[Op, OpSpec] = {
     Op.SQRT: _unary(np.sqrt),
     Op.ISNAN: _unary(np.isnan),
     Op.CAST: _unary(lambda x, dtype: x.astype(dtype)),
+    Op.ERF: _unary(lambda x: scipy.special.erf(x).astype(x.dtype, copy=False)),
     Op.ADD: _binary(np.add),
     Op.SUB: _binary(np.subtract),
     Op.MUL: _binary(np.multiply),
@@ -356,6 +502,9 @@ OPS: dict[Op, OpSpec] = {
     Op.GATHER: OpSpec(2, _infer_gather, lambda idx, table: table[idx]),
     Op.TAKE_ALONG: OpSpec(2, _infer_take_along, lambda x, idx: np.take_along_axis(x, idx.astype(np.intp), axis=1)),
     Op.TOPK: OpSpec(1, _infer_topk, lambda x, k: np.argsort(x, axis=-1, kind="stable")[:, :k].astype(np.int32)),
+    Op.CONV: OpSpec(2, _infer_conv, _conv_ref),
+    Op.MAX_POOL: OpSpec(1, _infer_pool, _max_pool_ref),
+    Op.AVG_POOL: OpSpec(1, _infer_pool, _avg_pool_ref),
     # kernel-only attrs (strategy, handle_nan, index_dtype) choose how, never what, is computed
     Op.TREE_LEAVES: OpSpec(1, _infer_tree_leaves, lambda x, ensemble, **kernel_attrs: ensemble.leaves(x)),
     Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, **kernel_attrs: ensemble.predict_sum(x)),

@@ -1,7 +1,7 @@
 """Fitted estimator -> :class:`ModelSpec` (the ECG plus what the runtime needs to answer like it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import is_classifier
@@ -9,10 +9,11 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from cmlc.ecg import BATCH, Graph, GraphBuilder, Op
+from cmlc.ecg import BATCH, Graph, Op
 from cmlc.errors import NotFittedError, UnsupportedModelError
 
-from .registry import METHODS, REGISTRY
+from .onnx_ml import convert_onnx, is_onnx_source
+from .registry import METHODS, REGISTRY, FrontendBuilder
 from .tags import step_accepts_nan
 
 
@@ -30,6 +31,17 @@ class ModelSpec:
         reference refuses NaN, cmlc refuses it too).
     allow_inf : infinite values are accepted (IsolationForest).
     decode_labels : ``predict`` returns ``classes_[index]`` (else the index itself).
+    input_domains : list of :class:`~cmlc.frontends.registry.InputDomain` the input ``X`` must lie in
+        (checked in numpy).
+    domain_checks : graph output name -> the ``InputDomain`` that output must lie in: values
+        computed from ``X`` (the input of a later Pipeline step) that the runtime computes and
+        checks before running a method.
+    list_outputs : method -> widths of the arrays the method returns as a list.
+    row_shape : shape of one input row when X may also come as (n_samples, *row_shape) (a torch
+        module's input), else None.
+
+    ``classes`` is a list of arrays, one per output, for a multi-output classifier (its
+    ``predict`` outputs (N, n_outputs) indices, column ``k`` into ``classes[k]``).
     """
 
     graph: Graph
@@ -41,12 +53,38 @@ class ModelSpec:
     allow_nan: bool
     allow_inf: bool = False
     decode_labels: bool = True
+    input_domains: list = field(default_factory=list)
+    domain_checks: dict = field(default_factory=dict)
+    list_outputs: dict = field(default_factory=dict)
+    row_shape: tuple | None = None
+
+
+#: name of the graph output that computes the ``i``-th value a domain check reads
+DOMAIN_CHECK = "domain_check_{}"
 
 
 def _steps(model) -> list:
     return [s for _, s in model.steps if s is not None and s != "passthrough"] if isinstance(model, Pipeline) else [model]
 
 
+def _classes(model):
+    """``classes_`` as an array, a list of arrays (one per output), or None for a non-classifier."""
+    if not (hasattr(model, "__sklearn_tags__") and is_classifier(model)):
+        return None
+    classes = model.classes_
+    return [np.asarray(c) for c in classes] if isinstance(classes, list) else np.asarray(classes)
+
+
+def _split_requirements(b: FrontendBuilder, x) -> tuple[list, dict]:
+    """The declared domains: those on the input ``x`` (checked in numpy), and ``{output name:
+    (value, domain)}`` for those on computed values (extra graph outputs)."""
+    on_input, computed = [], {}
+    for value, domain in b.requirements:
+        if value is x:
+            on_input.append(domain)
+        else:
+            computed[DOMAIN_CHECK.format(len(computed))] = (value, domain)
+    return on_input, computed
 
 
 def _check_fitted(model) -> None:
@@ -62,8 +100,11 @@ def _check_fitted(model) -> None:
 def convert(model, options: dict | None = None) -> ModelSpec:
     """Build the :class:`ModelSpec` of a fitted estimator (raises for unsupported or unfitted ones).
 
-    ``options`` are frontend options passed to converters (``tree_strategy``).
+    ``options`` are frontend options passed to converters (``tree_strategy``). An ONNX model
+    (``onnx.ModelProto``, a path or the serialized bytes) goes to :mod:`cmlc.frontends.onnx_ml`.
     """
+    if is_onnx_source(model):
+        return convert_onnx(model, options)
     entry = REGISTRY.lookup(model)
     _check_fitted(model)
     if hasattr(model, "n_features_in_"):
@@ -73,26 +114,35 @@ def convert(model, options: dict | None = None) -> ModelSpec:
     else:
         raise UnsupportedModelError(f"{type(model).__name__} does not record its number of input features "
                                     "(n_features_in_), e.g. an SVC with a callable kernel; cmlc cannot compile it")
-    b = GraphBuilder(options)
+    b = FrontendBuilder(options)
     x = b.input("X", (BATCH, n_features), "float64")
     converted = entry.convert(model, b, x)
     outputs = {m: v for m, v in converted.outputs.items() if hasattr(model, m)}
-    if hasattr(model, "predict_log_proba") and "predict_proba" in outputs:
-        outputs.setdefault("predict_log_proba", b.emit(Op.LOG, outputs["predict_proba"]))
+    list_outputs = {m: list(w) for m, w in converted.list_outputs.items() if m in outputs}
+    if hasattr(model, "predict_log_proba") and "predict_proba" in outputs and "predict_log_proba" not in outputs:
+        outputs["predict_log_proba"] = b.emit(Op.LOG, outputs["predict_proba"])
+        if "predict_proba" in list_outputs:
+            list_outputs["predict_log_proba"] = list_outputs["predict_proba"]
     missing = [m for m in METHODS if hasattr(model, m) and m not in outputs]
     if missing:
         raise UnsupportedModelError(f"cmlc cannot compile {type(model).__name__}.{', '.join(missing)} yet")
     names = getattr(model, "feature_names_in_", None)
     if names is None and getattr(model, "feature_names", None):  # xgboost.Booster
         names = list(model.feature_names)
+    on_input, computed = _split_requirements(b, x)
+    graph_outputs = {m: outputs[m] for m in METHODS if m in outputs} | {k: v for k, (v, _) in computed.items()}
     return ModelSpec(
-        graph=b.build({m: outputs[m] for m in METHODS if m in outputs}),
+        graph=b.build(graph_outputs),
         estimator_name=type(model).__name__,
-        classes=np.asarray(model.classes_) if hasattr(model, "__sklearn_tags__") and is_classifier(model) else None,
+        classes=_classes(model),
         decode_labels=converted.decode_labels,
         n_features=n_features,
         feature_names=[str(n) for n in names] if names is not None else None,
         float32_out=converted.float32_out,
         allow_nan=step_accepts_nan(model) if converted.accepts_nan is None else converted.accepts_nan,
         allow_inf=converted.accepts_inf,
+        input_domains=on_input,
+        domain_checks={k: d for k, (_, d) in computed.items()},
+        list_outputs=list_outputs,
+        row_shape=tuple(converted.row_shape) if converted.row_shape is not None else None,
     )

@@ -7,9 +7,13 @@ it implements. It never mutates the estimator and never calls TVM.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from cmlc.ecg import ECGTypeError, GraphBuilder, Value
 from cmlc.errors import UnsupportedModelError
 
 # Methods a compiled model can expose, in the order the docs list them.
@@ -32,6 +36,11 @@ class Converted:
     nan_free_out : ``transform`` never holds NaN, whatever the input (imputers, indicators,
         one-hot codes): a Pipeline then accepts NaN when the steps before accept it, even if
         later steps do not.
+    list_outputs : method -> column widths, for a method that returns a *list* of arrays (as
+        ``MultiOutputClassifier.predict_proba``): its ECG value holds them side by side, and the
+        runtime splits it at these widths.
+    row_shape : the shape of one input row when the model also takes X as (n_samples,
+        *row_shape) (a torch module's images), flattened row-major to n_features; else None.
     """
 
     outputs: dict
@@ -40,6 +49,75 @@ class Converted:
     accepts_nan: bool | None = None
     decode_labels: bool = True
     nan_free_out: bool = False
+    list_outputs: dict = field(default_factory=dict)
+    row_shape: tuple | None = None
+
+
+def _bound_json(v: float):
+    return None if math.isinf(v) else v
+
+
+@dataclass(frozen=True)
+class InputDomain:
+    """The values an estimator accepts in each column of its input, where scikit-learn refuses
+    others at predict time (CategoricalNB raises on a category code it has not seen).
+
+    Per feature ``j``: ``low[j] < x`` (``<=`` when ``low_closed``) and ``x < high[j]`` (``<=`` when
+    ``high_closed``); ``-inf`` / ``inf`` leave a side open. NaN is never outside a domain (the
+    NaN check is the input schema's). ``estimator`` and ``rule`` (what the estimator requires,
+    in words) make the error message.
+    """
+
+    low: tuple
+    high: tuple
+    low_closed: bool
+    high_closed: bool
+    estimator: str
+    rule: str
+
+    def outside(self, values: np.ndarray) -> np.ndarray:
+        """(N, F) bool: which entries of ``values`` (N, F) break the domain."""
+        low, high = np.asarray(self.low), np.asarray(self.high)
+        below = values < low if self.low_closed else values <= low
+        above = values > high if self.high_closed else values >= high
+        return below | above
+
+    def interval(self, feature: int) -> str:
+        """Feature ``feature``'s accepted values, e.g. ``(-1, 5)``."""
+        return (f"{'[' if self.low_closed else '('}{self.low[feature]:g}, "
+                f"{self.high[feature]:g}{']' if self.high_closed else ')'}")
+
+    def to_json(self) -> dict:
+        return {"low": [_bound_json(v) for v in self.low], "high": [_bound_json(v) for v in self.high],
+                "low_closed": self.low_closed, "high_closed": self.high_closed,
+                "estimator": self.estimator, "rule": self.rule}
+
+    @classmethod
+    def from_json(cls, spec: dict) -> "InputDomain":
+        return cls(tuple(-math.inf if v is None else float(v) for v in spec["low"]),
+                   tuple(math.inf if v is None else float(v) for v in spec["high"]),
+                   bool(spec["low_closed"]), bool(spec["high_closed"]), spec["estimator"], spec["rule"])
+
+
+class FrontendBuilder(GraphBuilder):
+    """The builder converters receive: a :class:`GraphBuilder` that also records the input
+    domains converters declare with :meth:`require`.
+
+    A domain declared on the graph input is checked in numpy on the caller's ``X``; one declared
+    on a computed value (a Pipeline step after the first, a Stacking final estimator) makes that
+    value an extra graph output, which the runtime computes and checks before the method runs.
+    """
+
+    def __init__(self, options: dict | None = None):
+        super().__init__(options)
+        #: ``[(value, InputDomain)]`` in declaration order
+        self.requirements: list = []
+
+    def require(self, value: Value, domain: InputDomain) -> None:
+        """Declare that every row of ``value`` (N, F) must lie in ``domain`` (F bounds)."""
+        if len(value.shape) != 2 or len(domain.low) != value.shape[1]:
+            raise ECGTypeError(f"a domain of {len(domain.low)} features does not fit a value of shape {value.shape}")
+        self.requirements.append((value, domain))
 
 
 @dataclass(frozen=True)

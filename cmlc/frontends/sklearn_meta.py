@@ -1,4 +1,5 @@
-"""Meta-estimators: hyper-parameter searches, voting, one-vs-rest and multi-output wrappers.
+"""Meta-estimators: hyper-parameter searches, frozen estimators, voting, stacking, one-vs-rest,
+one-vs-one and multi-output wrappers.
 
 Each converts its fitted inner estimators through the registry (as a Pipeline does) and combines
 their outputs with scikit-learn's own arithmetic in its order.
@@ -6,7 +7,7 @@ their outputs with scikit-learn's own arithmetic in its order.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import ensemble, model_selection, multiclass, multioutput
+from sklearn import ensemble, frozen, model_selection, multiclass, multioutput
 from sklearn.base import is_classifier, is_regressor
 
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
@@ -18,6 +19,29 @@ from .sklearn_linear import as_column
 
 def _inner(est, b: GraphBuilder, x: Value) -> Converted:
     return REGISTRY.lookup(est).convert(est, b, x)
+
+
+def response(e, converted: Converted, method: str) -> Value:
+    """Inner estimator ``e``'s ``method`` output; refuses one its converter does not emit."""
+    if method not in converted.outputs:
+        raise UnsupportedModelError(f"cmlc cannot compile {type(e).__name__}.{method}, which the meta-estimator uses")
+    return converted.outputs[method]
+
+
+def predicted_values(b: GraphBuilder, e, converted: Converted) -> Value:
+    """What ``e.predict`` returns, as float64: a regressor's values, a classifier's labels
+    (``classes_[index]``, numeric labels only); (N,) or (N, n_outputs)."""
+    out = response(e, converted, "predict")
+    if not is_classifier(e) or not converted.decode_labels:
+        return out if out.dtype == "float64" else b.emit(Op.CAST, out, dtype="float64")
+    classes = np.asarray(e.classes_)
+    if classes.ndim != 1 or classes.dtype.kind not in "biuf":
+        raise UnsupportedModelError(f"{type(e).__name__} predicts labels {classes[:3].tolist()}..., which cmlc cannot "
+                                    "compute with; a meta-estimator that uses them needs numeric labels")
+    if np.array_equal(classes, np.arange(len(classes))):
+        return b.emit(Op.CAST, out, dtype="float64")
+    table = b.const(classes.astype(np.float64))
+    return b.emit(Op.RESHAPE, b.emit(Op.GATHER, b.emit(Op.RESHAPE, out, shape=(BATCH, 1)), table), shape=(BATCH,))
 
 
 def _stack(b: GraphBuilder, columns: list) -> Value:
@@ -32,6 +56,11 @@ def convert_search(est, b: GraphBuilder, x: Value) -> Converted:
     if not hasattr(est, "best_estimator_"):
         raise UnsupportedModelError(f"{type(est).__name__} fitted with refit=False has no best_estimator_ to compile")
     return _inner(est.best_estimator_, b, x)
+
+
+@frontend(frozen.FrozenEstimator, family="model selection", notes="the wrapped estimator (e.g. calibrated as prefit)")
+def convert_frozen(est, b: GraphBuilder, x: Value) -> Converted:
+    return _inner(est.estimator, b, x)
 
 
 def _weights(est) -> np.ndarray | None:
@@ -91,10 +120,11 @@ def convert_multioutput_regressor(est, b: GraphBuilder, x: Value) -> Converted:
 def _binary_score(b: GraphBuilder, e, converted: Converted) -> Value:
     """``_predict_binary``: a regressor's prediction, else the decision value, else P(class 1); (N,)."""
     if is_regressor(e):
-        return converted.outputs["predict"]
-    if "decision_function" in converted.outputs:
-        return b.emit(Op.RESHAPE, converted.outputs["decision_function"], shape=(BATCH,))
-    return b.emit(Op.RESHAPE, b.emit(Op.TAKE, converted.outputs["predict_proba"], indices=np.array([1])), shape=(BATCH,))
+        return response(e, converted, "predict")
+    if hasattr(e, "decision_function"):
+        return b.emit(Op.RESHAPE, response(e, converted, "decision_function"), shape=(BATCH,))
+    proba = response(e, converted, "predict_proba")
+    return b.emit(Op.RESHAPE, b.emit(Op.TAKE, proba, indices=np.array([1])), shape=(BATCH,))
 
 
 @frontend(multiclass.OneVsRestClassifier, family="multiclass", notes="binary and multiclass (not multilabel)")
@@ -126,3 +156,121 @@ def convert_one_vs_rest(est, b: GraphBuilder, x: Value) -> Converted:
             p = b.emit(Op.CONCAT, b.emit(Op.SUB, b.const(1.0), p), p, axis=1)
         outputs["predict_proba"] = b.emit(Op.DIV, p, b.emit(Op.REDUCE_SUM, p, keepdims=True))
     return Converted(outputs)
+
+
+def _pair_matrix(n_classes: int, side: int) -> np.ndarray:
+    """(n_pairs, n_classes) float64: 1 at ``(k, pair k's class i)`` for ``side`` 0, ``(k, j)`` for
+    ``side`` 1, pairs ``(i, j)``, ``i < j``, in scikit-learn's order."""
+    pairs = [(i, j) for i in range(n_classes) for j in range(i + 1, n_classes)]
+    m = np.zeros((len(pairs), n_classes))
+    for k, pair in enumerate(pairs):
+        m[k, pair[side]] = 1.0
+    return m
+
+
+def ovr_decision_function(b: GraphBuilder, predictions: Value, confidences: Value, n_classes: int) -> Value:
+    """``sklearn.utils.multiclass._ovr_decision_function``: (N, n_pairs) predicted 0/1 and
+    confidences -> (N, n_classes) votes + sum / (3 (|sum| + 1)). The confidence sums are one
+    matmul with -1 (class i) / +1 (class j) weights: each column adds its pairs' terms in pair
+    order, as scikit-learn's loop does (the other terms are exact zeros)."""
+    first, second = _pair_matrix(n_classes, 0), _pair_matrix(n_classes, 1)
+    total = b.emit(Op.MATMUL, confidences, b.const(second - first))
+    def votes_for(label, weights):
+        return b.emit(Op.MATMUL, b.emit(Op.CAST, b.emit(Op.EQUAL, predictions, b.const(label)), dtype="float64"),
+                      b.const(weights))
+    votes = b.emit(Op.ADD, votes_for(0.0, first), votes_for(1.0, second))
+    denominator = b.emit(Op.MUL, b.const(3.0), b.emit(Op.ADD, b.emit(Op.ABS, total), b.const(1.0)))
+    return b.emit(Op.ADD, votes, b.emit(Op.DIV, total, denominator))
+
+
+@frontend(multiclass.OneVsOneClassifier, family="multiclass", notes="predict and decision_function")
+def convert_one_vs_one(est, b: GraphBuilder, x: Value) -> Converted:
+    """``decision_function`` = ``_ovr_decision_function`` of the pair estimators' predictions
+    (their labels 0/1) and confidences (``_predict_binary``), column 1 for two classes.
+    ``predict``: its argmax (first class on ties), for two classes ``> 0`` (a decision
+    function) or ``> 0.5`` (probabilities), as ``_threshold_for_binary_predict``."""
+    if est.pairwise_indices_ is not None:
+        raise UnsupportedModelError("OneVsOneClassifier over a precomputed kernel (pairwise) is not supported")
+    inner = [_inner(e, b, x) for e in est.estimators_]
+    predictions = _stack(b, [predicted_values(b, e, c) for e, c in zip(est.estimators_, inner)])
+    confidences = _stack(b, [_binary_score(b, e, c) for e, c in zip(est.estimators_, inner)])
+    n_classes = len(est.classes_)
+    decision = ovr_decision_function(b, predictions, confidences, n_classes)
+    if n_classes == 2:
+        e = est.estimators_[0]
+        threshold = 0.0 if hasattr(e, "decision_function") and is_classifier(e) else 0.5
+        column = b.emit(Op.RESHAPE, b.emit(Op.TAKE, decision, indices=np.array([1])), shape=(BATCH,))
+        return Converted({"predict": b.emit(Op.CAST, b.emit(Op.GREATER, column, b.const(threshold)), dtype="int32"),
+                          "decision_function": column})
+    return Converted({"predict": b.emit(Op.ARGMAX, decision), "decision_function": decision})
+
+
+@frontend(multioutput.MultiOutputClassifier, family="multi-output",
+          notes="per-output classes (labels of any dtype); predict_proba as a list")
+def convert_multioutput_classifier(est, b: GraphBuilder, x: Value) -> Converted:
+    """``predict``: (N, n_outputs) class indices, column ``k`` into ``classes_[k]`` (the runtime
+    joins the labels as ``np.asarray(...).T`` does); ``predict_proba``: each estimator's
+    probabilities side by side, returned as a list."""
+    inner = [_inner(e, b, x) for e in est.estimators_]
+    for e, c in zip(est.estimators_, inner):
+        if not c.decode_labels:
+            raise UnsupportedModelError(f"MultiOutputClassifier over {type(e).__name__} predicting raw class indices "
+                                        "is not supported")
+    outputs = {"predict": _stack(b, [response(e, c, "predict") for e, c in zip(est.estimators_, inner)])}
+    list_outputs = {}
+    if hasattr(est, "predict_proba"):
+        probas = [response(e, c, "predict_proba") for e, c in zip(est.estimators_, inner)]
+        outputs["predict_proba"] = probas[0] if len(probas) == 1 else b.emit(Op.CONCAT, *probas, axis=1)
+        list_outputs["predict_proba"] = [p.shape[1] for p in probas]
+    return Converted(outputs, list_outputs=list_outputs)
+
+
+def _stacked_features(b: GraphBuilder, est, x: Value) -> tuple:
+    """``_BaseStacking._transform``: each estimator's ``stack_method_`` output as columns (the
+    first probability column dropped for two classes), then X when ``passthrough``.
+
+    Returns ``(features (N, M) float64, integral)``: ``integral`` when every part is a
+    classifier's (integer) labels, for which scikit-learn's ``np.hstack`` gives int64.
+    """
+    binary = is_classifier(est) and len(est.classes_) == 2
+    parts, integral = [], not est.passthrough
+    for e, method in zip(est.estimators_, est.stack_method_):
+        c = _inner(e, b, x)
+        if method == "predict":
+            out = predicted_values(b, e, c)
+            integral = integral and is_classifier(e) and np.asarray(e.classes_).dtype.kind in "biu"
+        else:
+            out = response(e, c, method)
+            integral = False
+            if method == "predict_proba" and binary:
+                out = b.emit(Op.TAKE, out, indices=np.arange(1, out.shape[1]))
+        parts.append(as_column(b, out) if len(out.shape) == 1 else out)
+    if est.passthrough:
+        parts.append(x)
+    return (parts[0] if len(parts) == 1 else b.emit(Op.CONCAT, *parts, axis=1)), integral
+
+
+def _stacking(est, b: GraphBuilder, x: Value) -> Converted:
+    features, integral = _stacked_features(b, est, x)
+    final = _inner(est.final_estimator_, b, features)
+    outputs = {m: v for m, v in final.outputs.items() if m in ("predict", "predict_proba", "decision_function")}
+    outputs["transform"] = b.emit(Op.CAST, features, dtype="int64") if integral else features
+    return Converted(outputs)
+
+
+@frontend(ensemble.StackingClassifier, family="ensemble",
+          notes="stack_method auto/predict_proba/decision_function/predict; passthrough; any supported final estimator")
+def convert_stacking_classifier(est, b: GraphBuilder, x: Value) -> Converted:
+    """The final estimator on the stacked features. It was fitted on the encoded labels
+    0 .. n_classes - 1, so its predicted class index is the index into ``classes_``."""
+    if isinstance(est.classes_, list):
+        raise UnsupportedModelError("StackingClassifier fitted on multilabel targets is not supported")
+    if not np.array_equal(np.asarray(est.final_estimator_.classes_), np.arange(len(est.classes_))):
+        raise UnsupportedModelError("StackingClassifier whose final estimator does not predict every encoded class "
+                                    "is not supported")
+    return _stacking(est, b, x)
+
+
+@frontend(ensemble.StackingRegressor, family="ensemble", notes="passthrough; any supported final estimator")
+def convert_stacking_regressor(est, b: GraphBuilder, x: Value) -> Converted:
+    return _stacking(est, b, x)

@@ -4,6 +4,11 @@ Each converter emits ``_joint_log_likelihood`` with scikit-learn's own operation
 order (float64), and :func:`naive_bayes_outputs` adds what ``_BaseNB`` derives from it:
 ``predict`` = argmax, ``predict_log_proba`` = jll - logsumexp(jll), ``predict_proba`` =
 exp(predict_log_proba).
+
+Input checks follow scikit-learn's ``predict``: MultinomialNB and ComplementNB refuse negative
+counts only in ``fit`` (their ``predict`` computes with them), so their compiled models accept
+them too; CategoricalNB's ``predict`` truncates values to integers and raises on a negative or
+unseen category code, so its compiled model declares that :class:`InputDomain` and refuses them.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from sklearn import naive_bayes as nb
 
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 
-from .registry import Converted, frontend
+from .registry import Converted, FrontendBuilder, InputDomain, frontend
 
 
 def _f64(a) -> np.ndarray:
@@ -58,3 +63,56 @@ def convert_bernoulli_nb(est, b: GraphBuilder, x: Value) -> Converted:
     jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray((log_p - neg_prob).T)))
     jll = b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_) + neg_prob.sum(axis=1)))
     return naive_bayes_outputs(b, jll)
+
+
+@frontend(nb.MultinomialNB, family="naive Bayes")
+def convert_multinomial_nb(est, b: GraphBuilder, x: Value) -> Converted:
+    """jll = X @ feature_log_prob_.T + class_log_prior_."""
+    jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(_f64(est.feature_log_prob_).T)))
+    return naive_bayes_outputs(b, b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_))))
+
+
+@frontend(nb.ComplementNB, family="naive Bayes", notes="norm=True and False")
+def convert_complement_nb(est, b: GraphBuilder, x: Value) -> Converted:
+    """jll = X @ feature_log_prob_.T (the weights already hold ``norm``), plus the class log
+    prior only for a single class, as scikit-learn's ``_joint_log_likelihood``."""
+    jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(_f64(est.feature_log_prob_).T)))
+    if len(est.classes_) == 1:
+        jll = b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_)))
+    return naive_bayes_outputs(b, jll)
+
+
+CATEGORICAL_RULE = ("CategoricalNB takes the category codes 0 .. n_categories_[j] - 1 of each column j; scikit-learn "
+                    "truncates values to integers, then raises ValueError on a negative code and IndexError on a "
+                    "code it has not seen in fit")
+
+
+def category_codes_domain(n_categories: np.ndarray) -> InputDomain:
+    """Values whose integer truncation is a fitted code 0 .. n - 1: -1 < x < n per column."""
+    return InputDomain(low=tuple(-1.0 for _ in n_categories), high=tuple(float(n) for n in n_categories),
+                       low_closed=False, high_closed=False, estimator="CategoricalNB", rule=CATEGORICAL_RULE)
+
+
+@frontend(nb.CategoricalNB, family="naive Bayes",
+          notes="codes truncated to integers as scikit-learn does; negative or unseen codes refused (InputError)")
+def convert_categorical_nb(est, b: FrontendBuilder, x: Value) -> Converted:
+    """jll[:, c] = sum_i feature_log_prob_[i][c, int(x_i)] + class_log_prior_[c].
+
+    The codes are gathered from one flat table, entry ``(offset_i + code) * C + c``; the (N, C, F)
+    terms are summed over features in order, as scikit-learn adds them feature by feature. Each
+    value is clamped into [0, n_i - 1] before its integer cast (which truncates, like numpy's),
+    so the gather never leaves its feature's block; the declared domain refuses every value the
+    clamp would change, before the kernel runs.
+    """
+    n_categories = np.asarray(est.n_categories_, dtype=np.int64)
+    n_classes, n_features = len(est.classes_), len(n_categories)
+    b.require(x, category_codes_domain(n_categories))
+    clamped = b.emit(Op.MINIMUM, b.emit(Op.MAXIMUM, x, b.const(0.0)), b.const((n_categories - 1).astype(np.float64)))
+    codes = b.emit(Op.RESHAPE, b.emit(Op.CAST, clamped, dtype="int32"), shape=(BATCH, 1, n_features))
+    offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]])
+    rows = b.emit(Op.MUL, b.emit(Op.ADD, codes, b.const(offsets.astype(np.int32))), b.const(n_classes, dtype="int32"))
+    index = b.emit(Op.ADD, rows, b.const(np.arange(n_classes, dtype=np.int32).reshape(n_classes, 1)))   # (N, C, F)
+    table = np.concatenate([_f64(p).T for p in est.feature_log_prob_]).reshape(-1)           # (sum n_i * C,)
+    terms = b.emit(Op.GATHER, b.emit(Op.RESHAPE, index, shape=(BATCH, n_classes * n_features)), b.const(table))
+    jll = b.emit(Op.REDUCE_SUM, b.emit(Op.RESHAPE, terms, shape=(BATCH, n_classes, n_features)))
+    return naive_bayes_outputs(b, b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_))))

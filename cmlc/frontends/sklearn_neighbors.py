@@ -1,4 +1,4 @@
-"""k-nearest-neighbour models of ``sklearn.neighbors``: KNeighborsClassifier and KNeighborsRegressor.
+"""``sklearn.neighbors``: KNeighborsClassifier, KNeighborsRegressor and NearestCentroid.
 
 The neighbours are the ``k`` training rows of smallest distance, ties between equidistant rows
 going to the lower training index (what scikit-learn's brute-force ``ArgKmin`` keeps; its KD and
@@ -15,7 +15,7 @@ from sklearn import neighbors
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .pairwise import squared_euclidean
+from .pairwise import euclidean, squared_euclidean
 from .registry import Converted, frontend
 
 
@@ -116,3 +116,53 @@ def convert_kneighbors_regressor(est, b: GraphBuilder, x: Value) -> Converted:
             columns.append(b.emit(Op.DIV, _row_sums(b, b.emit(Op.MUL, values, w)), _row_sums(b, w)))
     out = columns[0] if len(columns) == 1 else b.emit(Op.CONCAT, *columns, axis=1)
     return Converted({"predict": b.emit(Op.RESHAPE, out, shape=(BATCH,)) if y.ndim == 1 else out})
+
+
+def _uniform_priors(est) -> bool:
+    """``NearestCentroid.predict``'s own test for taking the nearest centroid (else the argmax of
+    the discriminant scores)."""
+    return bool(np.isclose(est.class_prior_, 1 / len(est.classes_)).all())
+
+
+def _nearest_centroid_scores(b: GraphBuilder, x: Value, est) -> Value:
+    """``NearestCentroid._decision_function`` (N, C): ``-d(x / s, c / s)**2 + 2 log prior`` with
+    ``s`` the within-class deviations (features where it is 0 left unscaled) and ``d`` the metric
+    as ``pairwise_distances`` computes it (euclidean through the GEMM form, then its square root)."""
+    std = np.asarray(est.within_class_std_dev_, dtype=np.float64)
+    scale = np.where(std != 0, std, 1.0)
+    centroids = np.asarray(est.centroids_, dtype=np.float64) / scale
+    x = b.emit(Op.DIV, x, b.const(scale))
+    if est.metric == "euclidean":
+        d = euclidean(b, x, centroids)
+    else:
+        d = b.emit(Op.REDUCE_SUM, _differences(b, x, centroids))
+    return b.emit(Op.ADD, b.emit(Op.NEG, b.emit(Op.MUL, d, d)),
+                  b.const(2.0 * np.log(np.asarray(est.class_prior_, dtype=np.float64))))
+
+
+@frontend(neighbors.NearestCentroid, family="neighbors",
+          notes="euclidean and manhattan; shrink_threshold; priors; decision_function and probabilities (euclidean)")
+def convert_nearest_centroid(est, b: GraphBuilder, x: Value) -> Converted:
+    """``predict``: with uniform priors the nearest centroid (``pairwise_distances_argmin``: ranked
+    as ``ArgKmin`` ranks them, ties to the first class), else the argmax of the discriminant
+    scores. ``decision_function`` (scores; two classes: ``s1 - s0``), ``predict_log_proba``
+    (scores minus their max, minus the log of the exponentials' sum) and ``predict_proba`` (its
+    exp), as ``DiscriminantAnalysisPredictionMixin``."""
+    if est.metric not in ("euclidean", "manhattan"):
+        raise UnsupportedModelError(f"NearestCentroid with metric={est.metric!r} is not supported; metrics: euclidean, manhattan")
+    scores = _nearest_centroid_scores(b, x, est)
+    if _uniform_priors(est):
+        ranked, _ = RANKED_DISTANCES[est.metric]
+        nearest = b.emit(Op.TOPK, ranked(b, x, est.centroids_, 2), k=1)
+        outputs = {"predict": b.emit(Op.RESHAPE, nearest, shape=(BATCH,))}
+    else:
+        outputs = {"predict": b.emit(Op.ARGMAX, scores)}
+    if len(est.classes_) == 2:
+        pair = [b.emit(Op.TAKE, scores, indices=np.array([k])) for k in (1, 0)]
+        outputs["decision_function"] = b.emit(Op.RESHAPE, b.emit(Op.SUB, *pair), shape=(BATCH,))
+    else:
+        outputs["decision_function"] = scores
+    shifted = b.emit(Op.SUB, scores, b.emit(Op.REDUCE_MAX, scores, keepdims=True))
+    log_proba = b.emit(Op.SUB, shifted, b.emit(Op.LOG, b.emit(Op.REDUCE_SUM, b.emit(Op.EXP, shifted), keepdims=True)))
+    outputs |= {"predict_log_proba": log_proba, "predict_proba": b.emit(Op.EXP, log_proba)}
+    return Converted(outputs)

@@ -193,7 +193,7 @@ def pair_votes(b: GraphBuilder, first_wins: Value, n_classes: int) -> Value:
 def libsvm_vote(b: GraphBuilder, dec: Value, n_classes: int) -> Value:
     """(N, n_pairs) -> (N,) int32: libsvm's predicted class index (``dec > 0`` votes ``i``; the
     first class with the most votes wins)."""
-    return b.emit(Op.ARGMAX, pair_votes(b, b.emit(Op.GREATER, dec, b.const(0.0)), n_classes))
+    return b.emit(Op.ARGMAX, pair_votes(b, b.emit(Op.GREATER, dec, _like(b, dec, 0.0)), n_classes))
 
 
 def ovr_decision(b: GraphBuilder, dec: Value, n_classes: int) -> Value:
@@ -209,19 +209,24 @@ def ovr_decision(b: GraphBuilder, dec: Value, n_classes: int) -> Value:
 
 # --- probabilities -----------------------------------------------------------------------------
 
+def _like(b: GraphBuilder, value: Value, data) -> Value:
+    """A constant of ``value``'s dtype (float64 for scikit-learn's models, float32 for ONNX's)."""
+    return b.const(np.asarray(data, dtype=value.dtype))
+
+
 def platt_pairwise(b: GraphBuilder, dec: Value, prob_a: np.ndarray, prob_b: np.ndarray) -> Value:
-    """(N, n_pairs) -> (N, n_pairs): ``sigmoid_predict(dec, A, B)`` clipped to [1e-7, 1 - 1e-7].
+    """(N, n_pairs) -> (N, n_pairs): ``sigmoid_predict(dec, A, B)`` clipped to [1e-7, 1 - 1e-7],
+    in ``dec``'s dtype.
 
     With ``f = dec * A + B``: ``exp(-f) / (1 + exp(-f))`` for ``f >= 0``, else ``1 / (1 + exp(f))``;
     both exponentials are ``exp(-|f|)``, so no branch overflows.
     """
-    f = b.emit(Op.ADD, b.emit(Op.MUL, dec, b.const(np.asarray(prob_a, dtype=np.float64))),
-               b.const(np.asarray(prob_b, dtype=np.float64)))
+    f = b.emit(Op.ADD, b.emit(Op.MUL, dec, _like(b, dec, prob_a)), _like(b, dec, prob_b))
     e = b.emit(Op.EXP, b.emit(Op.NEG, b.emit(Op.ABS, f)))
-    one_plus = b.emit(Op.ADD, b.const(1.0), e)
-    p = b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, f, b.const(0.0)), b.emit(Op.DIV, e, one_plus),
-               b.emit(Op.DIV, b.const(1.0), one_plus))
-    return b.emit(Op.MINIMUM, b.emit(Op.MAXIMUM, p, b.const(MIN_PROB)), b.const(1 - MIN_PROB))
+    one_plus = b.emit(Op.ADD, _like(b, dec, 1.0), e)
+    p = b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, f, _like(b, dec, 0.0)), b.emit(Op.DIV, e, one_plus),
+               b.emit(Op.DIV, _like(b, dec, 1.0), one_plus))
+    return b.emit(Op.MINIMUM, b.emit(Op.MAXIMUM, p, _like(b, dec, MIN_PROB)), _like(b, dec, 1 - MIN_PROB))
 
 
 def _pair_layout(n_classes: int) -> tuple:
@@ -248,8 +253,8 @@ def coupling_matrix(b: GraphBuilder, pairwise: Value, n_classes: int) -> tuple:
     k = n_classes
     pair, upper, lower = _pair_layout(k)
     spread = b.emit(Op.TAKE, pairwise, indices=pair)                                   # pr of (t, j)'s pair
-    complement = b.emit(Op.SUB, b.const(1.0), spread)
-    zero = b.const(0.0)
+    complement = b.emit(Op.SUB, _like(b, pairwise, 1.0), spread)
+    zero = _like(b, pairwise, 0.0)
     r = b.emit(Op.WHERE, b.const(upper), spread, b.emit(Op.WHERE, b.const(lower), complement, zero))    # r[t][j]
     r_t = b.emit(Op.WHERE, b.const(lower), spread, b.emit(Op.WHERE, b.const(upper), complement, zero))  # r[j][t]
     q_diag = b.emit(Op.REDUCE_SUM, b.emit(Op.RESHAPE, b.emit(Op.MUL, r_t, r_t), shape=(BATCH, k, k)))
@@ -260,7 +265,8 @@ def coupling_matrix(b: GraphBuilder, pairwise: Value, n_classes: int) -> tuple:
 
 
 def pairwise_coupling(b: GraphBuilder, pairwise: Value, n_classes: int, sweeps: int | None = None) -> Value:
-    """(N, n_pairs) pairwise probabilities -> (N, n_classes): libsvm's ``multiclass_probability``.
+    """(N, n_pairs) pairwise probabilities -> (N, n_classes): libsvm's ``multiclass_probability``,
+    in ``pairwise``'s dtype (ONNX Runtime runs the same loop in float32).
 
     From ``p = 1/k``, each iteration recomputes ``Qp`` and ``pQp``, stops when
     ``max_t |Qp[t] - pQp| < 0.005 / k``, else updates every coordinate in turn. The loop is
@@ -269,25 +275,27 @@ def pairwise_coupling(b: GraphBuilder, pairwise: Value, n_classes: int, sweeps: 
     alone, as libsvm's ``break`` does.
     """
     k = n_classes
-    eps = 0.005 / k
     sweeps = coupling_sweeps(k) if sweeps is None else sweeps
     q, q_diag = coupling_matrix(b, pairwise, k)
     q_rows = b.emit(Op.RESHAPE, q, shape=(BATCH, k, k))                                  # Q[t][j]
     q_tt = [_column(b, q_diag, t) for t in range(k)]                                      # (N, 1) each
     q_row = [b.emit(Op.TAKE, q, indices=np.arange(t * k, (t + 1) * k, dtype=np.int64)) for t in range(k)]
-    p = b.emit(Op.ADD, b.emit(Op.MUL, q_diag, b.const(0.0)), b.const(1.0 / k))          # (N, k) = 1/k
+    one, two = _like(b, pairwise, 1.0), _like(b, pairwise, 2.0)
+    # (N, k) = 1/k, and the stopping threshold 0.005/k, in pairwise's dtype
+    p = b.emit(Op.ADD, b.emit(Op.MUL, q_diag, _like(b, pairwise, 0.0)), _like(b, pairwise, one.data / k))
+    eps = _like(b, pairwise, _like(b, pairwise, 0.005).data / k)
     for _ in range(sweeps):
         qp = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, q_rows, b.emit(Op.RESHAPE, p, shape=(BATCH, 1, k))))
         pqp = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, p, qp), keepdims=True)               # (N, 1)
         error = b.emit(Op.REDUCE_MAX, b.emit(Op.ABS, b.emit(Op.SUB, qp, pqp)), keepdims=True)
-        stopped = b.emit(Op.LESS, error, b.const(eps))
+        stopped = b.emit(Op.LESS, error, eps)
         p_new = p
         for t in range(k):
             qp_t = _column(b, qp, t)
             diff = b.emit(Op.DIV, b.emit(Op.SUB, pqp, qp_t), q_tt[t])                      # (-Qp[t] + pQp) / Q[t][t]
             p_new = b.emit(Op.WHERE, b.const(np.arange(k) == t), b.emit(Op.ADD, p_new, diff), p_new)
-            one_plus = b.emit(Op.ADD, b.const(1.0), diff)
-            grow = b.emit(Op.MUL, diff, b.emit(Op.ADD, b.emit(Op.MUL, diff, q_tt[t]), b.emit(Op.MUL, b.const(2.0), qp_t)))
+            one_plus = b.emit(Op.ADD, one, diff)
+            grow = b.emit(Op.MUL, diff, b.emit(Op.ADD, b.emit(Op.MUL, diff, q_tt[t]), b.emit(Op.MUL, two, qp_t)))
             pqp = b.emit(Op.DIV, b.emit(Op.DIV, b.emit(Op.ADD, pqp, grow), one_plus), one_plus)
             qp = b.emit(Op.DIV, b.emit(Op.ADD, qp, b.emit(Op.MUL, diff, q_row[t])), one_plus)
             p_new = b.emit(Op.DIV, p_new, one_plus)

@@ -1,8 +1,11 @@
 """Saved artifacts: one zip file holding ``manifest.json`` and the compiled library ``model.so``.
 
 No pickle anywhere: the manifest is JSON (format version, cmlc and TVM versions, target, input
-schema, methods, classes, sha256 of the library) and the library is what ``export_library``
-wrote. :func:`load` checks all of it before it loads any code.
+schema with its domains, methods, classes, sha256 of the library) and the library is what ``export_library``
+wrote. :func:`load` checks all of it before it loads any code. A CUDA artifact loads on a
+machine without a GPU too: its library stays unloaded bytes there (TVM cannot load a CUDA module
+without the CUDA runtime), it saves again unchanged, and its methods raise
+:class:`~cmlc.errors.DeviceNotFoundError`.
 """
 from __future__ import annotations
 
@@ -17,8 +20,14 @@ import tvm
 from cmlc.errors import ArtifactError, TargetError
 from cmlc.target import check_runnable_here
 
+from .devices import placement_for
+
 FORMAT = "cmlc-artifact"
-FORMAT_VERSION = 1
+#: version 2 added input domains, domain checks, list outputs and per-output classes (a version 1
+#: manifest has none of them and still loads; an older cmlc refuses version 2, which it would
+#: otherwise run without the domain checks)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 LIBRARY = "model.so"
 REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "target", "estimator", "methods",
@@ -26,11 +35,13 @@ REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "tar
 
 
 def save_artifact(model, path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        lib_path = os.path.join(tmp, LIBRARY)
-        model._executable.export_library(lib_path)
-        with open(lib_path, "rb") as f:
-            library = f.read()
+    library = model._library  # a loaded model's library, written back byte for byte
+    if library is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            lib_path = os.path.join(tmp, LIBRARY)
+            model._executable.export_library(lib_path)
+            with open(lib_path, "rb") as f:
+                library = f.read()
     manifest = {**model.manifest, "library_sha256": hashlib.sha256(library).hexdigest()}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
@@ -56,9 +67,9 @@ def _read(path) -> tuple[dict, bytes]:
 def check_manifest(manifest, library: bytes, path) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{path} is not a cmlc artifact (format {manifest.get('format') if isinstance(manifest, dict) else None!r})")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise ArtifactError(f"{path} has artifact format version {manifest.get('format_version')!r}; this cmlc reads "
-                            f"version {FORMAT_VERSION}. Recompile the model with this cmlc.")
+                            f"versions {', '.join(map(str, READABLE_VERSIONS))}. Recompile the model with this cmlc.")
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
         raise ArtifactError(f"{path}: manifest lacks {missing}")
@@ -74,12 +85,9 @@ def check_manifest(manifest, library: bytes, path) -> None:
 
 def load(path):
     """Load a model saved with ``CompiledModel.save`` (raises :class:`ArtifactError` if it cannot be trusted)."""
-    from .compiled_model import CompiledModel
+    from .compiled_model import CompiledModel, _load_library
     manifest, library = _read(path)
     check_manifest(manifest, library, path)
-    with tempfile.TemporaryDirectory() as tmp:
-        lib_path = os.path.join(tmp, LIBRARY)
-        with open(lib_path, "wb") as f:
-            f.write(library)
-        executable = tvm.runtime.load_module(lib_path)
-    return CompiledModel(executable, manifest)
+    runnable = placement_for(json.loads(manifest["target"])).unavailable_reason() is None
+    executable = _load_library(library) if runnable else None
+    return CompiledModel(executable, manifest, library=library)

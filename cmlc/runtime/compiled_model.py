@@ -1,17 +1,23 @@
 """``CompiledModel``: a compiled estimator with exactly the source estimator's prediction methods."""
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import threading
 
 import numpy as np
 import tvm
 from tvm import relax
 
-from cmlc.errors import CmlcError
+from cmlc.errors import CmlcError, InputError
 from cmlc.frontends import METHODS
+from cmlc.frontends.registry import InputDomain
 from cmlc.translate import serial_name
 
-from .inputs import InputSchema, aligned_empty, check_input, kernel_layout
+from . import tensors
+from .devices import DLPACK_CUDA, device_missing_error, placement_for
+from .inputs import InputSchema, aligned_empty, check_domain, check_input, kernel_layout
 
 
 class _Method:
@@ -45,15 +51,34 @@ class CompiledModel:
     Methods mirror the source estimator's (only those it has): ``predict``, ``predict_proba``,
     ``predict_log_proba``, ``decision_function``, ``transform``, ``score_samples``. Each takes
     ``X`` of shape (n_samples, n_features) as a numpy array (any numeric dtype, any memory
-    order), a pandas DataFrame or a nested list, and returns what the estimator returns: same
-    shape, dtype and class labels.
+    order), a pandas DataFrame, a nested list, a torch tensor or any DLPack object, and returns
+    what the estimator returns: same shape, dtype and class labels.
 
-    Calls are serialized by a lock (the TVM VM is not re-entrant); each call runs its kernel on
-    all threads of the TVM thread pool (``TVM_NUM_THREADS``).
+    Host memory input (numpy, torch CPU tensors, host DLPack objects) is read zero-copy where it
+    already is float64, C-contiguous and 64-byte aligned, and the outputs are ndarrays.
+
+    A model compiled for CUDA runs on CUDA device 0; its VM is made when the model is built or
+    loaded on a machine with a GPU. Without one (and without the NVIDIA driver), compiling,
+    ``save`` and :func:`cmlc.load` still work, and every method raises
+    :class:`~cmlc.errors.DeviceNotFoundError`. Host input is copied to the GPU and the outputs
+    copied back as ndarrays. GPU input (a torch CUDA tensor on device 0, or any CUDA DLPack
+    object, read through torch) stays on the GPU: it is checked there, passed zero-copy, the
+    kernels run on torch's current stream, and outputs are torch tensors on that device,
+    except class labels (``predict`` of a classifier), which are ndarrays like ``classes_``.
+    GPU input to a CPU model raises :class:`~cmlc.errors.InputError` (pass ``X.cpu()``).
+
+    Calls are serialized by a lock (the TVM VM is not re-entrant); on a CPU each call runs its
+    kernel on all threads of the TVM thread pool (``TVM_NUM_THREADS``).
+
+    A method that returns a list in scikit-learn (``MultiOutputClassifier.predict_proba``)
+    returns the same list. Input outside the values the estimator accepts (a category code
+    CategoricalNB has not seen) raises :class:`~cmlc.errors.InputError`, also where a Pipeline's
+    earlier steps compute that input from X.
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,), classifiers only.
+    classes_ : ndarray of shape (n_classes,), classifiers only (a list of such arrays, one per
+        output, for a multi-output classifier).
     n_features_in_ : int
     feature_names_in_ : ndarray of str, only when the estimator was fitted on named columns.
     target : str, the TVM target (JSON) the kernels were built for.
@@ -69,21 +94,45 @@ class CompiledModel:
     score_samples = _Method("Per-sample scores, ndarray of shape (n_samples,).")
     apply = _Method("Leaf reached in each tree (node ids local to each tree), shaped and typed as the estimator's apply.")
 
-    def __init__(self, executable, manifest: dict, graph=None, pass_log=None):
+    def __init__(self, executable, manifest: dict, graph=None, pass_log=None, library: bytes | None = None):
+        """``executable``: the built (or loaded) module, or None with ``library``, the bytes
+        ``export_library`` wrote, for a CUDA artifact loaded where CUDA modules cannot load
+        (it loads when this machine can run it, i.e. never: methods raise, ``save`` works)."""
         self.manifest = manifest
         self.graph = graph
         self.pass_log = pass_log
         self._executable = executable
-        self._vm = relax.VirtualMachine(executable, tvm.cpu())
+        self._library = library
         self._lock = threading.Lock()
         inp = manifest["input"]
         self._schema = InputSchema(manifest["estimator"], inp["n_features"],
                                    tuple(inp["feature_names"]) if inp["feature_names"] is not None else None,
-                                   inp["allow_nan"], inp.get("allow_inf", False))
+                                   inp["allow_nan"], inp.get("allow_inf", False),
+                                   tuple(InputDomain.from_json(d) for d in inp.get("domains", [])))
+        # graph outputs computing values (from X) that must lie in a domain before a method runs
+        self._domain_checks = {name: InputDomain.from_json(d) for name, d in inp.get("domain_checks", {}).items()}
+        self._list_outputs = manifest.get("list_outputs", {})
         self._classes = classes_from_json(manifest["classes"])
         self._small_rows = manifest["serial_max_rows"]
         self._scratch = aligned_empty((self._small_rows, self._schema.n_features))
-        self._functions = {name: self._vm[name] for m in manifest["methods"] for name in (m, serial_name(m))}
+        self._placement = placement_for(json.loads(manifest["target"]))
+        self._vm, self._functions = None, {}
+        if self._placement.unavailable_reason() is None:
+            self._start_vm()
+
+    def _start_vm(self) -> None:
+        """Make the VM on the placement's device and look up every method (and serial twin)."""
+        self._placement.prepare()
+        if self._executable is None:
+            self._executable = _load_library(self._library)
+        self._vm = relax.VirtualMachine(self._executable, self._placement.device)
+        twins = (lambda m: (m, serial_name(m))) if self._small_rows else (lambda m: (m,))
+        self._functions = {name: self._vm[name] for m in [*self.manifest["methods"], *self._domain_checks]
+                           for name in twins(m)}
+
+    def _require_vm(self) -> None:
+        if self._vm is None:
+            raise device_missing_error(self._placement, self.manifest["estimator"], json.loads(self.target))
 
     def explain(self) -> str:
         """What each optimization pass changed, one line per pass application (nodes removed and
@@ -114,25 +163,67 @@ class CompiledModel:
     def target(self) -> str:
         return self.manifest["target"]
 
+    def _call(self, name: str, x, small: bool):
+        """Run graph output ``name`` on the staged kernel input ``x`` (single-threaded when
+        ``small``); returns the output as an ndarray."""
+        return self._placement.fetch(self._functions[serial_name(name) if small else name](x))
+
     def _run(self, method: str, X):
+        device = tensors.dlpack_device(X)
+        if device is not None:
+            return self._run_on_device(method, X, device)
         arr = check_input(X, self._schema)
+        self._require_vm()
         was_float32 = arr.dtype == np.float32
         n = arr.shape[0]
         if n == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
-        elif n <= self._small_rows:
-            with self._lock:  # small batches: one thread, input staged in a reused aligned buffer
-                x = kernel_layout(arr, self._scratch)
-                out = np.from_dlpack(self._functions[serial_name(method)](tvm.runtime.from_dlpack(x)))
         else:
-            x = kernel_layout(arr)
+            # small batches: one thread, input staged in a reused aligned buffer (under the lock)
+            small = n <= self._small_rows
+            x = None if small else kernel_layout(arr)
             with self._lock:
-                out = np.from_dlpack(self._functions[method](tvm.runtime.from_dlpack(x)))
+                if small:
+                    x = kernel_layout(arr, self._scratch)
+                staged = self._placement.stage(x)
+                for name, domain in self._domain_checks.items():
+                    check_domain(self._call(name, staged, small), domain, computed=True)
+                out = self._call(method, staged, small)
+        return self._finish(method, out, was_float32)
+
+    def _run_on_device(self, method: str, X, device: tuple):
+        """GPU-resident ``X``: checked and run on the GPU; outputs stay there (torch tensors)."""
+        if self._placement.kind != "cuda" or device[0] != DLPACK_CUDA:
+            raise InputError(f"X is in {tensors.device_label(device)} memory, but this model runs on "
+                             f"{self._placement.name} (target {json.loads(self.target)['kind']}): pass host data "
+                             f"(X.cpu(), or a numpy array), or compile with target='cuda'.")
+        self._require_vm()
+        t, was_float32 = tensors.device_input(X, self._schema, self._placement.device.index)
+        if t.shape[0] == 0:
+            return self._finish(method, tensors.empty_output(self.manifest["methods"][method], t), was_float32)
+        import torch
+        import tvm_ffi
+        with self._lock, tvm_ffi.use_raw_stream(self._placement.device, torch.cuda.current_stream(t.device).cuda_stream):
+            x = tvm.runtime.from_dlpack(t)
+            for name, domain in self._domain_checks.items():
+                check_domain(self._functions[name](x).numpy(), domain, computed=True)
+            out = torch.from_dlpack(self._functions[method](x))
+        return self._finish(method, out, was_float32)
+
+    def _finish(self, method: str, out, was_float32: bool):
+        """Method output ``out`` (an ndarray, or a torch tensor for GPU input) as the estimator
+        returns it: labels decoded (as an ndarray), float32 for float32 input, split into a list."""
+        on_host = isinstance(out, np.ndarray)
         if method in self.manifest["label_methods"]:
-            return self._classes.take(out)
-        if was_float32 and self.manifest["float32_out"] and out.dtype == np.float64:
-            return out.astype(np.float32)
+            return decode_labels(self._classes, out if on_host else out.cpu().numpy())
+        if was_float32 and self.manifest["float32_out"] and str(out.dtype).endswith("float64"):
+            out = out.astype(np.float32) if on_host else out.float()
+        if method in self._list_outputs:
+            sizes = self._list_outputs[method]
+            if on_host:
+                return [np.ascontiguousarray(part) for part in np.split(out, np.cumsum(sizes)[:-1], axis=1)]
+            return [part.contiguous() for part in out.split(sizes, dim=1)]
         return out
 
     def save(self, path) -> None:
@@ -145,13 +236,36 @@ class CompiledModel:
         return f"CompiledModel({self.manifest['estimator']}, target={self.target}, methods=[{methods}])"
 
 
+def _load_library(library: bytes):
+    """The module ``export_library`` wrote as ``library`` (bytes), loaded from a temporary file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.so")
+        with open(path, "wb") as f:
+            f.write(library)
+        return tvm.runtime.load_module(path)
+
+
+def decode_labels(classes, indices: np.ndarray) -> np.ndarray:
+    """Class indices -> labels: ``classes.take(indices)``; with one ``classes_`` per output,
+    column ``k`` of ``indices`` (N, n_outputs) through ``classes[k]``, joined as
+    ``MultiOutputClassifier.predict`` joins its outputs (``np.asarray(columns).T``)."""
+    if isinstance(classes, list):
+        return np.asarray([c.take(indices[:, k]) for k, c in enumerate(classes)]).T
+    return classes.take(indices)
+
+
 def classes_to_json(classes) -> dict | None:
+    """``classes_`` (an array, a list of arrays one per output, or None) as JSON."""
     if classes is None:
         return None
+    if isinstance(classes, list):
+        return {"outputs": [classes_to_json(c) for c in classes]}
     return {"dtype": classes.dtype.str if classes.dtype != object else "object", "values": classes.tolist()}
 
 
-def classes_from_json(spec) -> np.ndarray | None:
+def classes_from_json(spec):
     if spec is None:
         return None
+    if "outputs" in spec:
+        return [classes_from_json(c) for c in spec["outputs"]]
     return np.array(spec["values"], dtype=object if spec["dtype"] == "object" else np.dtype(spec["dtype"]))

@@ -2,7 +2,9 @@
 
 The kernels read a C-contiguous float64 matrix whose data is 64-byte aligned (TVM's vectorized
 loads assume it). Input that already is one is passed zero-copy; anything else (float32, ints,
-Fortran order, a DataFrame, a misaligned slice) is converted in one copy.
+Fortran order, a DataFrame, a misaligned slice) is converted in one copy. Host-memory DLPack
+objects (torch CPU tensors, a ``tvm.runtime.Tensor``, ...) are read through ``np.from_dlpack``,
+zero-copy; device-resident ones are :mod:`cmlc.runtime.tensors`' business.
 """
 from __future__ import annotations
 
@@ -12,19 +14,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from cmlc.errors import InputError
+from cmlc.frontends.registry import InputDomain
 
 ALIGNMENT = 64
 
 
 @dataclass(frozen=True)
 class InputSchema:
-    """What a compiled model accepts: ``n_features`` columns, optionally named, NaN or not."""
+    """What a compiled model accepts: ``n_features`` columns, optionally named, NaN or not, and
+    within the :class:`InputDomain` s in ``domains``."""
 
     estimator: str
     n_features: int
     feature_names: tuple | None
     allow_nan: bool
     allow_inf: bool = False
+    domains: tuple = ()
 
 
 def address(a: np.ndarray) -> int:
@@ -70,9 +75,31 @@ def _dataframe_to_array(X, schema: InputSchema) -> np.ndarray:
         raise InputError(f"X cannot be converted to numbers: {err}") from None
 
 
+def is_torch_tensor(X) -> bool:
+    """Whether ``X`` is a ``torch.Tensor`` (without importing torch)."""
+    return any(c.__module__ == "torch" and c.__name__ == "Tensor" for c in type(X).__mro__)
+
+
+def host_dlpack_array(X) -> np.ndarray:
+    """A host-memory DLPack object (not an ndarray) as an ndarray sharing its memory. A torch
+    tensor is detached first (inference needs no gradient) and, in a dtype numpy lacks
+    (bfloat16), converted to float32."""
+    if is_torch_tensor(X):
+        import torch  # X is a torch tensor, so torch is installed (and imported)
+        X = X.detach()
+        if X.dtype == torch.bfloat16:
+            X = X.float()
+    try:
+        return np.from_dlpack(X)
+    except (TypeError, BufferError, RuntimeError, ValueError) as err:
+        raise InputError(f"X ({type(X).__name__}) cannot be read through DLPack: {err}") from None
+
+
 def _to_numeric_array(X) -> np.ndarray:
     if type(X) is np.ndarray and X.dtype.kind in "biuf":
         return X
+    if not isinstance(X, np.ndarray) and hasattr(X, "__dlpack__"):
+        X = host_dlpack_array(X)
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as err:
@@ -87,34 +114,66 @@ def _to_numeric_array(X) -> np.ndarray:
     raise InputError(f"X has dtype {arr.dtype}, which is not numeric; cmlc models take numbers only.")
 
 
+def nonfinite_error(schema: InputSchema, has_nan: bool, has_inf: bool) -> InputError | None:
+    """The error for input holding NaN / infinity (None when ``schema`` accepts what it holds).
+    Infinity is always refused (as scikit-learn does); NaN unless the estimator accepts it."""
+    if schema.allow_nan:
+        if has_inf:
+            return InputError(f"Input X contains infinity; {schema.estimator} accepts NaN but not infinite values.")
+        return None
+    if has_nan or has_inf:
+        what = "NaN" if has_nan else "infinity"
+        return InputError(f"Input X contains {what}; {schema.estimator} does not accept missing or infinite values.")
+    return None
+
+
 def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
-    """Infinity is always refused (as scikit-learn does); NaN unless the estimator accepts it."""
     if schema.allow_nan and schema.allow_inf:
         return
     with np.errstate(all="ignore"):
         if np.isfinite(np.add.reduce(arr, axis=None)):  # one pass, no temporary: the common case
             return
     if schema.allow_nan:
-        if np.isinf(arr).any():
-            raise InputError(f"Input X contains infinity; {schema.estimator} accepts NaN but not infinite values.")
+        error = nonfinite_error(schema, False, bool(np.isinf(arr).any()))
+    else:
+        nonfinite = arr[~np.isfinite(arr)]
+        error = nonfinite_error(schema, bool(np.isnan(nonfinite).any()), bool(nonfinite.size))
+    if error is not None:
+        raise error
+
+
+def check_domain(values: np.ndarray, domain: InputDomain, computed: bool = False) -> None:
+    """Raise :class:`InputError` naming the first entry of ``values`` (N, F) outside ``domain``.
+    ``computed``: the values were computed from X by the steps before the estimator (not X itself)."""
+    outside = domain.outside(values)
+    if not outside.any():
         return
-    finite = np.isfinite(arr)
-    if not finite.all():
-        what = "NaN" if np.isnan(arr[~finite]).any() else "infinity"
-        raise InputError(f"Input X contains {what}; {schema.estimator} does not accept missing or infinite values.")
+    row, col = (int(i) for i in np.argwhere(outside)[0])
+    value, est, others = values[row, col], domain.estimator, int(outside.sum()) - 1
+    what = (f"Row {row} of X gives {est} the value {value:g} in its column {col} (computed by the steps before it), "
+            f"outside the values it accepts there, {domain.interval(col)}" if computed else
+            f"X[{row}, {col}] = {value:g} is outside the values {est} accepts in column {col}, {domain.interval(col)}")
+    raise InputError(f"{what}{f' ({others} more values are)' if others else ''}. {domain.rule}.")
+
+
+def check_shape(shape: tuple, schema: InputSchema) -> None:
+    """Raise :class:`InputError` unless ``shape`` is (n_samples, schema.n_features)."""
+    if len(shape) != 2:
+        hint = (" Reshape your data with X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
+                "is a single sample.") if len(shape) == 1 else ""
+        raise InputError(f"Expected a 2D array of shape (n_samples, n_features), got {len(shape)}D with shape {tuple(shape)}.{hint}")
+    if shape[1] != schema.n_features:
+        raise InputError(f"X has {shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
 
 
 def check_input(X, schema: InputSchema) -> np.ndarray:
     """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one)."""
     arr = _dataframe_to_array(X, schema) if _is_dataframe(X) else _to_numeric_array(X)
-    if arr.ndim != 2:
-        hint = (" Reshape your data with X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
-                "is a single sample.") if arr.ndim == 1 else ""
-        raise InputError(f"Expected a 2D array of shape (n_samples, n_features), got {arr.ndim}D with shape {arr.shape}.{hint}")
-    if arr.shape[1] != schema.n_features:
-        raise InputError(f"X has {arr.shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
+    check_shape(arr.shape, schema)
     if arr.dtype.kind == "f":
         _check_finite(arr, schema)
+    for domain in schema.domains:
+        check_domain(arr, domain)
     return arr
 
 

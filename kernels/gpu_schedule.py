@@ -1,0 +1,72 @@
+"""CUDA schedule of a fused graph kernel.
+
+Every ECG op is row-local, so one thread computes one row of the output: the batch loop of the
+output block is split into blocks of ``threads_per_block`` rows bound to ``blockIdx.x`` /
+``threadIdx.x``, and every producer block is computed inside the thread loop, where its
+intermediate shrinks to one row held in thread-local memory (registers while it is small).
+Weights are read from global memory; the threads of a warp read the same weight element at the
+same time, which the hardware serves as one broadcast load.
+
+Every intermediate buffer of the kernel (producers' outputs, and extra outputs of the output
+block such as argmax's running maximum) is thread-local: CUDA kernels cannot allocate global
+memory. A producer that cannot move into the thread loop (none of today's ops) is an error, not
+an unbound kernel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tvm
+from tvm import tirx
+
+from cmlc.errors import CmlcError
+
+from .cpu_schedule import try_primitive
+
+
+@dataclass(frozen=True)
+class GpuKnobs:
+    """Free parameters of the CUDA schedule.
+
+    threads_per_block : rows (threads) per CUDA block, for fused and opaque kernels alike.
+    bind : bind the block and thread loops to CUDA's ``blockIdx.x`` / ``threadIdx.x``. False
+        keeps the very same loop nest with serial loops, which runs on a CPU: that is how the
+        test suite checks the GPU schedules' arithmetic on machines without a GPU.
+    """
+
+    threads_per_block: int = 128
+    bind: bool = True
+
+
+def _bind_rows(sch, loop, knobs: GpuKnobs):
+    blocks, threads_loop = sch.split(loop, factors=[None, knobs.threads_per_block])
+    if knobs.bind:
+        sch.bind(blocks, "blockIdx.x")
+        sch.bind(threads_loop, "threadIdx.x")
+    return threads_loop
+
+
+def _make_intermediates_local(sch, block, intermediates: list) -> None:
+    for index, region in enumerate(sch.get(block).writes):
+        if any(region.source.same_as(b) for b in intermediates):
+            sch.set_scope(block, index, "local")
+
+
+def schedule_gpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs: GpuKnobs = GpuKnobs()) -> tirx.PrimFunc:
+    """Schedule ``func`` (one fused graph kernel whose output block is ``output_block``) for CUDA.
+
+    ``block_ops`` (block name -> ECG op) names the op in errors; the GPU schedule treats every op
+    alike. Returns the scheduled PrimFunc, marked ``tirx.is_scheduled``.
+    """
+    sch = tvm.s_tir.Schedule(func)
+    out = sch.get_sblock(output_block)
+    blocks = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != output_block]
+    row = _bind_rows(sch, sch.get_loops(out)[0], knobs)
+    intermediates = list(sch.get(sch.get_sblock("root")).alloc_buffers)
+    for block in reversed(blocks):
+        if not try_primitive(sch.compute_at, block, row, True):
+            raise CmlcError(f"the CUDA schedule cannot compute block {sch.get(block).name_hint!r} "
+                            f"({block_ops.get(sch.get(block).name_hint)}) inside its row's thread")
+    for block in blocks + [out]:
+        _make_intermediates_local(sch, block, intermediates)
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
