@@ -15,6 +15,7 @@ _os.environ.setdefault("TVM_NUM_THREADS", str(len(_os.sched_getaffinity(0)) if h
 
 from . import errors  # noqa: E402
 from .api import compile  # noqa: E402,A004
+from .frontends.pytorch import TorchTransformer  # noqa: E402 (imports torch only when used)
 from .runtime import CompiledModel, load  # noqa: E402
 
 
@@ -24,4 +25,4 @@ def supported() -> list:
     return rows()
 
 
-__all__ = ["CompiledModel", "compile", "errors", "load", "supported", "__version__"]
+__all__ = ["CompiledModel", "TorchTransformer", "compile", "errors", "load", "supported", "__version__"]

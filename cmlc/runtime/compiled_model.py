@@ -108,7 +108,8 @@ class CompiledModel:
         self._schema = InputSchema(manifest["estimator"], inp["n_features"],
                                    tuple(inp["feature_names"]) if inp["feature_names"] is not None else None,
                                    inp["allow_nan"], inp.get("allow_inf", False),
-                                   tuple(InputDomain.from_json(d) for d in inp.get("domains", [])))
+                                   tuple(InputDomain.from_json(d) for d in inp.get("domains", [])),
+                                   tuple(inp["row_shape"]) if inp.get("row_shape") is not None else None)
         # graph outputs computing values (from X) that must lie in a domain before a method runs
         self._domain_checks = {name: InputDomain.from_json(d) for name, d in inp.get("domain_checks", {}).items()}
         self._list_outputs = manifest.get("list_outputs", {})

@@ -30,6 +30,8 @@ class InputSchema:
     allow_nan: bool
     allow_inf: bool = False
     domains: tuple = ()
+    #: shape of one row when X may also come as (n_samples, *row_shape) (a torch module's images)
+    row_shape: tuple | None = None
 
 
 def address(a: np.ndarray) -> int:
@@ -161,7 +163,9 @@ def check_shape(shape: tuple, schema: InputSchema) -> None:
     if len(shape) != 2:
         hint = (" Reshape your data with X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) if it "
                 "is a single sample.") if len(shape) == 1 else ""
-        raise InputError(f"Expected a 2D array of shape (n_samples, n_features), got {len(shape)}D with shape {tuple(shape)}.{hint}")
+        rows = f" or (n_samples, *{schema.row_shape})" if schema.row_shape is not None else ""
+        raise InputError(f"Expected a 2D array of shape (n_samples, n_features){rows}, got {len(shape)}D with shape "
+                         f"{tuple(shape)}.{hint}")
     if shape[1] != schema.n_features:
         raise InputError(f"X has {shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
 
@@ -169,6 +173,8 @@ def check_shape(shape: tuple, schema: InputSchema) -> None:
 def check_input(X, schema: InputSchema) -> np.ndarray:
     """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one)."""
     arr = _dataframe_to_array(X, schema) if _is_dataframe(X) else _to_numeric_array(X)
+    if schema.row_shape is not None and arr.ndim > 2 and tuple(arr.shape[1:]) == schema.row_shape:
+        arr = arr.reshape(arr.shape[0], schema.n_features)      # rows flattened row-major, as the module's input
     check_shape(arr.shape, schema)
     if arr.dtype.kind == "f":
         _check_finite(arr, schema)

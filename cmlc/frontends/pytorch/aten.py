@@ -21,6 +21,7 @@ import torch
 
 from cmlc.ecg import BATCH, Op, Value
 from cmlc.errors import UnsupportedModelError
+from cmlc.frontends.registry import InputDomain
 
 from .capture import BATCH_SIZE, GETITEM, Unavailable
 
@@ -480,11 +481,17 @@ def _adaptive_avg_pool(ctx, node, x, output_size):
 @converts(aten.embedding.default)
 def _embedding(ctx, node, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
     """``weight[indices]`` as a gather from the flattened table: row ``i`` of the table is the
-    elements ``i * D + arange(D)``. Indices outside the table are clamped (torch raises)."""
+    elements ``i * D + arange(D)``. An index outside ``[0, vocab)`` is refused before the kernel
+    runs (torch raises IndexError), through an input domain on the indices."""
     if isinstance(weight, Value) or not isinstance(indices, Value):
         raise UnsupportedModelError("embedding needs a constant table and indices computed from the input")
     vocab, dim = weight.shape
-    idx = ctx.reshape(ctx.cast(indices, "int64"), (math.prod(indices.shape[1:]), 1))
+    codes = ctx.reshape(ctx.cast(indices, "int64"), (math.prod(indices.shape[1:]),))
+    ctx.b.require(codes, InputDomain(low=(-1.0,) * codes.shape[1], high=(float(vocab),) * codes.shape[1],
+                                     low_closed=False, high_closed=False, estimator="nn.Embedding",
+                                     rule=f"an embedding of {vocab} rows takes the indices 0 .. {vocab - 1} "
+                                          "(torch raises IndexError on others)"))
+    idx = ctx.reshape(codes, (codes.shape[1], 1))
     flat = ctx.emit(Op.ADD, ctx.emit(Op.MUL, idx, ctx.const(dim, "int64")), ctx.const(np.arange(dim), "int64"))
     flat = ctx.reshape(flat, (math.prod(flat.shape[1:]),))
     table = ctx.const(weight.reshape(-1), ctx.out_type(node)[1])
