@@ -220,3 +220,17 @@ def test_saved_hybrid_loads_and_answers(tmp_path):
     loaded = cmlc.load(path)
     np.testing.assert_array_equal(loaded.predict(X[600:]), pipe.predict(X[600:]))
     np.testing.assert_array_equal(loaded.predict(X[600:].reshape(-1, 1, 8, 8)), pipe.predict(X[600:]))
+
+
+def test_deployment_script_runs_end_to_end(tmp_path):
+    """examples/hybrid_pipeline.py: train, compile, save, score a CSV in a fresh process, check."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "examples" / "hybrid_pipeline.py"
+    done = subprocess.run([sys.executable, str(script), "--rows", "600", "--epochs", "1", "--repeats", "1",
+                           "--batch-file", str(tmp_path / "batch.csv"), "--artifact", str(tmp_path / "m.cmlc")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "labels identical to torch + scikit-learn on 600 rows: True" in done.stdout
+    assert "[scoring process] loaded" in done.stdout and (tmp_path / "m.cmlc").exists()
