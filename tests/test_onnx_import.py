@@ -87,8 +87,10 @@ CLASSIFIERS = {
     "linearsvc": (lambda: LinearSVC(), "multi", _skl, True, "proto"),
     "svc-rbf-binary": (lambda: SVC(), "binary", _skl, True, "bytes"),
     "svc-poly-multi": (lambda: SVC(kernel="poly", degree=3), "multi", _skl, True, "proto"),
-    "svc-linear-proba": (lambda: SVC(kernel="linear", probability=True, random_state=0), "multi", _skl, True, "path"),
-    "svc-rbf-proba-nozipmap": (lambda: SVC(probability=True, random_state=0), "multi", _skl, False, "proto"),
+    # binary: two coupling sweeps (a multi-class coupling graph takes a minute to build: see
+    # test_multiclass_svc_probabilities_reference)
+    "svc-linear-proba-binary": (lambda: SVC(kernel="linear", probability=True, random_state=0), "binary", _skl, True,
+                                "path"),
     "decision-tree-binary": (lambda: DecisionTreeClassifier(max_depth=4, random_state=0), "binary", _skl, True, "bytes"),
     "random-forest-strings": (lambda: RandomForestClassifier(6, max_depth=4, random_state=0), "strings", _skl, True,
                               "proto"),
@@ -175,11 +177,11 @@ def test_classifier_matches_ort_and_source(name, tmp_path):
 
 
 def _source_scores(est, X):
-    """What the ONNX probability output holds: predict_proba, or the decision function (SVC without
-    probabilities: ``[-d, d]`` for two classes; LinearSVC)."""
-    if isinstance(est, LinearSVC) or (isinstance(est, SVC) and not est.probability):
+    """What the ONNX probability output holds: predict_proba, or the decision function (LinearSVC;
+    SVC without probabilities, whose two-class scores skl2onnx writes as ``[d, -d]``, libsvm's sign)."""
+    if isinstance(est, LinearSVC) or (isinstance(est, SVC) and not hasattr(est, "predict_proba")):
         d = est.decision_function(X)
-        return np.stack([-d, d], axis=1) if d.ndim == 1 else d
+        return np.stack([d, -d], axis=1) if d.ndim == 1 else d
     return est.predict_proba(X)
 
 
@@ -266,6 +268,18 @@ def test_not_an_onnx_blob_raises_clear_error(tmp_path):
     bad.write_bytes(b"")
     with pytest.raises(UnsupportedModelError, match="holds no ONNX graph"):
         cmlc.compile(bad, target="llvm")
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "sigmoid"])
+def test_multiclass_svc_probabilities_reference(kernel):
+    """SVC(probability=True), 3 classes, ZipMap off: the ECG's numpy reference vs ORT and the source."""
+    est, model = _fit(lambda: SVC(kernel=kernel, probability=True, random_state=0), "multi", _skl, False)
+    X = _fresh("multi")
+    _assert_reference_matches_ort(model, X)
+    spec = convert(model)
+    out = evaluate(spec.graph, X.astype(np.float64))
+    assert _agreement(spec.classes[out["predict"]], est.predict(X)) >= SOURCE_LABEL_AGREEMENT
+    np.testing.assert_allclose(out["predict_proba"], est.predict_proba(X), rtol=SOURCE_RTOL, atol=SOURCE_ATOL)
 
 
 def test_hist_gradient_boosting_if_skl2onnx_converts_it():

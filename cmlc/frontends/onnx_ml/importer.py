@@ -64,17 +64,18 @@ def decode_node(proto) -> OnnxNode:
 
 
 def topological(graph, known: set) -> list:
-    """The graph's nodes in an order where every input is produced before it is read."""
-    pending, ordered, available = list(graph.node), [], set(known) | {""}
+    """The graph's nodes in an order where every input is produced before it is read (the
+    order ONNX requires; kept as given when it already is)."""
+    pending, ordered, available = list(range(len(graph.node))), [], set(known) | {""}
     while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
+        ready = [i for i in pending if all(name in available for name in graph.node[i].input)]
         if not ready:
-            missing = sorted({i for n in pending for i in n.input if i not in available})
+            missing = sorted({name for i in pending for name in graph.node[i].input if name not in available})
             raise UnsupportedModelError(f"the ONNX graph reads values no node produces: {missing[:5]}")
-        for n in ready:
-            ordered.append(n)
-            available.update(n.output)
-        pending = [n for n in pending if n not in ready]
+        for i in ready:
+            ordered.append(graph.node[i])
+            available.update(graph.node[i].output)
+        pending = [i for i in pending if i not in set(ready)]
     return ordered
 
 
