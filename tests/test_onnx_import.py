@@ -382,4 +382,6 @@ def test_opset5_tree_ensemble():
         nodes_missing_value_tracks_true=[1, 0, 0], leaf_targetids=[0, 1, 0, 1],
         leaf_weights=numpy_helper.from_array(np.array([1.0, 2.0, 3.0, 4.0], np.float32)))
     model = _single_node_model(node, [("y", TensorProto.FLOAT)], ml_opset=5)
-    _assert_reference_matches_ort(model, _inputs_at_thresholds())
+    X = _inputs_at_thresholds()
+    _assert_reference_matches_ort(model, X)
+    np.testing.assert_allclose(cmlc.compile(model).predict(X), _ort(model, X)[0], rtol=ORT_RTOL, atol=ORT_ATOL)
