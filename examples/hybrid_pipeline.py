@@ -18,7 +18,6 @@ Run: python examples/hybrid_pipeline.py [--target llvm|cuda] [--rows N] [--batch
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from quickstart import median_seconds   # examples/ is on sys.path when this script runs
 
 ROW_SHAPE = (1, 8, 8)
 
@@ -77,16 +77,6 @@ def train_feature_net(X, y, epochs):
             nn.functional.cross_entropy(classifier(xt[idx]), yt[idx]).backward()
             opt.step()
     return features.eval()
-
-
-def median_seconds(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():
@@ -158,9 +148,9 @@ def main():
     same = np.array_equal(labels, reference)
     print(f"5. labels identical to torch + scikit-learn on {len(batch):,} rows: {same}")
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    t_ref = median_seconds(lambda: pipeline.predict(batch), args.repeats)
+    t_ref = median_seconds(pipeline.predict, batch, args.repeats)
     time.sleep(0.5)   # let torch's and BLAS's worker threads go idle before timing cmlc
-    t_cmlc = median_seconds(lambda: compiled.predict(batch), args.repeats)
+    t_cmlc = median_seconds(compiled.predict, batch, args.repeats)
     print(f"\npredict, {len(batch):,} rows: torch + scikit-learn {t_ref * 1e3:.1f} ms, cmlc {t_cmlc * 1e3:.1f} ms "
           f"-> {t_ref / t_cmlc:.1f}x faster")
     if not same:
