@@ -15,6 +15,7 @@
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Case:
     "nan": 3-class data with NaN); compared on ``methods`` (labels exactly, values within ``atol``)."""
 
     make: Callable
-    data: str = "classify"
+    data: str = "classify"  # or "binary", "regress", "nan", "sparse" (see data())
     methods: tuple = ("predict", "predict_proba")
     options: dict = field(default_factory=dict)
     atol: float = 1e-9
@@ -76,7 +77,8 @@ CASES = {
     **_trees("XGBClassifier", _xgb_classifier),
     **_trees("HistGradientBoostingClassifier-nan",
              lambda: ensemble.HistGradientBoostingClassifier(max_iter=6, random_state=0), "nan"),
-    "SVC-rbf": Case(lambda: svm.SVC(kernel="rbf", probability=True, random_state=0),
+    # two classes: a 3-class SVC's probability graph (pairwise coupling) takes minutes to build
+    "SVC-rbf": Case(lambda: svm.SVC(kernel="rbf", probability=True, random_state=0), "binary",
                     methods=("predict", "predict_proba", "decision_function"), atol=1e-7),
     "GaussianNB": Case(naive_bayes.GaussianNB),
     "KNeighborsClassifier": Case(lambda: neighbors.KNeighborsClassifier(n_neighbors=5)),
@@ -98,6 +100,8 @@ def data(kind):
     """(X_train, y_train, X_test) of ``kind``."""
     if kind == "regress":
         X, y = regression_data(n_samples=200, n_features=6)
+    elif kind == "binary":
+        X, y = classification_data(2, n_samples=200, n_features=6)
     elif kind == "sparse":  # L1 regression on many features: a weight > 90% zeros -> CSR SpMM
         X, y = classification_data(2, n_samples=400, n_features=300, seed=3)
     else:
@@ -124,7 +128,8 @@ def compiled(name, arch="sm_80"):
 
 
 def assert_matches_reference(name, cm, X):
-    """``cm``'s methods on ``X`` against the fitted estimator's."""
+    """``cm``'s methods on ``X`` against the fitted estimator's (for float32 ``X``, scikit-learn
+    computes some outputs in float32: the tolerance is float32's)."""
     case, est = CASES[name], fitted(name)
     for method in case.methods:
         got, expected = getattr(cm, method)(X), getattr(est, method)(X)
@@ -133,19 +138,25 @@ def assert_matches_reference(name, cm, X):
         if method == "predict" and expected.dtype.kind in "iuOU":
             np.testing.assert_array_equal(got, expected, err_msg=method)
         else:
-            np.testing.assert_allclose(got, expected, rtol=1e-7, atol=case.atol, err_msg=method)
+            if X.dtype == np.float32:
+                rtol, atol = 1e-5, 1e-5
+            else:  # float32 outputs (XGBoost): a few ulps of summation order
+                rtol, atol = (1e-7 if expected.dtype == np.float64 else 1e-6), case.atol
+            np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=method)
 
 
 # ---------------------------------------------------------------------------------------------
 # (a) codegen
 
-def nvcc_cubin(source: str, arch: str, tmp_path) -> bytes:
-    src = tmp_path / f"kernels_{arch}.cu"
+def nvcc_fatbin(source: str, tmp_path) -> bytes:
+    """``source`` through nvcc (and ptxas) for every arch of ``ARCHS`` in one call."""
+    src = tmp_path / "kernels.cu"
     src.write_text(source)
-    out = tmp_path / f"kernels_{arch}.cubin"
-    proc = subprocess.run([NVCC, "--cubin", "-O3", f"-arch={arch}", "--expt-relaxed-constexpr", "-o", str(out), str(src)],
+    out = tmp_path / "kernels.fatbin"
+    gencode = [f"-gencode=arch=compute_{a[3:]},code={a}" for a in ARCHS]
+    proc = subprocess.run([NVCC, "--fatbin", "-O3", *gencode, "--expt-relaxed-constexpr", "-o", str(out), str(src)],
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"nvcc -arch={arch} rejected the source:\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, f"nvcc {' '.join(gencode)} rejected the source:\n{proc.stderr[-4000:]}"
     return out.read_bytes()
 
 
@@ -156,8 +167,7 @@ def test_nvcc_accepts_cuda_source(name, tmp_path):
     assert json.loads(cm.target)["arch"] == "sm_80"
     source = cuda_source(cm)
     assert "__global__" in source and "blockIdx.x" in source and "threadIdx.x" in source
-    for arch in ARCHS:
-        assert len(nvcc_cubin(source, arch, tmp_path)) > 0
+    assert len(nvcc_fatbin(source, tmp_path)) > 0
 
 
 @pytest.mark.parametrize("name", ARCH_CHECKED)
@@ -196,13 +206,21 @@ def test_unbound_gpu_schedule_matches_reference_on_cpu(name):
     assert_matches_reference(name, cm, Xt[:1])
 
 
-def test_unbound_gpu_schedule_with_odd_block_size():
-    """A batch that is not a multiple of the block, and blocks of 32 threads."""
-    cm = compiled("RandomForestClassifier-traversal")
-    executable = build(cm.graph, host_target(), GpuKnobs(threads_per_block=32, bind=False), backend=BACKENDS["cuda"])
-    unbound = CompiledModel(executable, {**cm.manifest, "target": target_to_json(host_target()), "serial_max_rows": 0})
-    _, _, Xt = data("classify")
-    assert_matches_reference("RandomForestClassifier-traversal", unbound, Xt[:77])
+@pytest.mark.parametrize("name", ["RandomForestClassifier-traversal", "KNeighborsClassifier", "MLPClassifier"])
+def test_unbound_gpu_schedule_other_knobs(name):
+    """Blocks of 32 threads, a batch that is not a multiple of the block, producers not inlined."""
+    cm = compiled(name)
+    knobs = GpuKnobs(threads_per_block=32, bind=False, inline=False)
+    unbound = CompiledModel(build(cm.graph, host_target(), knobs, backend=BACKENDS["cuda"]),
+                            {**cm.manifest, "target": target_to_json(host_target()), "serial_max_rows": 0})
+    assert_matches_reference(name, unbound, data(CASES[name].data)[2][:77])
+
+
+def test_no_large_per_thread_arrays():
+    """Elementwise producers are inlined: KNN's (row, n_train, F) differences are no local array."""
+    source = cuda_source(compiled("KNeighborsClassifier"))
+    sizes = [int(n) for n in re.findall(r"_local_ptr\[(\d+)\]", source)]
+    assert sizes and max(sizes) < 64, sizes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,11 +261,12 @@ def test_default_cuda_host_is_portable():
 
 def test_nvcc_chosen_when_nvrtc_bindings_are_missing(monkeypatch):
     from cmlc.runtime import devices
-    monkeypatch.delenv("TVM_CUDA_COMPILE_MODE", raising=False)
+    for name in ("TVM_CUDA_COMPILE_MODE", *devices.EXACT_MATH_ENV):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(devices, "_has_nvrtc_bindings", lambda: False)
     monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvcc")
     ensure_cuda_compiler()
-    assert os.environ["TVM_CUDA_COMPILE_MODE"] == "nvcc"
+    assert os.environ["TVM_CUDA_COMPILE_MODE"] == "nvcc" and os.environ["TVM_CUDA_NVCC_NO_FAST_MATH"] == "1"
     monkeypatch.delenv("TVM_CUDA_COMPILE_MODE")
     monkeypatch.setattr(devices.shutil, "which", lambda name: None)
     with pytest.raises(TargetError, match="cuda-bindings"):
@@ -268,7 +287,7 @@ def test_torch_cpu_tensors_on_cpu_model(cpu_model):
     np.testing.assert_array_equal(cm.predict(t), est.predict(Xt))
     np.testing.assert_allclose(cm.predict_proba(t.float().requires_grad_()), est.predict_proba(Xt.astype(np.float32)),
                                rtol=1e-6)
-    assert cm.predict_proba(t.float()).dtype == np.float32
+    assert cm.predict_proba(t.float()).dtype == est.predict_proba(Xt.astype(np.float32)).dtype
     np.testing.assert_allclose(cm.predict_proba(t.T.contiguous().T), est.predict_proba(Xt), rtol=1e-12)  # F order
     assert address(check_input(t, cm._schema)) == t.data_ptr()  # read zero-copy
     bad = t.clone()
@@ -277,6 +296,17 @@ def test_torch_cpu_tensors_on_cpu_model(cpu_model):
         cm.predict(bad)
     with pytest.raises(InputError, match="features"):
         cm.predict(t[:, :2])
+
+
+def test_cpu_paths_unchanged(cpu_model, tmp_path):
+    """Large batches (thread pool), misaligned and Fortran-order input, and a CPU artifact re-saved."""
+    est, cm, _ = cpu_model
+    X = fresh_rows(data("classify")[0], n=700, seed=4)
+    for rows in (X, X[1:], np.asfortranarray(X), X[:5]):
+        np.testing.assert_allclose(cm.predict_proba(rows), est.predict_proba(rows), rtol=1e-12)
+    cm.save(tmp_path / "cpu.cmlc")
+    cmlc.load(tmp_path / "cpu.cmlc").save(tmp_path / "again.cmlc")
+    np.testing.assert_array_equal(cmlc.load(tmp_path / "again.cmlc").predict(X), est.predict(X))
 
 
 def test_other_dlpack_objects_on_cpu_model(cpu_model):
@@ -339,10 +369,10 @@ def test_gpu_torch_cuda_tensors(name):
             np.testing.assert_array_equal(got, expected)
             continue
         assert isinstance(got, torch.Tensor) and got.device == t.device, method
-        np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=1e-7, atol=CASES[name].atol)
+        np.testing.assert_allclose(got.cpu().numpy(), expected, rtol=1e-6, atol=CASES[name].atol)
     if "predict_proba" in CASES[name].methods:  # float32 in, float32 out; a strided view
         got = cm.predict_proba(t.float()[::2])
-        assert got.dtype == torch.float32 and got.device == t.device
+        assert str(got.dtype) == f"torch.{est.predict_proba(Xt[:1].astype(np.float32)).dtype}" and got.device == t.device
         np.testing.assert_allclose(got.cpu().numpy(), est.predict_proba(Xt.astype(np.float32)[::2]), rtol=1e-5, atol=1e-6)
         assert cm.predict_proba(t[:0]).shape == (0, len(est.classes_))
 

@@ -112,13 +112,24 @@ def _has_nvrtc_bindings() -> bool:
     return True
 
 
+#: TVM compiles CUDA with ``--use_fast_math`` (flush-to-zero, approximate float32 division,
+#: square root and intrinsics); cmlc's outputs follow the reference's IEEE arithmetic, so the
+#: defaults below turn it off (nvcc) or undo what can be undone (NVRTC, whose fast float32
+#: intrinsics stay). Set the variables yourself to choose otherwise.
+EXACT_MATH_ENV = {"TVM_CUDA_NVCC_NO_FAST_MATH": "1",
+                  "TVM_CUDA_NVRTC_EXTRA_OPTS": "--ftz=false --prec-div=true --prec-sqrt=true"}
+
+
 def ensure_cuda_compiler() -> None:
     """Make sure TVM can compile the embedded CUDA source when a kernel first runs.
 
     TVM's default is NVRTC through the ``cuda-bindings`` package. When that is missing and
     ``TVM_CUDA_COMPILE_MODE`` is unset, this sets ``TVM_CUDA_COMPILE_MODE=nvcc`` (process-wide)
-    if nvcc is on PATH; with neither, it raises :class:`TargetError` naming both fixes.
+    if nvcc is on PATH; with neither, it raises :class:`TargetError` naming both fixes. Also sets
+    the unset variables of ``EXACT_MATH_ENV``.
     """
+    for name, value in EXACT_MATH_ENV.items():
+        os.environ.setdefault(name, value)
     if os.environ.get("TVM_CUDA_COMPILE_MODE") or _has_nvrtc_bindings():
         return
     if shutil.which("nvcc") is not None:

@@ -61,8 +61,8 @@ def device_input(X, schema: InputSchema, device_index: int):
 
     Parameters
     ----------
-    X : torch CUDA tensor or CUDA DLPack object of shape (n_samples, n_features), any real
-        dtype, on CUDA device ``device_index``.
+    X : torch CUDA tensor or CUDA DLPack object of shape (n_samples, n_features) (or
+        (n_samples, *schema.row_shape)), any real dtype, on CUDA device ``device_index``.
 
     Returns
     -------
@@ -78,6 +78,8 @@ def device_input(X, schema: InputSchema, device_index: int):
     if t.device.type != "cuda" or t.device.index != device_index:
         raise InputError(f"X is on {t.device}, but this model runs on cuda:{device_index}; move it with "
                          f"X.to('cuda:{device_index}').")
+    if schema.row_shape is not None and t.ndim > 2 and tuple(t.shape[1:]) == schema.row_shape:
+        t = t.reshape(t.shape[0], schema.n_features)  # rows flattened row-major, as on the host path
     check_shape(tuple(t.shape), schema)
     if t.is_complex():
         raise InputError(f"X has dtype {t.dtype}, which is not real; cmlc models take real numbers only.")
