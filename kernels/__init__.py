@@ -8,13 +8,15 @@ schedule can find the op behind each block (``ctx.block_ops``).
 ``cpu_schedule.schedule_cpu`` and ``gpu_schedule.schedule_gpu`` hold the CPU and CUDA schedules of
 a fused graph kernel and their knobs.
 
-Opaque ops (``OpGroup.OPAQUE``: tree ensembles, the CSR SpMM of ``sparse.py``) are not fused:
+Opaque ops (``OpGroup.OPAQUE``: tree ensembles, the CSR SpMM of ``sparse.py``, top-k, libsvm's
+pairwise coupling) are not fused:
 ``OPAQUE_KERNELS[op](node, rows)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and
 its constant arrays; ``rows`` (a :class:`RowLoop`) says how its row tasks map onto the target's
 threads.
 """
 from cmlc.ecg import Op
 
+from .coupling import build_pairwise_coupling
 from .cpu_schedule import CpuKnobs, schedule_cpu
 from .gpu_schedule import GpuKnobs, schedule_gpu
 from .lowering import LOWER, LoweringContext
@@ -24,7 +26,8 @@ from .topk import build_topk
 from .trees import build_tree_ensemble, build_tree_leaves
 
 OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves,
-                  Op.SPARSE_MATMUL: build_sparse_matmul, Op.TOPK: build_topk}
+                  Op.SPARSE_MATMUL: build_sparse_matmul, Op.TOPK: build_topk,
+                  Op.PAIRWISE_COUPLING: build_pairwise_coupling}
 
 __all__ = ["LOWER", "OPAQUE_KERNELS", "LoweringContext", "CpuKnobs", "GpuKnobs", "RowLoop", "schedule_cpu",
            "schedule_gpu"]

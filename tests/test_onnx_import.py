@@ -87,10 +87,9 @@ CLASSIFIERS = {
     "linearsvc": (lambda: LinearSVC(), "multi", _skl, True, "proto"),
     "svc-rbf-binary": (lambda: SVC(), "binary", _skl, True, "bytes"),
     "svc-poly-multi": (lambda: SVC(kernel="poly", degree=3), "multi", _skl, True, "proto"),
-    # binary: two coupling sweeps (a multi-class coupling graph takes a minute to build: see
-    # test_multiclass_svc_probabilities_reference)
     "svc-linear-proba-binary": (lambda: SVC(kernel="linear", probability=True, random_state=0), "binary", _skl, True,
                                 "path"),
+    "svc-rbf-proba-multi": (lambda: SVC(probability=True, random_state=0), "multi", _skl, False, "bytes"),
     "decision-tree-binary": (lambda: DecisionTreeClassifier(max_depth=4, random_state=0), "binary", _skl, True, "bytes"),
     "random-forest-strings": (lambda: RandomForestClassifier(6, max_depth=4, random_state=0), "strings", _skl, True,
                               "proto"),

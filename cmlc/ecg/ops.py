@@ -74,6 +74,9 @@ class Op(enum.Enum):
     # indices of the k smallest values of each row, ascending; ties (and NaN, which sorts last)
     # in index order: np.argsort(x, kind="stable")[:, :k] (attr k); (N, k) int32
     TOPK = "topk"
+    # libsvm's multiclass_probability: q (N, k*k) libsvm's Q row-major (attr n_classes = k) ->
+    # p (N, k) in q's dtype, iterated until libsvm's stopping rule (see ``pairwise_coupling_reference``)
+    PAIRWISE_COUPLING = "pairwise_coupling"
     # sliding windows over the trailing spatial axes (see ``window_geometry``):
     # conv(x (N, C, *S), w (C_out, C / groups, *K)) -> (N, C_out, *S_out), cross-correlation as
     # torch's convolution (attrs stride, padding, dilation: one int per spatial axis; groups);
@@ -99,7 +102,7 @@ class OpGroup:
     ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
     REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
     # ops lowered to a kernel of their own (not fused with neighbours in TE)
-    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL, Op.TOPK})
+    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL, Op.TOPK, Op.PAIRWISE_COUPLING})
     # monotone non-decreasing maps (in exact arithmetic; in floats they can merge neighbours into
     # ties, so dropping one before argmax is exact only where passes prove it injective)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
@@ -286,6 +289,61 @@ def _infer_topk(op, types, attrs):
     if len(x.shape) != 2 or not x.batched or not 1 <= k <= x.shape[1]:
         raise ECGTypeError(f"topk needs an (N, M) value and 1 <= k <= M, got {x.shape} and k={k}")
     return TensorType((x.shape[0], k), "int32")
+
+
+def _infer_pairwise_coupling(op, types, attrs):
+    (q,) = types
+    k = int(attrs["n_classes"])
+    if len(q.shape) != 2 or not q.batched or k < 2 or q.shape[1] != k * k or not q.dtype.startswith("float"):
+        raise ECGTypeError(f"pairwise_coupling needs a float (N, k*k) value with k = n_classes >= 2, got {q} and k={k}")
+    return TensorType((q.shape[0], k), q.dtype)
+
+
+def coupling_constants(k: int, dtype: str) -> tuple:
+    """``(1/k, 0.005/k, max_iter)`` of libsvm's ``multiclass_probability``, the first two rounded
+    to ``dtype`` as a ``dtype`` program computes them (ONNX Runtime runs it in float32)."""
+    t = np.dtype(dtype).type
+    return t(t(1.0) / t(k)), t(t(0.005) / t(k)), max(100, k)
+
+
+def pairwise_coupling_reference(q: np.ndarray, n_classes: int) -> np.ndarray:
+    """libsvm's ``multiclass_probability`` for every row of ``q`` (N, k*k), vectorized over rows
+    with libsvm's operation order: from ``p = 1/k``, each iteration recomputes ``Qp`` and ``pQp``,
+    stops the row when ``max_t |Qp[t] - pQp| < 0.005/k``, else updates each coordinate in turn;
+    at most ``max(100, k)`` iterations. The maximum is taken as libsvm does (``error > max_error``),
+    so NaN errors count as 0."""
+    k = n_classes
+    one_over_k, eps, max_iter = coupling_constants(k, q.dtype.name)
+    Q = q.reshape(len(q), k, k)
+    p = np.full((len(q), k), one_over_k, dtype=q.dtype)
+    active = np.ones(len(q), dtype=bool)
+    with np.errstate(all="ignore"):
+        for _ in range(max_iter):
+            qp = np.zeros_like(p)
+            pqp = np.zeros(len(q), dtype=q.dtype)
+            for t in range(k):
+                for j in range(k):
+                    qp[:, t] += Q[:, t, j] * p[:, j]
+                pqp += p[:, t] * qp[:, t]
+            max_error = np.zeros(len(q), dtype=q.dtype)
+            for t in range(k):
+                error = np.abs(qp[:, t] - pqp)
+                max_error = np.where(error > max_error, error, max_error)
+            active &= ~(max_error < eps)
+            if not active.any():
+                break
+            rows = active
+            p_a, qp_a, pqp_a, Q_a = p[rows], qp[rows], pqp[rows], Q[rows]
+            for t in range(k):
+                diff = (-qp_a[:, t] + pqp_a) / Q_a[:, t, t]
+                p_a[:, t] += diff
+                one_plus = 1 + diff
+                pqp_a = (pqp_a + diff * (diff * Q_a[:, t, t] + 2 * qp_a[:, t])) / one_plus / one_plus
+                for j in range(k):
+                    qp_a[:, j] = (qp_a[:, j] + diff * Q_a[:, t, j]) / one_plus
+                    p_a[:, j] /= one_plus
+            p[rows] = p_a
+    return p
 
 
 def _infer_tree_ensemble(op, types, attrs):
@@ -502,6 +560,7 @@ OPS: dict[Op, OpSpec] = {
     Op.GATHER: OpSpec(2, _infer_gather, lambda idx, table: table[idx]),
     Op.TAKE_ALONG: OpSpec(2, _infer_take_along, lambda x, idx: np.take_along_axis(x, idx.astype(np.intp), axis=1)),
     Op.TOPK: OpSpec(1, _infer_topk, lambda x, k: np.argsort(x, axis=-1, kind="stable")[:, :k].astype(np.int32)),
+    Op.PAIRWISE_COUPLING: OpSpec(1, _infer_pairwise_coupling, pairwise_coupling_reference),
     Op.CONV: OpSpec(2, _infer_conv, _conv_ref),
     Op.MAX_POOL: OpSpec(1, _infer_pool, _max_pool_ref),
     Op.AVG_POOL: OpSpec(1, _infer_pool, _avg_pool_ref),

@@ -16,8 +16,8 @@ Each converter emits what libsvm's ``svm_predict_values`` / ``svm_predict_probab
   ``probability=True``; ``break_ties=True`` (ovr, more than two classes) takes the argmax of the
   ovr decision instead, as scikit-learn does.
 - ``predict_proba``: Platt's sigmoid per pair (``sigmoid_predict``, clipped to [1e-7, 1 - 1e-7])
-  and libsvm's pairwise coupling (``multiclass_probability``) unrolled, with every row that has
-  met the stopping rule keeping its value (see :func:`pairwise_coupling`).
+  and libsvm's pairwise coupling (``multiclass_probability``, the ``pairwise_coupling`` op: its
+  iteration as a loop kernel, see :func:`pairwise_coupling`).
 """
 from __future__ import annotations
 
@@ -33,23 +33,6 @@ from .registry import Converted, frontend
 
 #: libsvm's ``min_prob`` in ``svm_predict_probability``
 MIN_PROB = 1e-7
-
-#: Unrolled sweeps of :func:`pairwise_coupling` for more than two classes. libsvm allows
-#: ``max(100, k)`` iterations but stops at the first whose error is below ``0.005 / k``; rows that
-#: stop earlier keep their value, so the result is libsvm's for every row that stops within this
-#: many sweeps. libsvm never ran more than 5: neither on about 1.2e5 fresh rows per class count
-#: (3, 4, 5 and 8 classes; SVC and NuSVC, four kernels, rows up to 10 training deviations out) nor
-#: on 1e5 arbitrary pairwise probability tables per class count from 3 to 10 (uniform, and
-#: clustered at 1e-7, 1/2 and 1 - 1e-7).
-COUPLING_SWEEPS = 6
-
-
-def coupling_sweeps(n_classes: int) -> int:
-    """How many coupling sweeps to unroll. Two classes: 2, which is every row's count (the
-    iteration then depends on one number, the pair's probability, and 2.4e7 values of it covering
-    [1e-7, 1 - 1e-7] never needed a third)."""
-    return 2 if n_classes == 2 else COUPLING_SWEEPS
-
 
 @dataclass(frozen=True)
 class LibsvmModel:
@@ -239,13 +222,9 @@ def _pair_layout(n_classes: int) -> tuple:
     return pair, t < j, t > j
 
 
-def _column(b, v, t):
-    return b.emit(Op.TAKE, v, indices=np.array([t], dtype=np.int64))
-
-
-def coupling_matrix(b: GraphBuilder, pairwise: Value, n_classes: int) -> tuple:
-    """libsvm's ``Q`` of ``multiclass_probability``: ``(q, q_diag)``, q (N, k*k) with ``Q[t][j]`` at
-    ``t*k + j`` and q_diag (N, k) = ``Q[t][t]``, with libsvm's operations and summation order.
+def coupling_matrix(b: GraphBuilder, pairwise: Value, n_classes: int) -> Value:
+    """libsvm's ``Q`` of ``multiclass_probability``: (N, k*k) with ``Q[t][j]`` at ``t*k + j``, with
+    libsvm's operations and summation order.
 
     ``r[i][j] = pr_p`` and ``r[j][i] = 1 - pr_p`` for pair ``p = (i, j)``;
     ``Q[t][t] = sum_{j != t} r[j][t]^2`` (j ascending), ``Q[t][j] = -r[j][t] r[t][j]``.
@@ -261,46 +240,14 @@ def coupling_matrix(b: GraphBuilder, pairwise: Value, n_classes: int) -> tuple:
     diag = np.arange(k * k) % (k + 1) == 0
     q_diag_spread = b.emit(Op.TAKE, q_diag, indices=np.arange(k * k, dtype=np.int64) // k)
     q = b.emit(Op.WHERE, b.const(diag), q_diag_spread, b.emit(Op.NEG, b.emit(Op.MUL, r_t, r)))
-    return q, q_diag
+    return q
 
 
-def pairwise_coupling(b: GraphBuilder, pairwise: Value, n_classes: int, sweeps: int | None = None) -> Value:
+def pairwise_coupling(b: GraphBuilder, pairwise: Value, n_classes: int) -> Value:
     """(N, n_pairs) pairwise probabilities -> (N, n_classes): libsvm's ``multiclass_probability``,
-    in ``pairwise``'s dtype (ONNX Runtime runs the same loop in float32).
-
-    From ``p = 1/k``, each iteration recomputes ``Qp`` and ``pQp``, stops when
-    ``max_t |Qp[t] - pQp| < 0.005 / k``, else updates every coordinate in turn. The loop is
-    unrolled ``sweeps`` times (default :func:`coupling_sweeps`); a row whose check passes keeps
-    ``p`` (so it passes again: the same ``p`` gives the same error) and every later sweep leaves it
-    alone, as libsvm's ``break`` does.
-    """
-    k = n_classes
-    sweeps = coupling_sweeps(k) if sweeps is None else sweeps
-    q, q_diag = coupling_matrix(b, pairwise, k)
-    q_rows = b.emit(Op.RESHAPE, q, shape=(BATCH, k, k))                                  # Q[t][j]
-    q_tt = [_column(b, q_diag, t) for t in range(k)]                                      # (N, 1) each
-    q_row = [b.emit(Op.TAKE, q, indices=np.arange(t * k, (t + 1) * k, dtype=np.int64)) for t in range(k)]
-    one, two = _like(b, pairwise, 1.0), _like(b, pairwise, 2.0)
-    # (N, k) = 1/k, and the stopping threshold 0.005/k, in pairwise's dtype
-    p = b.emit(Op.ADD, b.emit(Op.MUL, q_diag, _like(b, pairwise, 0.0)), _like(b, pairwise, one.data / k))
-    eps = _like(b, pairwise, _like(b, pairwise, 0.005).data / k)
-    for _ in range(sweeps):
-        qp = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, q_rows, b.emit(Op.RESHAPE, p, shape=(BATCH, 1, k))))
-        pqp = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, p, qp), keepdims=True)               # (N, 1)
-        error = b.emit(Op.REDUCE_MAX, b.emit(Op.ABS, b.emit(Op.SUB, qp, pqp)), keepdims=True)
-        stopped = b.emit(Op.LESS, error, eps)
-        p_new = p
-        for t in range(k):
-            qp_t = _column(b, qp, t)
-            diff = b.emit(Op.DIV, b.emit(Op.SUB, pqp, qp_t), q_tt[t])                      # (-Qp[t] + pQp) / Q[t][t]
-            p_new = b.emit(Op.WHERE, b.const(np.arange(k) == t), b.emit(Op.ADD, p_new, diff), p_new)
-            one_plus = b.emit(Op.ADD, one, diff)
-            grow = b.emit(Op.MUL, diff, b.emit(Op.ADD, b.emit(Op.MUL, diff, q_tt[t]), b.emit(Op.MUL, two, qp_t)))
-            pqp = b.emit(Op.DIV, b.emit(Op.DIV, b.emit(Op.ADD, pqp, grow), one_plus), one_plus)
-            qp = b.emit(Op.DIV, b.emit(Op.ADD, qp, b.emit(Op.MUL, diff, q_row[t])), one_plus)
-            p_new = b.emit(Op.DIV, p_new, one_plus)
-        p = b.emit(Op.WHERE, stopped, p, p_new)
-    return p
+    in ``pairwise``'s dtype (ONNX Runtime runs the same loop in float32): the ``pairwise_coupling``
+    op on libsvm's ``Q`` (:func:`coupling_matrix`), iterated until libsvm's stopping rule."""
+    return b.emit(Op.PAIRWISE_COUPLING, coupling_matrix(b, pairwise, n_classes), n_classes=n_classes)
 
 
 # --- converters --------------------------------------------------------------------------------
