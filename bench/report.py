@@ -76,6 +76,17 @@ def write_csv(rows: list[dict], path: Path) -> None:
         w.writerows(rows)
 
 
+NUMERIC = {"threads": int, "batch": int, "runs": int, **{c: float for c in COLUMNS if c.endswith(("_ms", "_s", "_mb"))},
+           "rows_per_s": float, "speedup_vs_sklearn": float, "speedup_vs_best_peer": float,
+           "label_agreement": float, "max_abs_diff": float}
+
+
+def read_csv(path: Path) -> list[dict]:
+    """Reads the rows :func:`write_csv` wrote (empty cells -> None, numbers typed back)."""
+    with open(path, newline="") as f:
+        return [{k: (None if v == "" else NUMERIC.get(k, str)(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
 def _ms(ms: float) -> str:
     """Returns a latency in µs, ms or s with three significant digits."""
     if ms < 1:
@@ -233,3 +244,16 @@ def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+if __name__ == "__main__":
+    # python -m bench.report RESULTS_DIR: rewrite README.md's performance block from a finished run
+    import re
+    import sys
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results")
+    header = (folder / "results.md").read_text().splitlines()
+    mode = re.search(r"\((\w+)\)", header[0]).group(1)
+    machine = header[2].split(". Training rows")[0]
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    update_readme(readme, readme_summary(read_csv(folder / "results.csv"), {"mode": mode, "machine": machine}))
+    print(f"updated {readme} from {folder}")
