@@ -50,6 +50,11 @@ def test_bench_sklearn_and_cmlc(tmp_path):
     cmlc_rows = [r for r in rows if r["system"] == "cmlc"]
     assert all(float(r["speedup_vs_sklearn"]) > 0 for r in cmlc_rows)
     assert "| logreg | 1 | 1000 |" in (tmp_path / "results.md").read_text()
+    # the README block rebuilt from the CSV alone (python -m bench.report)
+    read_back = report.read_csv(tmp_path / "results.csv")
+    assert {(r["threads"], r["batch"]) for r in read_back} == {(1, 1), (1, 1000)}
+    block = report.readme_summary(read_back, {"mode": "quick", "machine": "this machine"})
+    assert "(quick mode) on this machine" in block and "| logreg | 1 | 1000 |" in block and "×)" in block
 
 
 PEERS = {"onnxruntime": ("onnxruntime", "skl2onnx"), "hb-torch": ("torch", "hummingbird")}
