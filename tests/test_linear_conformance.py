@@ -1,5 +1,5 @@
-"""Every linear model, naive Bayes, MLP, decomposition, clustering and preprocessing frontend
-against scikit-learn on fresh random data.
+"""Every linear model, naive Bayes, neighbors, MLP, decomposition, clustering, preprocessing and
+meta-estimator frontend against scikit-learn on fresh random data.
 
 Labels must be identical; continuous outputs within 1e-5 relative (1e-9 absolute near zero);
 shapes and dtypes equal to scikit-learn's, for float64, float32, Fortran-order and one-row input.
@@ -84,6 +84,10 @@ def _classifiers():
         "Calibrated-Tree-isotonic": lambda: CalibratedClassifierCV(DecisionTreeClassifier(max_depth=4, random_state=0),
                                                                    method="isotonic", cv=3),
         "Calibrated-GaussianNB-ensemble-false": lambda: CalibratedClassifierCV(nb.GaussianNB(), ensemble=False, cv=3),
+        "Pipeline-StandardScaler-NearestCentroid": lambda: make_pipeline(pp.StandardScaler(), neighbors.NearestCentroid()),
+        "Pipeline-StandardScaler-OneVsOne-Calibrated": lambda: make_pipeline(
+            pp.StandardScaler(), OneVsOneClassifier(CalibratedClassifierCV(svm.LinearSVC(), cv=3))),
+        "Pipeline-MinMax-clip-ComplementNB": lambda: make_pipeline(pp.MinMaxScaler(clip=True), nb.ComplementNB()),
         "MLPClassifier-relu": lambda: nn.MLPClassifier((12, 6), max_iter=300, random_state=0),
         "MLPClassifier-tanh": lambda: nn.MLPClassifier((9,), activation="tanh", max_iter=300, random_state=0),
         "MLPClassifier-logistic": lambda: nn.MLPClassifier((7,), activation="logistic", max_iter=300, random_state=0),
