@@ -34,6 +34,10 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, x, **csr_attrs(np.where(np.arange(15).reshape(5, 3) % 3 == 0, w, 0.0)))
     elif op is Op.TOPK:
         out = b.emit(op, x, k=3)
+    elif op is Op.PAIRWISE_COUPLING:
+        from cmlc.frontends.sklearn_svm import coupling_matrix
+        pairwise = b.emit(Op.SIGMOID, b.emit(Op.TAKE, x, indices=np.array([0, 1, 2])))   # 3 classes, 3 pairs
+        out = b.emit(op, coupling_matrix(b, pairwise, 3), n_classes=3)
     elif op is Op.GATHER:
         out = b.emit(op, b.emit(Op.TOPK, x, k=3), b.const(np.array([0.5, -1.0, 2.0, 7.0, 3.0])))
     elif op is Op.TAKE_ALONG:

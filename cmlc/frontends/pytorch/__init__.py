@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from cmlc.ecg import BATCH, Op
 from cmlc.errors import UnsupportedModelError
-from cmlc.frontends.registry import Converted, frontend
+from cmlc.frontends.registry import REGISTRY, Converted, frontend
 
 from .transformer import TorchTransformer, as_numpy, is_torch_module
 
@@ -87,6 +87,12 @@ def prepare_model(model, example_input=None):
         for i, element in enumerate(model):
             parts = [s for _, s in element.steps] if isinstance(element, Pipeline) else [element]
             for part in parts:
+                if not is_torch_module(part) and part not in (None, "passthrough"):
+                    try:
+                        REGISTRY.lookup(part)
+                    except UnsupportedModelError as err:
+                        raise UnsupportedModelError(f"element {i} of the list of models given to cmlc.compile: "
+                                                    f"{err}") from None
                 step = _torch_step(part, current) if is_torch_module(part) else part
                 steps.append(step)
                 if current is not None and any(j > i for j in needs_data):
