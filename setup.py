@@ -16,6 +16,7 @@ PACKAGES = (["cmlc"] + [f"cmlc.{p}" for p in find_packages("cmlc")]
 TORCH = ["torch==2.13.0"]
 ONNX = ["onnx>=1.16"]
 XGBOOST = ["xgboost>=2.0"]
+TUNE = XGBOOST            # the tuner's cost model
 # The ONNX toolchain the ONNX importer's tests and the benchmarks compare with, pinned to versions
 # that install together with the pins below and torch 2.13.0 (hummingbird-ml 0.4.12 caps onnx at 1.16.1).
 ONNX_TEST = ["onnx==1.16.1", "onnxruntime==1.32.0", "skl2onnx==1.20.0", "onnxmltools==1.16.0"]
@@ -40,11 +41,14 @@ setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "scikit-learn>=1.5",
+        "platformdirs>=3",    # the tuning records' cache directory
+        "tqdm>=4.60",         # the tuner's progress bar
     ],
     extras_require={
         "torch": TORCH,
         "onnx": ONNX,
         "xgboost": XGBOOST,
+        "tune": TUNE,
         "dev": DEV + TORCH,
         "bench": BENCH,
     },

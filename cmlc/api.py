@@ -8,14 +8,26 @@ from cmlc.ecg import analyze
 from cmlc.frontends import METHODS, convert
 from cmlc.frontends.pytorch import prepare_model
 from cmlc.kernels import CpuKnobs, GpuKnobs
-from cmlc.options import CompileOptions
+from cmlc.options import CompileOptions, OptionError
 from cmlc.runtime import CompiledModel, classes_to_json
 from cmlc.runtime.artifact import FORMAT, FORMAT_VERSION
 from cmlc.target import resolve_target, target_to_json
 from cmlc.translate import backend_of, build
+from cmlc.tune import DEFAULT_BATCH, DEFAULT_TRIALS, RecordDB, batch_bucket, tune_graph
 
 
-def compile(model, target="llvm", *, options=None, example_input=None) -> CompiledModel:  # noqa: A001 - the public name
+def _trials(tune) -> int:
+    if tune is True:
+        return DEFAULT_TRIALS
+    if tune is False or tune is None:
+        return 0
+    if isinstance(tune, bool) or not isinstance(tune, int) or tune < 0:
+        raise OptionError(f"tune must be True, False or a number of trials (int >= 0), not {tune!r}")
+    return tune
+
+
+def compile(model, target="llvm", *, options=None, example_input=None, tune=False,  # noqa: A001 - the public name
+            batch_hint=None) -> CompiledModel:
     """Compile a fitted estimator to native code.
 
     Parameters
@@ -35,6 +47,14 @@ def compile(model, target="llvm", *, options=None, example_input=None) -> Compil
         Only for torch modules: its row shape and dtype are what the module takes. Its values
         matter only in a list whose torch module comes after other steps: they flow through
         those (fitted) steps to give the module's input shape.
+    tune : bool or int, default False
+        Autotune the model's kernels with this many measured trials (True: ``cmlc.tune.DEFAULT_TRIALS``)
+        before building, showing a progress bar on a terminal. Results are kept in the tuning
+        records database (``cmlc.tune``), which every compile consults: a model whose kernels were
+        tuned before builds with their best schedules at once, without measuring.
+    batch_hint : int, optional
+        The batch size the model will mostly serve (default ``cmlc.tune.DEFAULT_BATCH``): kernels
+        are tuned, and records looked up, for its power-of-two bucket.
 
     Returns
     -------
@@ -48,7 +68,13 @@ def compile(model, target="llvm", *, options=None, example_input=None) -> Compil
     analyze(graph)
     backend = backend_of(tvm_target)
     knobs = CpuKnobs(rows_per_chunk=opts.rows_per_chunk) if isinstance(backend.knobs, CpuKnobs) else GpuKnobs()
-    executable = build(graph, tvm_target, knobs)
+    trials = _trials(tune)
+    batch = DEFAULT_BATCH if batch_hint is None else _batch_hint(batch_hint)
+    records = RecordDB()
+    if trials:
+        tune_graph(graph, tvm_target, trials, batch, records, knobs=knobs)
+    plan = records.plan(target_to_json(tvm_target), batch_bucket(batch))
+    executable = build(graph, tvm_target, knobs, plan=plan)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -67,3 +93,9 @@ def compile(model, target="llvm", *, options=None, example_input=None) -> Compil
         "serial_max_rows": opts.serial_max_rows if backend.serial_twin else 0,
     }
     return CompiledModel(executable, manifest, graph=graph, pass_log=log if opts.explain else None)
+
+
+def _batch_hint(batch_hint) -> int:
+    if isinstance(batch_hint, bool) or not isinstance(batch_hint, int) or batch_hint < 1:
+        raise OptionError(f"batch_hint must be a positive int, not {batch_hint!r}")
+    return batch_hint

@@ -33,3 +33,8 @@ class ArtifactError(CmlcError, ValueError):
 
 class DeviceNotFoundError(TargetError):
     """The model was compiled for a device this machine lacks (a CUDA model without a CUDA GPU)."""
+
+
+class TuningRecordWarning(UserWarning):
+    """A tuning record was skipped or did not apply (corrupt, written by another version, or for
+    another kernel); the kernel keeps its default schedule."""

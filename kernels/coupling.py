@@ -83,8 +83,9 @@ def coupling_kernel(k: int, dtype: str, rows: RowLoop):
     return coupling
 
 
-def build_pairwise_coupling(node, rows: RowLoop):
-    """Opaque-kernel builder of a ``pairwise_coupling`` node: ``(PrimFunc, [constants (2,)])``."""
+def build_pairwise_coupling(node, rows: RowLoop, tuned: dict):
+    """Opaque-kernel builder of a ``pairwise_coupling`` node: ``(PrimFunc, [constants (2,)])``;
+    ``tuned`` is empty (no knobs besides ``rows``)."""
     k, dtype = int(node.attrs["n_classes"]), node.inputs[0].dtype
     one_over_k, eps, _ = coupling_constants(k, dtype)
     return coupling_kernel(k, dtype, rows), [np.array([one_over_k, eps], dtype=dtype)]

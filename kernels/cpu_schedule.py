@@ -4,8 +4,16 @@ Every ECG op is row-local, so one schedule fits every graph: the batch loop of t
 is split into chunks of ``rows_per_chunk`` rows, chunks run in parallel, and every producer block
 is computed inside its chunk (intermediates shrink to chunk-sized, cache-resident buffers). Then
 each block gets the inner-loop rule of its op (``BLOCK_RULES``): matmul becomes an
-outer-product update with the output columns vectorized; elementwise blocks vectorize their
-innermost axis.
+outer-product update with the output columns vectorized, tiled on two levels (below); elementwise
+blocks vectorize their innermost axis.
+
+Matmul tiling (knobs ``mm_row_tile``, ``mm_col_tile``, ``mm_red_tile``): inside a chunk the row,
+column and reduction loops are each split into an outer and an inner loop and ordered
+``rows_o, cols_o, red_o, red_i, rows_i, cols_i``: a ``rows_i x cols_i`` register tile (rows
+unrolled, columns vectorized) is updated once per reduction step, and a ``red_i x cols_i`` band of
+the weight is reused by the chunk's rows while it is in cache. Every output still sums its
+products in ascending reduction order (only spatial loops move), so tiling never changes a result.
+A split whose factor does not divide its loop's extent is skipped for that block.
 """
 from __future__ import annotations
 
@@ -26,11 +34,17 @@ class CpuKnobs:
     parallel : run chunks on the thread pool. Small batches use a serial build of the same
         kernel: waking the pool costs more than it saves, and on a busy machine (BLAS threads
         spinning) a parallel launch can wait a scheduler quantum for a worker.
+
+    mm_row_tile, mm_col_tile, mm_red_tile : inner extents of the matmul's row, column and
+        reduction loops (see the module docstring); 1, 0 and 0 leave that loop unsplit.
     """
 
     rows_per_chunk: int = 64
     vectorize: bool = True
     parallel: bool = True
+    mm_row_tile: int = 1
+    mm_col_tile: int = 0
+    mm_red_tile: int = 0
 
 
 def _const_extent(sch, loop) -> int | None:
@@ -56,12 +70,29 @@ def _vectorize_innermost(sch, block, knobs):
         try_primitive(sch.vectorize, loops[-1])
 
 
+def _split_inner(sch, loop, factor: int):
+    """``(outer, inner)`` with an inner extent of ``factor`` where it divides the loop's constant
+    extent (and is smaller), else ``(None, loop)``: the loop is left whole."""
+    extent = _const_extent(sch, loop)
+    if factor <= 1 or extent is None or extent <= factor or extent % factor:
+        return None, loop
+    return tuple(sch.split(loop, factors=[None, factor]))
+
+
 def _schedule_matmul(sch, block, knobs):
     rows, cols, red = sch.get_loops(block)[-3:]
-    sch.reorder(rows, red, cols)
-    if knobs.vectorize and (_const_extent(sch, cols) or 1) > 1:
-        try_primitive(sch.vectorize, cols)
-    init = sch.decompose_reduction(block, rows)
+    rows_o, rows_i = _split_inner(sch, rows, knobs.mm_row_tile)
+    if rows_o is None:   # unsplit rows stay outermost: each row runs its whole reduction
+        rows_o, rows_i = rows_i, None
+    cols_o, cols_i = _split_inner(sch, cols, knobs.mm_col_tile)
+    red_o, red_i = _split_inner(sch, red, knobs.mm_red_tile)
+    order = [loop for loop in (rows_o, cols_o, red_o, red_i, rows_i, cols_i) if loop is not None]
+    sch.reorder(*order)
+    if knobs.vectorize and (_const_extent(sch, cols_i) or 1) > 1:
+        try_primitive(sch.vectorize, cols_i)
+    if rows_i is not None:
+        try_primitive(sch.unroll, rows_i)
+    init = sch.decompose_reduction(block, order[0])
     _vectorize_innermost(sch, init, knobs)
 
 

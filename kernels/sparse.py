@@ -124,6 +124,7 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
     return sparse_matmul, list(arrays)
 
 
-def build_sparse_matmul(node, rows: RowLoop):
-    """Opaque-kernel builder of a ``sparse_matmul`` node: ``(PrimFunc, constant arrays)``."""
-    return spmm_kernel(node.attrs, SpmmKnobs(rows=rows))
+def build_sparse_matmul(node, rows: RowLoop, tuned: dict):
+    """Opaque-kernel builder of a ``sparse_matmul`` node: ``(PrimFunc, constant arrays)``;
+    ``tuned``: :class:`SpmmKnobs` fields other than ``rows``."""
+    return spmm_kernel(node.attrs, SpmmKnobs(rows=rows, **tuned))

@@ -63,7 +63,8 @@ def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
     return topk
 
 
-def build_topk(node, rows: RowLoop):
-    """Opaque-kernel builder of a ``topk`` node: ``(PrimFunc, [k as int32 (1,)])``."""
+def build_topk(node, rows: RowLoop, tuned: dict):
+    """Opaque-kernel builder of a ``topk`` node: ``(PrimFunc, [k as int32 (1,)])``; ``tuned`` is
+    empty (no knobs besides ``rows``)."""
     M, k = int(node.inputs[0].shape[1]), int(node.attrs["k"])
     return topk_kernel(M, k, node.inputs[0].dtype, rows), [np.array([k], np.int32)]

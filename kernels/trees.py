@@ -36,10 +36,13 @@ class TreeKnobs:
     rows_per_block : rows walked together on a CPU (perfect: unrolled independent chains;
         traversal: rows sharing one pass over the trees); one per thread on a GPU.
     rows : how row blocks map onto the hardware (thread pool, serial, GPU threads).
+    strategy : the lowering (a key of :data:`TREE_KERNELS`); empty for the node's own (the
+        frontend's choice). The tuner sets it only where the frontend chose by heuristic.
     """
 
     rows_per_block: int = 16
     rows: RowLoop = PARALLEL
+    strategy: str = ""
 
     @property
     def block(self) -> int:
@@ -268,23 +271,40 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
 TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
 
 
-def build_tree_leaves(node, rows: RowLoop):
-    """Opaque-kernel builder of a ``tree_leaves`` node (attrs ``ensemble``, ``handle_nan``)."""
+def build_tree_leaves(node, rows: RowLoop, tuned: dict):
+    """Opaque-kernel builder of a ``tree_leaves`` node (attrs ``ensemble``, ``handle_nan``);
+    ``tuned``: :class:`TreeKnobs` fields other than ``rows`` (the walk is one row per task, so
+    none applies today)."""
     return leaves_kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                         TreeKnobs(rows=rows), node.attrs.get("index_dtype", "int32"))
+                         TreeKnobs(rows=rows, **tuned), node.attrs.get("index_dtype", "int32"))
 
 
-def build_tree_ensemble(node, rows: RowLoop):
+def tunable_strategies(node) -> tuple:
+    """The lowerings the tuner may choose between for a ``tree_ensemble`` node: every one that
+    takes the ensemble when the frontend chose by heuristic (``strategy_requested`` auto), else
+    only the requested one."""
+    ensemble = node.attrs["ensemble"]
+    if node.attrs.get("strategy_requested", "auto") != "auto" or ensemble.has_categorical:
+        return (node.attrs["strategy"],)
+    return tuple(s for s in TREE_KERNELS if s != "perfect" or perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES)
+
+
+def build_tree_ensemble(node, rows: RowLoop, tuned: dict):
     """Opaque-kernel builder of a ``tree_ensemble`` node: ``(PrimFunc, constant arrays)``.
 
     ``node.attrs``: ``ensemble``, ``strategy`` (already resolved by the frontend), ``handle_nan``
     (False when NaN cannot reach the op because the model refuses NaN input), ``index_dtype``
     (dtype of the feature-index array, narrowed by the dtype rewriting pass; default int32).
+    ``tuned``: :class:`TreeKnobs` fields other than ``rows`` (a tuned ``strategy`` replaces the
+    node's; it must be one of :func:`tunable_strategies`).
     """
     ensemble = node.attrs["ensemble"]
-    kernel = TREE_KERNELS[node.attrs["strategy"]]
-    return kernel(ensemble, int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                  TreeKnobs(rows=rows), node.attrs.get("index_dtype", "int32"))
+    knobs = TreeKnobs(rows=rows, **tuned)
+    if knobs.strategy and knobs.strategy not in tunable_strategies(node):
+        raise ValueError(f"tree strategy {knobs.strategy!r} does not apply to this ensemble; "
+                         f"choose from {tunable_strategies(node)}")
+    return TREE_KERNELS[knobs.strategy or node.attrs["strategy"]](ensemble, int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
+                                  knobs, node.attrs.get("index_dtype", "int32"))
 
 
 def choose_strategy(ensemble: TreeEnsemble, requested: str = "auto") -> str:

@@ -1,11 +1,21 @@
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
 
 
 def pytest_configure(config):
+    # every compile consults the tuning records: the suite uses its own, empty, cache directory
+    os.environ["CMLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="cmlc-test-cache-")
     config.addinivalue_line("markers", "slow: long-running case (still run by .ci/run)")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped without one")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(os.environ.pop("CMLC_CACHE_DIR", ""), ignore_errors=True)
 
 
 @pytest.fixture

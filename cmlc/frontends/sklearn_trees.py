@@ -65,7 +65,8 @@ def tree_sum(b, x, ensemble: TreeEnsemble, strategy: str, handle_nan: bool):
         resolved = choose_strategy(ensemble, strategy)
     except ValueError as err:
         raise UnsupportedModelError(str(err)) from None
-    return b.emit(Op.TREE_ENSEMBLE, x, ensemble=ensemble, strategy=resolved, handle_nan=handle_nan)
+    return b.emit(Op.TREE_ENSEMBLE, x, ensemble=ensemble, strategy=resolved, strategy_requested=strategy,
+                  handle_nan=handle_nan)
 
 
 def tree_apply(b, x, ensemble: TreeEnsemble, handle_nan: bool, dtype: str, shape=None):

@@ -4,20 +4,28 @@ A method's function is a short chain of ``call_tir``s: one per opaque op (tree e
 one fused kernel per region of row-local ops between them. What differs per target kind lives in
 its :class:`Backend`: the schedule of fused kernels, how opaque kernels map their row tasks, and
 whether small batches get a single-threaded twin.
+
+Knobs: every kernel starts from the backend's knobs; a ``plan`` (``{task signature: {knob:
+value}}``, from the tuner's records) overrides them kernel by kernel. :func:`kernel_instances`
+lists a graph's kernels with what the tuner needs to build and time each one alone.
 """
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Callable
 
 import tvm
 from tvm import relax, tirx
 
 from cmlc.ecg import BATCH, Graph, OpGroup
+from cmlc.errors import TuningRecordWarning
 from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_cpu, schedule_gpu
 
 from .fused_kernel import build_fused_kernel
+from .tasks import KernelTask, fused_task, opaque_task
 
 SERIAL_SUFFIX = "__serial"
 
@@ -46,6 +54,22 @@ BACKENDS = {
 }
 
 
+@dataclass
+class KernelInstance:
+    """One kernel of a build, for the tuner.
+
+    task : what it computes (:class:`KernelTask`).
+    inputs : the batched ECG values it reads, in parameter order; ``output`` the value it writes.
+    make : ``make(tuned)`` -> ``(scheduled PrimFunc, constant arrays)`` with the knob overrides
+        ``tuned`` (a dict) applied over the parallel variant's knobs.
+    """
+
+    task: KernelTask
+    inputs: list
+    output: object
+    make: Callable = field(repr=False)
+
+
 def serial_name(method: str) -> str:
     """Name of the single-threaded build of ``method`` (what small batches call on a CPU)."""
     return method + SERIAL_SUFFIX
@@ -54,8 +78,9 @@ def serial_name(method: str) -> str:
 class _MethodEmitter:
     """Emits the body of one Relax function: materializes ECG values as ``call_tir`` results."""
 
-    def __init__(self, bb, graph, backend: Backend, knobs, n):
+    def __init__(self, bb, graph, backend: Backend, knobs, n, plan: dict, instances: list):
         self.bb, self.graph, self.backend, self.knobs, self.n = bb, graph, backend, knobs, n
+        self.plan, self.instances = plan, instances
         self.producers = graph.producers()
         self.boundary = {id(v) for v in graph.inputs} | {
             id(node.output) for node in graph.nodes if node.op in OpGroup.OPAQUE}
@@ -74,50 +99,98 @@ class _MethodEmitter:
             return self.env[id(value)]
         node = self.producers.get(id(value))
         if node is not None and node.op in OpGroup.OPAQUE:
-            arg = self.materialize(node.inputs[0])
-            func, arrays = OPAQUE_KERNELS[node.op](node, self.backend.row_loop(self.knobs))
-            out = self._call(func, f"{node.op.value}_{value.name}", [arg], arrays, value)
+            task, inputs, name = opaque_task(node), [node.inputs[0]], f"{node.op.value}_{value.name}"
+            make = self._opaque_maker(node)
         else:
             kernel = build_fused_kernel(self.graph, value, self.boundary)
-            func = self.backend.schedule(kernel.func, kernel.output_block, kernel.block_ops, self.knobs)
-            args = [self.materialize(v) for v in kernel.inputs]
-            out = self._call(func, f"fused_{value.name}", args, kernel.consts, value)
+            task, inputs, name = fused_task(kernel.func, kernel.block_ops), kernel.inputs, f"fused_{value.name}"
+            make = self._fused_maker(kernel)
+        self.instances.append(KernelInstance(task, inputs, value, make))
+        func, arrays = self._make_planned(task, make)
+        out = self._call(func, name, [self.materialize(v) for v in inputs], arrays, value)
         self.env[id(value)] = out
         return out
+
+    def _make_planned(self, task, make):
+        """The kernel with its planned knobs; the default schedule (and a warning) when a record's
+        knobs do not apply to it."""
+        tuned = self.plan.get(task.signature, {})
+        try:
+            return make(tuned)
+        except (TypeError, ValueError, RuntimeError) as err:  # TVM raises RuntimeError subclasses
+            if not tuned:
+                raise
+            warnings.warn(f"cmlc: tuned knobs {tuned} do not apply to {task.kind} kernel {task.signature} ({err}); "
+                          f"it keeps the default schedule", TuningRecordWarning, stacklevel=2)
+            return make({})
+
+    def _fused_maker(self, kernel):
+        def make(tuned: dict):
+            knobs = dataclasses.replace(self.knobs, **tuned)
+            return self.backend.schedule(kernel.func, kernel.output_block, kernel.block_ops, knobs), kernel.consts
+        return make
+
+    def _opaque_maker(self, node):
+        """Tuned knobs that are the backend's (GPU threads per block) shape the row loop; the
+        rest go to the kernel's builder."""
+        backend_fields = {f.name for f in dataclasses.fields(self.knobs)}
+
+        def make(tuned: dict):
+            knobs = dataclasses.replace(self.knobs, **{k: v for k, v in tuned.items() if k in backend_fields})
+            kernel_knobs = {k: v for k, v in tuned.items() if k not in backend_fields}
+            return OPAQUE_KERNELS[node.op](node, self.backend.row_loop(knobs), kernel_knobs)
+        return make
 
 
 def backend_of(target: tvm.target.Target) -> Backend:
     return BACKENDS[target.kind.name]
 
 
-def translate(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None) -> tvm.IRModule:
+def translate(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None,
+              plan: dict | None = None) -> tvm.IRModule:
     """Relax IRModule with, per ``graph.outputs`` key, a function of that name taking ``X`` of
     shape (n, F), and (CPU) its single-threaded twin :func:`serial_name` (same kernels, no
     thread pool). ``knobs``: the backend's knobs type; None for its defaults. ``backend``:
     None for the target kind's (tests pass the CUDA backend with a CPU target to run the GPU
-    schedules unbound)."""
+    schedules unbound). ``plan``: ``{task signature: knob overrides}`` (see the module docstring)."""
+    return _emit(graph, target, knobs, backend, plan or {})[0]
+
+
+def kernel_instances(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None) -> list:
+    """The distinct kernels (:class:`KernelInstance`, one per task signature) of the parallel
+    build of ``graph``, in the order the build emits them."""
+    _, instances = _emit(graph, target, knobs, backend, {}, only_parallel=True)
+    unique: dict = {}
+    for inst in instances:
+        unique.setdefault(inst.task.signature, inst)
+    return list(unique.values())
+
+
+def _emit(graph, target, knobs, backend, plan, only_parallel=False):
+    """``(IRModule, [KernelInstance] of the first variant)``."""
     backend = backend_of(target) if backend is None else backend
     knobs = backend.knobs if knobs is None else knobs
     variants = [(lambda m: m, knobs)]
     if backend.serial_twin:
         variants = [(lambda m: m, dataclasses.replace(knobs, parallel=True)),
-                    (serial_name, dataclasses.replace(knobs, parallel=False))]
+                    (serial_name, dataclasses.replace(knobs, parallel=False))][:1 if only_parallel else 2]
     (x_value,) = graph.inputs
     bb = relax.BlockBuilder()
     n = tirx.Var("n", "int64")
+    instances: list = []
     for method, value in graph.outputs.items():
         sub = graph.subgraph([method])
-        for name_of, variant_knobs in variants:
-            emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n)
+        for i, (name_of, variant_knobs) in enumerate(variants):
+            emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, plan, instances if i == 0 else [])
             x = relax.Var("X", emitter.ty(x_value))
             emitter.env[id(x_value)] = x
             with bb.function(name_of(method), [x]):
                 with bb.dataflow():
                     out = bb.emit_output(emitter.materialize(value))
                 bb.emit_func_output(out)
-    return bb.get()
+    return bb.get(), instances
 
 
-def build(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None):
+def build(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None, plan: dict | None = None):
     """``tvm.compile`` of :func:`translate`; returns the Relax VM executable."""
-    return tvm.compile(translate(graph, target, knobs, backend), target=target)
+    return tvm.compile(translate(graph, target, knobs, backend, plan), target=target)

@@ -1,0 +1,143 @@
+"""Search spaces: the knob values each kernel kind may take on each target kind, pruned by
+constraints before anything is built.
+
+A point of a space is a dict of knob overrides (``{"rows_per_chunk": 32, "mm_row_tile": 4}``)
+applied over the backend's default knobs (see ``cmlc.translate.module``). The empty dict, the
+default schedule, is always a point. Constraints drop points that cannot help or cannot build:
+tiles that divide no loop, register tiles larger than the vector register file, per-task buffers
+larger than the L2 cache, unrolled tree walks whose code would not fit the instruction cache.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+from cmlc.translate.tasks import KernelTask
+
+REGISTER_FILE_BYTES = 32 * 64       # 32 vector registers of 512 bits (AVX-512; a bound, not a guess per CPU)
+L2_BYTES = 1 << 20
+MAX_UNROLLED_STEPS = 256            # perfect-tree walk: rows per block x depth
+GPU_THREADS = (32, 64, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class Space:
+    """axes : knob name -> candidate values; ``valid(task, point)`` -> bool prunes the grid."""
+
+    axes: Callable          # task -> {knob: tuple of values}
+    valid: Callable         # (task, point) -> bool
+
+    def points(self, task: KernelTask) -> list:
+        """Every valid point, the default (``{}``) first."""
+        axes = self.axes(task)
+        names = sorted(axes)
+        out = [{}]
+        for values in itertools.product(*(axes[n] for n in names)):
+            point = dict(zip(names, values))
+            if self.valid(task, point):
+                out.append(point)
+        return out
+
+
+def _divides(factor: int, extent: float) -> bool:
+    return factor < extent and int(extent) % factor == 0
+
+
+def _spread_divisors(extent: int, low: int, high: int, count: int) -> tuple:
+    """Up to ``count`` divisors of ``extent`` in ``[low, high]`` (and below ``extent``), spread
+    evenly in log scale."""
+    divisors = [d for d in range(low, min(high, extent - 1) + 1) if extent % d == 0]
+    if len(divisors) <= count:
+        return tuple(divisors)
+    picks = {divisors[round(i * (len(divisors) - 1) / (count - 1))] for i in range(count)}
+    return tuple(sorted(picks))
+
+
+def _fused_cpu_axes(task):
+    f = task.features
+    axes = {"rows_per_chunk": (8, 16, 32, 64, 128, 256)}
+    if f.get("max_red", 0) > 0:     # a matmul: tile it
+        axes["mm_row_tile"] = (1, 2, 4, 8)
+        axes["mm_col_tile"] = (0,) + tuple(c for c in (4, 8, 16, 32, 64) if _divides(c, f["max_cols"]))
+        axes["mm_red_tile"] = (0,) + _spread_divisors(int(f["max_red"]), 4, 256, 3)
+    return axes
+
+
+def _fused_cpu_valid(task, p):
+    f = task.features
+    rows = p["rows_per_chunk"]
+    row_tile = p.get("mm_row_tile", 1)
+    cols = p.get("mm_col_tile", 0) or min(f.get("max_cols", 1), 8)
+    if row_tile > rows or rows % row_tile:
+        return False
+    if row_tile * cols * 8 > REGISTER_FILE_BYTES:
+        return False
+    chunk_bytes = rows * (f.get("max_red", 0) + f.get("max_cols", 0) + f.get("elementwise", 0)) * 8
+    return chunk_bytes <= L2_BYTES or rows == 8
+
+
+def _tree_cpu_axes(task):
+    return {"strategy": task.options.get("strategy", ("",)), "rows_per_block": (1, 2, 4, 8, 16, 32, 64)}
+
+
+def _tree_cpu_valid(task, p):
+    f = task.features
+    if p["strategy"] == "perfect":
+        return (p["rows_per_block"] * f["depth"] <= MAX_UNROLLED_STEPS
+                and p["rows_per_block"] * f["n_features"] * 8 <= L2_BYTES)
+    return p["rows_per_block"] <= 32
+
+
+def _sparse_cpu_axes(task):
+    return {"rows_per_block": (4, 8, 16, 32, 64)}
+
+
+def _sparse_cpu_valid(task, p):
+    return p["rows_per_block"] * task.features["used"] * task.features["itemsize"] <= L2_BYTES
+
+
+def _gpu_axes(task):
+    axes = {"threads_per_block": GPU_THREADS}
+    if task.kind == "tree_ensemble":
+        axes["strategy"] = task.options.get("strategy", ("",))
+    return axes
+
+
+def _always(task, p):
+    return True
+
+
+SPACES = {
+    ("fused", "llvm"): Space(_fused_cpu_axes, _fused_cpu_valid),
+    ("tree_ensemble", "llvm"): Space(_tree_cpu_axes, _tree_cpu_valid),
+    ("sparse_matmul", "llvm"): Space(_sparse_cpu_axes, _sparse_cpu_valid),
+    ("fused", "cuda"): Space(_gpu_axes, _always),
+    ("tree_ensemble", "cuda"): Space(_gpu_axes, _always),
+    ("sparse_matmul", "cuda"): Space(_gpu_axes, _always),
+}
+
+#: kind -> every knob name a record of that kind may set (on any target)
+KNOB_NAMES = {
+    "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "threads_per_block"},
+    "tree_ensemble": {"strategy", "rows_per_block", "threads_per_block"},
+    "sparse_matmul": {"rows_per_block", "threads_per_block"},
+}
+
+
+def space_of(task: KernelTask, target_kind: str) -> Space:
+    return SPACES[(task.kind, target_kind)]
+
+
+def knob_features(kind: str, point: dict) -> dict:
+    """Numeric features of a point for the cost model: each knob's value (a default knob: 0),
+    categorical knobs one-hot."""
+    feats = {}
+    for name in sorted(KNOB_NAMES[kind]):
+        value = point.get(name)
+        if name == "strategy":
+            for s in ("perfect", "traversal"):
+                feats[f"strategy={s}"] = float(value == s)
+        else:
+            feats[name] = float(value or 0)
+    return feats

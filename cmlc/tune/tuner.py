@@ -1,0 +1,201 @@
+"""The search: measure the default schedule of every tunable kernel, then spend the remaining
+trials where the time goes, each round measuring the candidates the cost model ranks fastest
+plus one at random (exploration), refitting the model after every round.
+
+Trials are shared between kernels in proportion to their default latency (at least
+:data:`MIN_TRIALS_PER_KERNEL` each while trials last), so a forest's tree walk gets most of the
+budget and the argmax after it little. Every measurement is appended to the records database;
+a kernel that already has records for this target and batch bucket is not measured again.
+A candidate that fails to build is skipped (and counted), as MetaSchedule does.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+
+from cmlc.ecg import Graph
+from cmlc.target import target_to_json
+from cmlc.translate import kernel_instances
+
+from .cost_model import CostModel
+from .measure import MeasureConfig, Measurer
+from .records import Record, RecordDB, batch_bucket
+from .space import SPACES
+
+DEFAULT_TRIALS = 64          # what tune=True means
+DEFAULT_BATCH = 4096         # the batch size kernels are tuned at without a batch_hint
+MIN_TRIALS_PER_KERNEL = 4
+ROUND = 4                    # candidates measured per round (the last one random once the model is trained)
+
+
+@dataclass
+class KernelResult:
+    """kind, signature : the kernel. default_s / best_s : median latency of the default schedule
+    and of the best point found (seconds, at the tuning batch). best : that point's knobs.
+    trials / failed : candidates measured / that did not build."""
+
+    kind: str
+    signature: str
+    default_s: float
+    best_s: float
+    best: dict
+    trials: int
+    failed: int = 0
+
+    @property
+    def speedup(self) -> float:
+        return self.default_s / self.best_s
+
+
+@dataclass
+class TuneReport:
+    """What :func:`tune_graph` did: per kernel results, kernels skipped because records existed,
+    and the wall time."""
+
+    kernels: list = field(default_factory=list)
+    cached: int = 0
+    wall_s: float = 0.0
+
+    def __str__(self):
+        lines = [f"tuned {len(self.kernels)} kernels in {self.wall_s:.1f} s ({self.cached} from records)"]
+        lines += [f"  {k.kind} {k.signature}: {k.default_s * 1e3:.3f} ms -> {k.best_s * 1e3:.3f} ms "
+                  f"({k.speedup:.2f}x, {k.trials} trials, {k.failed} failed) {k.best}" for k in self.kernels]
+        return "\n".join(lines)
+
+
+class _KernelSearch:
+    """The state of one kernel's search: its candidate points and what was measured."""
+
+    def __init__(self, instance, graph, target_kind, measurer, db, target, bucket, x):
+        self.instance, self.task = instance, instance.task
+        self.points = SPACES[(self.task.kind, target_kind)].points(self.task)
+        self.measurer, self.db, self.target, self.bucket = measurer, db, target, bucket
+        self.inputs = measurer.prepare(graph, instance, x)
+        self.latency: dict = {}            # index into points -> seconds
+        self.failed = 0
+
+    def measure(self, index: int) -> float | None:
+        point = self.points[index]
+        try:
+            func, consts = self.instance.make(point)
+            seconds = self.measurer.time(func, consts, self.inputs, self.instance.output)
+        except (RuntimeError, ValueError, TypeError):   # TVM raises RuntimeError subclasses
+            self.failed += 1
+            self.latency[index] = float("inf")
+            return None
+        self.latency[index] = seconds
+        self.db.add(Record(self.task.kind, self.task.signature, self.target, self.bucket, point, seconds,
+                           dict(self.task.features)))
+        return seconds
+
+    def unmeasured(self) -> list:
+        return [i for i in range(len(self.points)) if i not in self.latency]
+
+    @property
+    def best(self) -> tuple:
+        index = min(self.latency, key=self.latency.get)
+        return self.points[index], self.latency[index]
+
+    def result(self) -> KernelResult:
+        point, seconds = self.best
+        return KernelResult(self.task.kind, self.task.signature, self.latency.get(0, float("inf")), seconds, point,
+                            len(self.latency), self.failed)
+
+
+def _shares(defaults: list, budget: int) -> list:
+    """Trials per kernel after its default: proportional to default latency, at least
+    :data:`MIN_TRIALS_PER_KERNEL` while the budget lasts."""
+    if budget <= 0:
+        return [0] * len(defaults)
+    weights = np.array([d if np.isfinite(d) else 0.0 for d in defaults]) + 1e-12
+    shares = np.floor(weights / weights.sum() * budget).astype(int)
+    shares = np.maximum(shares, min(MIN_TRIALS_PER_KERNEL, budget // max(len(defaults), 1)))
+    while shares.sum() > budget:
+        shares[np.argmax(shares)] -= 1
+    shares[np.argmax(weights)] += budget - shares.sum()
+    return shares.tolist()
+
+
+def tune_graph(graph: Graph, target: tvm.target.Target, trials: int = DEFAULT_TRIALS, batch: int = DEFAULT_BATCH,
+               db: RecordDB | None = None, progress: bool | None = None, config: MeasureConfig = MeasureConfig(),
+               seed: int = 0, knobs=None) -> TuneReport:
+    """Tune the kernels of ``graph`` for ``target`` at ``batch`` rows with at most ``trials``
+    measurements; the records land in ``db`` (default: the user cache's). ``progress``: show a
+    tqdm bar (None: only on a terminal). ``knobs``: the backend knobs the points override (the
+    default schedule's; None for the backend's defaults)."""
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    db = RecordDB() if db is None else db
+    target_str, bucket, kind = target_to_json(target), batch_bucket(batch), target.kind.name
+    report = TuneReport()
+    todo = []
+    for inst in kernel_instances(graph, target, knobs):
+        if not inst.task.tunable or (inst.task.kind, kind) not in SPACES:
+            continue
+        cached = db.best(inst.task.kind, inst.task.signature, target_str, bucket)
+        if cached is not None and cached.bucket == bucket:
+            report.cached += 1
+        else:
+            todo.append(inst)
+    if not todo or trials <= 0:
+        report.wall_s = time.perf_counter() - start
+        return report
+
+    measurer = Measurer(target, bucket, config, seed)
+    (x_value,) = graph.inputs
+    x = measurer.random_input(int(x_value.shape[1]))
+    rng = np.random.default_rng(seed)
+    searches = [_KernelSearch(inst, graph, kind, measurer, db, target_str, bucket, x) for inst in todo]
+    models = {}
+    with tqdm(total=trials, desc="cmlc tune", unit="trial", disable=(None if progress is None else not progress)) as bar:
+        def step(search, index):
+            search.measure(index)
+            best = search.best[1]
+            bar.set_postfix_str(f"{search.task.kind}: best {best * 1e3:.3f} ms" if np.isfinite(best) else search.task.kind)
+            bar.update(1)
+
+        for search in searches[:trials]:
+            step(search, 0)                       # the default schedule first: the baseline
+        shares = _shares([s.latency.get(0, 0.0) for s in searches[:trials]], trials - min(trials, len(searches)))
+        for search, share in zip(searches, shares):
+            model = models.setdefault(search.task.kind, _model(search.task.kind, target_str, db))
+            spent = 0
+            while spent < share and search.unmeasured():
+                picks = _next_round(search, model, min(ROUND, share - spent), bucket, rng)
+                for index in picks:
+                    step(search, index)
+                spent += len(picks)
+                model.fit(db.of_kind(search.task.kind, target_str))
+    for model in models.values():
+        model.save()
+    report.kernels = [s.result() for s in searches if s.latency]
+    report.wall_s = time.perf_counter() - start
+    return report
+
+
+def _model(kind: str, target: str, db: RecordDB) -> CostModel:
+    """The kind's cost model: refitted on the records when there are enough, else the saved one."""
+    model = CostModel(kind, target, db.path.parent)
+    model.fit(db.of_kind(kind, target))
+    if not model.trained:
+        model.load()
+    return model
+
+
+def _next_round(search: _KernelSearch, model: CostModel, size: int, bucket: int, rng) -> list:
+    """Indices of the next ``size`` points to measure: the model's fastest predictions, the last
+    pick random (exploration); all random while the model is untrained."""
+    left = search.unmeasured()
+    if not model.trained:
+        return [int(i) for i in rng.choice(left, size=min(size, len(left)), replace=False)]
+    scores = model.predict(search.task.features, [search.points[i] for i in left], bucket)
+    ranked = [left[i] for i in np.argsort(scores, kind="stable")]
+    picks = ranked[:max(size - 1, 1)]
+    rest = [i for i in left if i not in picks]
+    if len(picks) < size and rest:
+        picks.append(int(rng.choice(rest)))
+    return picks

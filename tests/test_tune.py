@@ -1,0 +1,304 @@
+"""The autotuner: search-space constraints, the records database (round trip, corrupt and foreign
+lines), the cost model, and tuned models against their references (``tune``-marked cases measure
+kernels; they are small enough for CI)."""
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+import cmlc
+from cmlc import passes
+from cmlc.ecg import analyze
+from cmlc.errors import DeviceNotFoundError, TuningRecordWarning
+from cmlc.frontends import convert
+from cmlc.options import OptionError
+from cmlc.target import resolve_target, target_to_json
+from cmlc.translate import KernelTask, build, kernel_instances
+from cmlc.tune import CostModel, MeasureConfig, Record, RecordDB, SPACES, batch_bucket, clear_cache, tune_graph
+from cmlc.tune import records as records_module
+from cmlc.tune.space import L2_BYTES, MAX_UNROLLED_STEPS, REGISTER_FILE_BYTES, _spread_divisors
+
+from conftest import classification_data, fresh_rows
+
+FAST = MeasureConfig(repeats=3, min_repeat_ms=1, flush_cache=False)
+TARGET = resolve_target("llvm")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache directory of the test's own."""
+    monkeypatch.setenv(records_module.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def graph_of(model):
+    spec = convert(model, {})
+    graph, _ = passes.run_passes(spec.graph, 2, ())
+    analyze(graph)
+    return graph
+
+
+def fused_task(max_red, max_cols, elementwise=4.0):
+    return KernelTask("fused", "t", {"blocks": 3.0, "macs": max_red * max_cols, "max_red": max_red,
+                                     "max_cols": max_cols, "elementwise": elementwise})
+
+
+def tree_task(depth=8, n_features=10, strategies=("perfect", "traversal")):
+    return KernelTask("tree_ensemble", "t", {"n_trees": 10.0, "depth": float(depth), "n_features": float(n_features)},
+                      {"strategy": strategies})
+
+
+# --- the search space -------------------------------------------------------------------------
+
+def test_spread_divisors():
+    assert _spread_divisors(500, 4, 256, 3) == (4, 25, 250)
+    assert _spread_divisors(7, 4, 256, 3) == ()
+    assert all(500 % d == 0 for d in _spread_divisors(500, 4, 256, 5))
+
+
+@pytest.mark.parametrize("max_red, max_cols", [(500, 1), (64, 48), (20, 3), (1000, 100)])
+def test_fused_space_respects_its_constraints(max_red, max_cols):
+    task = fused_task(max_red, max_cols)
+    points = SPACES[("fused", "llvm")].points(task)
+    assert points[0] == {} and len(points) > 10
+    for p in points[1:]:
+        rows, row_tile, col_tile, red_tile = p["rows_per_chunk"], p["mm_row_tile"], p["mm_col_tile"], p["mm_red_tile"]
+        assert rows % row_tile == 0
+        assert col_tile == 0 or (max_cols % col_tile == 0 and col_tile < max_cols)
+        assert red_tile == 0 or (max_red % red_tile == 0 and red_tile < max_red)
+        assert row_tile * (col_tile or min(max_cols, 8)) * 8 <= REGISTER_FILE_BYTES
+        assert rows == 8 or rows * (max_red + max_cols + 4) * 8 <= L2_BYTES
+
+
+def test_fused_space_without_matmul_tunes_only_chunks():
+    task = KernelTask("fused", "t", {"macs": 9.0, "max_red": 0.0, "max_cols": 0.0})   # a window op
+    assert {frozenset(p) for p in SPACES[("fused", "llvm")].points(task)[1:]} == {frozenset({"rows_per_chunk"})}
+
+
+def test_tree_space_prunes_long_unrolled_walks_and_inapplicable_lowerings():
+    points = SPACES[("tree_ensemble", "llvm")].points(tree_task(depth=12))
+    perfect = [p["rows_per_block"] for p in points[1:] if p["strategy"] == "perfect"]
+    assert perfect and max(perfect) * 12 <= MAX_UNROLLED_STEPS
+    only_traversal = SPACES[("tree_ensemble", "llvm")].points(tree_task(strategies=("traversal",)))
+    assert {p["strategy"] for p in only_traversal[1:]} == {"traversal"}
+
+
+def test_tree_lowerings_offered_follow_the_request():
+    X, y = classification_data(2)
+    forest = RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, y)
+    (tree,) = [i for i in kernel_instances(graph_of(forest), TARGET) if i.task.kind == "tree_ensemble"]
+    assert tree.task.options["strategy"] == ("perfect", "traversal")
+    spec = convert(forest, {"tree_strategy": "traversal"})
+    (forced,) = [i for i in kernel_instances(spec.graph, TARGET) if i.task.kind == "tree_ensemble"]
+    assert forced.task.options["strategy"] == ("traversal",)
+
+
+def test_cuda_space_tunes_threads_per_block():
+    points = SPACES[("tree_ensemble", "cuda")].points(tree_task())
+    assert {p["threads_per_block"] for p in points[1:]} == {32, 64, 128, 256, 512}
+
+
+# --- task signatures ----------------------------------------------------------------------------
+
+SIGNATURES = """
+import sys; sys.path.insert(0, {tests!r})
+from conftest import classification_data
+from sklearn.linear_model import LogisticRegression
+from test_tune import graph_of, TARGET
+from cmlc.translate import kernel_instances
+X, y = classification_data(3)
+print(sorted(i.task.signature for i in kernel_instances(graph_of(LogisticRegression().fit(X, y)), TARGET)))
+"""
+
+
+def test_signatures_are_the_same_in_another_process():
+    X, y = classification_data(3)
+    here = sorted(i.task.signature for i in kernel_instances(graph_of(LogisticRegression().fit(X, y)), TARGET))
+    tests = str(__import__("pathlib").Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-c", SIGNATURES.format(tests=tests)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == str(here)
+
+
+# --- the records database -------------------------------------------------------------------------
+
+def record(signature="s", knobs=None, latency=1e-3, bucket=4096, kind="fused", target="llvm -mcpu=x"):
+    return Record(kind, signature, target, bucket, {"rows_per_chunk": 32} if knobs is None else knobs, latency,
+                  {"macs": 10.0})
+
+
+def test_records_round_trip_and_best(tmp_path):
+    db = RecordDB(tmp_path / "r.jsonl")
+    db.add(record(latency=3e-3, knobs={"rows_per_chunk": 8}))
+    db.add(record(latency=1e-3, knobs={"rows_per_chunk": 64}))
+    db.add(record(latency=5e-4, knobs={"rows_per_chunk": 16}, bucket=256))
+    db.add(record(signature="other", latency=1e-4))
+    again = RecordDB(tmp_path / "r.jsonl")
+    assert again.records == db.records
+    assert again.best("fused", "s", "llvm -mcpu=x", 4096).knobs == {"rows_per_chunk": 64}
+    assert again.best("fused", "s", "llvm -mcpu=x", 128).knobs == {"rows_per_chunk": 16}    # nearest bucket
+    assert again.best("fused", "s", "llvm -mcpu=y", 4096) is None                          # another target
+    assert again.plan("llvm -mcpu=x", 4096) == {"s": {"rows_per_chunk": 64}, "other": {"rows_per_chunk": 32}}
+
+
+def test_corrupt_and_foreign_records_are_skipped_with_a_warning(tmp_path):
+    path = tmp_path / "r.jsonl"
+    good = record().to_json()
+    foreign = [
+        "{not json",
+        json.dumps({**json.loads(good), "version": 99}),
+        json.dumps({**json.loads(good), "kind": "mystery_kernel"}),
+        json.dumps({**json.loads(good), "knobs": {"warp_drive": 9}}),
+        json.dumps({**json.loads(good), "latency_s": -1}),
+        json.dumps({**json.loads(good), "extra_field": 1}),
+        "\x00\x01binary",
+    ]
+    path.write_text("\n".join([good, *foreign, good]) + "\n")
+    with pytest.warns(TuningRecordWarning) as caught:
+        db = RecordDB(path)
+    assert len(db.records) == 2 and db.skipped == len(foreign) == len(caught)
+    assert "not JSON" in str(caught[0].message) and "version 99" in str(caught[1].message)
+
+
+def test_a_corrupt_database_never_breaks_a_compile(cache):
+    (cache / "tuning").mkdir(parents=True)
+    (cache / "tuning" / "records.jsonl").write_bytes(b"\xff\xfe garbage\n{\"version\": 1}\n")
+    X, y = classification_data(2)
+    model = LogisticRegression().fit(X, y)
+    with pytest.warns(TuningRecordWarning):
+        cm = cmlc.compile(model)
+    assert (cm.predict(X) == model.predict(X)).all()
+
+
+def test_knobs_that_do_not_apply_fall_back_to_the_default_schedule(cache):
+    X, y = classification_data(2)
+    forest = RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, y)
+    graph = graph_of(forest)
+    plan = {i.task.signature: {"no_such_knob": 1} for i in kernel_instances(graph, TARGET)}
+    with pytest.warns(TuningRecordWarning, match="default schedule"):
+        build(graph, TARGET, plan=plan)
+
+
+def test_batch_bucket():
+    assert [batch_bucket(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [1, 2, 4, 1024, 1024, 2048]
+
+
+def test_clear_cache(cache):
+    db = RecordDB()
+    db.add(record())
+    assert db.path.exists() and str(db.path).startswith(str(cache))
+    clear_cache()
+    assert not db.path.exists() and RecordDB().records == []
+
+
+# --- the cost model -------------------------------------------------------------------------------
+
+def test_cost_model_learns_which_knob_is_faster_and_transfers_through_its_file(tmp_path):
+    rng = np.random.default_rng(0)
+    records = []
+    for size in (100, 200, 400, 800):          # four "kernels" of a family: latency grows with size,
+        for rows in (8, 16, 32, 64, 128, 256):  # and chunks of 32 rows are fastest
+            latency = size * 1e-6 * (1 + abs(np.log2(rows / 32))) * (1 + 0.02 * rng.standard_normal())
+            records.append(Record("fused", f"k{size}", "t", 4096, {"rows_per_chunk": rows}, latency,
+                                  {"macs": float(size)}))
+    model = CostModel("fused", "t", tmp_path)
+    model.fit(records)
+    points = [{"rows_per_chunk": r} for r in (8, 32, 256)]
+    unseen = model.predict({"macs": 300.0}, points, 4096)            # a kernel it never saw
+    assert np.argmin(unseen) == 1
+    model.save()
+    loaded = CostModel("fused", "t", tmp_path)
+    assert loaded.load() and np.allclose(loaded.predict({"macs": 300.0}, points, 4096), unseen)
+    loaded.path.write_text("not a model")
+    assert not CostModel("fused", "t", tmp_path).load()
+
+
+# --- the API --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tune", ["yes", -1, 2.5])
+def test_bad_tune_argument(tune):
+    X, y = classification_data(2)
+    with pytest.raises(OptionError, match="tune must be"):
+        cmlc.compile(LogisticRegression().fit(X, y), tune=tune)
+
+
+@pytest.mark.parametrize("batch_hint", [0, "big", 1.5])
+def test_bad_batch_hint(batch_hint):
+    X, y = classification_data(2)
+    with pytest.raises(OptionError, match="batch_hint"):
+        cmlc.compile(LogisticRegression().fit(X, y), batch_hint=batch_hint)
+
+
+def test_tuning_for_cuda_needs_a_gpu(cache):
+    from cmlc.runtime.devices import CudaPlacement
+    if CudaPlacement().unavailable_reason() is None:
+        pytest.skip("a GPU is present")
+    X, y = classification_data(2)
+    with pytest.raises(DeviceNotFoundError, match="measures kernels on CUDA"):
+        cmlc.compile(LogisticRegression().fit(X, y), target="cuda", tune=4)
+
+
+# --- tuned models ---------------------------------------------------------------------------------
+
+@pytest.mark.tune
+def test_tuned_forest_matches_scikit_learn_and_second_compile_measures_nothing(cache, monkeypatch):
+    X, y = classification_data(3, n_features=10)
+    forest = RandomForestClassifier(20, max_depth=6, random_state=0).fit(X, y)
+    graph = graph_of(forest)
+    report = tune_graph(graph, TARGET, trials=10, batch=256, config=FAST, progress=False)
+    (tree,) = [k for k in report.kernels if k.kind == "tree_ensemble"]
+    assert tree.trials >= 5 and tree.best_s <= tree.default_s
+    db = RecordDB()
+    assert len(db.records) >= 10 - len(report.kernels) + 1
+    assert db.plan(target_to_json(TARGET), 256)[tree.signature] == tree.best
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("a warm compile measured a kernel")
+    monkeypatch.setattr(cmlc.tune.Measurer, "time", no_measuring)
+    cm = cmlc.compile(forest, tune=10, batch_hint=256)             # every kernel has records: nothing to measure
+    rows = np.vstack([fresh_rows(X, 300), X[:50]])
+    assert (cm.predict(rows) == forest.predict(rows)).all()
+    np.testing.assert_allclose(cm.predict_proba(rows), forest.predict_proba(rows), rtol=0, atol=1e-12)
+    assert (cm.predict(rows[:1]) == forest.predict(rows[:1])).all()
+
+
+@pytest.mark.tune
+def test_tuned_linear_model_matches_scikit_learn(cache):
+    X, y = classification_data(3, n_features=40)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    cm = cmlc.compile(model, tune=12, batch_hint=512)
+    tuned = RecordDB().plan(target_to_json(TARGET), 512)
+    assert any(any(k.startswith("mm_") for k in knobs) for knobs in tuned.values())
+    rows = fresh_rows(X, 700)
+    assert (cm.predict(rows) == model.predict(rows)).all()
+    np.testing.assert_allclose(cm.predict_proba(rows), model.predict_proba(rows), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.tune
+def test_every_matmul_tiling_gives_the_default_results(cache):
+    """Tiling moves only spatial loops: every point of a matmul kernel's space computes the same
+    outputs, bit for bit, as its default schedule."""
+    X, y = classification_data(3, n_features=20)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    graph = graph_of(model).subgraph(["decision_function"])
+    (inst,) = kernel_instances(graph, TARGET)
+    from cmlc.tune.measure import kernel_inputs
+    import tvm
+    x = fresh_rows(X, 256)
+    inputs = [tvm.runtime.tensor(a) for a in kernel_inputs(graph, inst, x)]
+
+    def run(point):
+        func, consts = inst.make(point)
+        lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=TARGET)
+        out = tvm.runtime.empty((256, 3), "float64", tvm.cpu())
+        lib.mod["main"](*inputs, *[tvm.runtime.tensor(c) for c in consts], out)
+        return out.numpy()
+    expected = run({})
+    points = SPACES[("fused", "llvm")].points(inst.task)
+    for point in points[1::max(1, len(points) // 12)]:
+        assert np.array_equal(run(point), expected), point
