@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import tvm
@@ -56,7 +57,7 @@ def _specialize_batch(func: tirx.PrimFunc, n_rows: int) -> tirx.PrimFunc:
 
 
 def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str | None = None,
-                  num_cores: int = 2, *, seed: int | None = 0):
+                  num_cores: int = 2, *, seed: int | None = 0, timeout_s: float = 600.0):
     """Tune ``func`` with MetaSchedule for batches of exactly ``n_rows`` rows.
 
     func : an unscheduled PrimFunc (e.g. from ``te.create_prim_func``) whose first parameter's
@@ -70,6 +71,11 @@ def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str |
     num_cores : the target's ``num-cores`` (what the schedules parallelize for) and the tuner's
         search threads. The target is the host CPU's ``mcpu`` on llvm.
     seed : MetaSchedule's random seed (None: random).
+    timeout_s : per-candidate timeout of the local builder and runner. MetaSchedule's default,
+        30 s, is too short on a loaded 2-core machine: the builder starts fresh worker processes
+        for every batch and each one's first build imports ``tvm.s_tir.tensor_intrin`` (about
+        25 s idle) inside that timeout, so every candidate can come back "Timeout" (seen here:
+        16 of 16 build errors while another job kept both cores busy).
 
     Returns ``(best_func, wall_s)``: the best scheduled PrimFunc (``sch.mod["main"]``, with the
     same parameters as ``func`` but dim 0 = ``n_rows``; build it with ``tvm.compile(best_func,
@@ -90,21 +96,36 @@ def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str |
 
     def tune(directory: str):
         t0 = time.perf_counter()
+        builder = ms.builder.LocalBuilder(timeout_sec=timeout_s)
+        runner = ms.runner.LocalRunner(timeout_sec=timeout_s)
         db = ms.tune_tir(mod, target, work_dir=directory, max_trials_global=trials,
                          num_trials_per_iter=min(32, trials), cost_model="xgb", seed=seed,
-                         num_tuning_cores=int(num_cores))
+                         num_tuning_cores=int(num_cores), builder=builder, runner=runner)
         sch = ms.tir_integration.compile_tir(db, mod, target)
-        return sch, time.perf_counter() - t0
+        wall_s = time.perf_counter() - t0
+        if sch is None:
+            raise RuntimeError(f"MetaSchedule found no valid schedule in {trials} trials (n_rows={n_rows}, "
+                               f"target {target}): every candidate failed to build or run."
+                               + _log_errors(directory))
+        return sch, wall_s
 
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="cmlc_ms_") as tmp:
             sch, wall_s = tune(tmp)
     else:
         sch, wall_s = tune(work_dir)
-    if sch is None:
-        raise RuntimeError(f"MetaSchedule found no valid schedule in {trials} trials "
-                           f"(n_rows={n_rows}, target {target}): every candidate failed to build or run")
     return sch.mod["main"], wall_s
+
+
+def _log_errors(work_dir: str, limit: int = 2000) -> str:
+    """The first builder / runner error lines of MetaSchedule's task logs under ``work_dir``."""
+    lines = []
+    for path in sorted(Path(work_dir, "logs").glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if any(key in line for key in ("LocalBuilder", "LocalRunner", "Error", "error", "Timeout")):
+                lines.append(line.strip())
+    text = "\n".join(dict.fromkeys(lines))[:limit]
+    return f" From the logs in {work_dir}/logs:\n{text}" if text else f" See the logs in {work_dir}/logs."
 
 
 def perfect_walk_te(feat: np.ndarray, thr: np.ndarray, miss: np.ndarray, leaf: np.ndarray, base: np.ndarray,

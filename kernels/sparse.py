@@ -16,13 +16,18 @@ dense product is NaN wherever a non-finite ``X[n, k]`` meets a zero ``W[k, j]``.
 therefore count the non-finite values of each row (all ``K`` columns) and, in blocks that have
 any, the non-finite values each column's sum met; fewer met than present means a zero weight met
 one, and the output is NaN, as the dense product gives. Integer kernels skip the check.
+
+The tuner may instead pick the **dense** form of the same op (``SpmmKnobs.format``): the weight
+rebuilt dense bit for bit (``cmlc.ecg.ops.dense_weight``) and multiplied by the fused kernels'
+matmul definition and schedule, which is exactly the op's reference. That is how the choice
+between sparse and dense is measured rather than predicted.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
 from dataclasses import dataclass
 
 import numpy as np
-from tvm import tirx
+from tvm import te, tirx
 from tvm.script import tirx as T
 
 from .rows import PARALLEL, RowLoop
@@ -35,12 +40,17 @@ class SpmmKnobs:
     """Free parameters of the SpMM kernel.
 
     rows_per_block : rows computed together on a CPU (the vector width of the multiply-adds);
-        ``None`` picks ``VECTOR_BYTES // itemsize``. One per thread on a GPU.
+        ``None`` picks ``VECTOR_BYTES // itemsize``. One per thread on a GPU. In the dense form:
+        the rows of a parallel chunk (default 64).
     rows : how row blocks map onto the hardware (thread pool, serial, GPU threads).
+    format : ``"csr"`` (this module's kernel) or ``"dense"`` (see the module docstring).
+    mm_row_tile : the dense form's register-tile rows (``CpuKnobs.mm_row_tile``).
     """
 
     rows_per_block: int = None
     rows: RowLoop = PARALLEL
+    format: str = "csr"
+    mm_row_tile: int = 1
 
 
 def kernel_arrays(attrs: dict):
@@ -124,7 +134,38 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
     return sparse_matmul, list(arrays)
 
 
+def dense_kernel(attrs: dict, knobs: SpmmKnobs):
+    """PrimFunc ``(X (N, K), W (K, M), Y (N, M))`` of the op with its weight dense, scheduled as a
+    fused kernel's matmul, and ``[W]``."""
+    from cmlc.ecg import Op
+    from cmlc.ecg.ops import dense_weight
+
+    from .cpu_schedule import CpuKnobs, schedule_cpu
+    from .gpu_schedule import GpuKnobs, schedule_gpu
+
+    K, M = attrs["shape"]
+    dtype = attrs["data"].dtype.name
+    n = tirx.Var("n", "int64")
+    x, w = te.placeholder((n, K), dtype, name="X"), te.placeholder((K, M), dtype, name="W")
+    k = te.reduce_axis((0, K), name="k")
+    y = te.compute((n, M), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k), name="dense_matmul")
+    func, block_ops = te.create_prim_func([x, w, y]), {"dense_matmul": Op.MATMUL}
+    rows = knobs.rows
+    if rows.gpu:
+        scheduled = schedule_gpu(func, "dense_matmul", block_ops, GpuKnobs(threads_per_block=rows.gpu_threads, bind=rows.bind))
+    else:
+        scheduled = schedule_cpu(func, "dense_matmul", block_ops, CpuKnobs(
+            rows_per_chunk=knobs.rows_per_block or 64, parallel=rows.parallel, mm_row_tile=knobs.mm_row_tile))
+    return scheduled, [dense_weight(attrs)]
+
+
+SPMM_FORMATS = {"csr": spmm_kernel, "dense": dense_kernel}
+
+
 def build_sparse_matmul(node, rows: RowLoop, tuned: dict):
     """Opaque-kernel builder of a ``sparse_matmul`` node: ``(PrimFunc, constant arrays)``;
     ``tuned``: :class:`SpmmKnobs` fields other than ``rows``."""
-    return spmm_kernel(node.attrs, SpmmKnobs(rows=rows, **tuned))
+    knobs = SpmmKnobs(rows=rows, **tuned)
+    if knobs.format not in SPMM_FORMATS:
+        raise ValueError(f"unknown sparse_matmul format {knobs.format!r}; choose from {', '.join(SPMM_FORMATS)}")
+    return SPMM_FORMATS[knobs.format](node.attrs, knobs)

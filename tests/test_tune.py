@@ -302,3 +302,30 @@ def test_every_matmul_tiling_gives_the_default_results(cache):
     points = SPACES[("fused", "llvm")].points(inst.task)
     for point in points[1::max(1, len(points) // 12)]:
         assert np.array_equal(run(point), expected), point
+
+
+@pytest.mark.tune
+def test_sparse_matmul_in_both_formats_matches_the_default():
+    """The sparse-vs-dense choice is a knob of the SpMM kernel: the CSR kernel and the dense form
+    of the same op give the same outputs, and a tuned L1 model matches scikit-learn."""
+    X, y = classification_data(2, n_features=60)
+    model = LogisticRegression(penalty="l1", solver="liblinear", C=0.05).fit(X, y)
+    assert (model.coef_ == 0).mean() > 0.5
+    graph = graph_of(model).subgraph(["decision_function"])
+    (inst,) = [i for i in kernel_instances(graph, TARGET) if i.task.kind == "sparse_matmul"]
+    points = SPACES[("sparse_matmul", "llvm")].points(inst.task)
+    assert {p.get("format") for p in points[1:]} == {"csr", "dense"}
+    from cmlc.tune.measure import kernel_inputs
+    import tvm
+    x = fresh_rows(X, 200)
+    inputs = [tvm.runtime.tensor(a) for a in kernel_inputs(graph, inst, x)]
+
+    def run(point):
+        func, consts = inst.make(point)
+        lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=TARGET)
+        out = tvm.runtime.empty((200, 1), inst.output.dtype, tvm.cpu())
+        lib.mod["main"](*inputs, *[tvm.runtime.tensor(c) for c in consts], out)
+        return out.numpy()
+    expected = run({})
+    for point in [p for p in points if p.get("format") == "dense"][::3] + [p for p in points if p.get("format") == "csr"][::3]:
+        assert np.array_equal(run(point), expected), point

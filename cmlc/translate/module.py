@@ -62,12 +62,15 @@ class KernelInstance:
     inputs : the batched ECG values it reads, in parameter order; ``output`` the value it writes.
     make : ``make(tuned)`` -> ``(scheduled PrimFunc, constant arrays)`` with the knob overrides
         ``tuned`` (a dict) applied over the parallel variant's knobs.
+    source : what the kernel is made from: the unscheduled :class:`FusedKernel`, or the opaque
+        ECG node.
     """
 
     task: KernelTask
     inputs: list
     output: object
     make: Callable = field(repr=False)
+    source: object = field(repr=False, default=None)
 
 
 def serial_name(method: str) -> str:
@@ -99,13 +102,13 @@ class _MethodEmitter:
             return self.env[id(value)]
         node = self.producers.get(id(value))
         if node is not None and node.op in OpGroup.OPAQUE:
-            task, inputs, name = opaque_task(node), [node.inputs[0]], f"{node.op.value}_{value.name}"
+            task, inputs, name, source = opaque_task(node), [node.inputs[0]], f"{node.op.value}_{value.name}", node
             make = self._opaque_maker(node)
         else:
             kernel = build_fused_kernel(self.graph, value, self.boundary)
-            task, inputs, name = fused_task(kernel.func, kernel.block_ops), kernel.inputs, f"fused_{value.name}"
+            task, inputs, name, source = fused_task(kernel.func, kernel.block_ops), kernel.inputs, f"fused_{value.name}", kernel
             make = self._fused_maker(kernel)
-        self.instances.append(KernelInstance(task, inputs, value, make))
+        self.instances.append(KernelInstance(task, inputs, value, make, source))
         func, arrays = self._make_planned(task, make)
         out = self._call(func, name, [self.materialize(v) for v in inputs], arrays, value)
         self.env[id(value)] = out

@@ -6,6 +6,11 @@ applied over the backend's default knobs (see ``cmlc.translate.module``). The em
 default schedule, is always a point. Constraints drop points that cannot help or cannot build:
 tiles that divide no loop, register tiles larger than the vector register file, per-task buffers
 larger than the L2 cache, unrolled tree walks whose code would not fit the instruction cache.
+
+Two knobs are choices between lowerings rather than tile sizes: ``strategy`` of a tree ensemble
+(perfect or traversal walk, where the frontend chose by heuristic) and ``format`` of a CSR SpMM
+(keep it sparse, or multiply by the dense weight): the tuner measures them like any knob, and
+the cost model learns them as one-hot features.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ REGISTER_FILE_BYTES = 32 * 64       # 32 vector registers of 512 bits (AVX-512; 
 L2_BYTES = 1 << 20
 MAX_UNROLLED_STEPS = 256            # perfect-tree walk: rows per block x depth
 GPU_THREADS = (32, 64, 128, 256, 512)
+DENSE_WEIGHT_BYTES = 64 << 20       # a sparse weight is tried dense only up to this size
+CATEGORICAL = {"strategy": ("perfect", "traversal"), "format": ("csr", "dense")}
 
 
 @dataclass(frozen=True)
@@ -90,17 +97,23 @@ def _tree_cpu_valid(task, p):
 
 
 def _sparse_cpu_axes(task):
-    return {"rows_per_block": (4, 8, 16, 32, 64)}
+    return {"format": ("csr", "dense"), "rows_per_block": (4, 8, 16, 32, 64, 128), "mm_row_tile": (1, 2, 4)}
 
 
 def _sparse_cpu_valid(task, p):
-    return p["rows_per_block"] * task.features["used"] * task.features["itemsize"] <= L2_BYTES
+    f = task.features
+    if p["format"] == "dense":   # the dense form: chunks of rows, a register tile of rows
+        return (p["rows_per_block"] >= 16 and p["rows_per_block"] % p["mm_row_tile"] == 0
+                and f["K"] * f["M"] * f["itemsize"] <= DENSE_WEIGHT_BYTES)
+    return p["mm_row_tile"] == 1 and p["rows_per_block"] * f["used"] * f["itemsize"] <= L2_BYTES
 
 
 def _gpu_axes(task):
     axes = {"threads_per_block": GPU_THREADS}
     if task.kind == "tree_ensemble":
         axes["strategy"] = task.options.get("strategy", ("",))
+    if task.kind == "sparse_matmul" and task.features["K"] * task.features["M"] * task.features["itemsize"] <= DENSE_WEIGHT_BYTES:
+        axes["format"] = CATEGORICAL["format"]
     return axes
 
 
@@ -121,7 +134,7 @@ SPACES = {
 KNOB_NAMES = {
     "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "threads_per_block"},
     "tree_ensemble": {"strategy", "rows_per_block", "threads_per_block"},
-    "sparse_matmul": {"rows_per_block", "threads_per_block"},
+    "sparse_matmul": {"format", "rows_per_block", "mm_row_tile", "threads_per_block"},
 }
 
 
@@ -135,9 +148,9 @@ def knob_features(kind: str, point: dict) -> dict:
     feats = {}
     for name in sorted(KNOB_NAMES[kind]):
         value = point.get(name)
-        if name == "strategy":
-            for s in ("perfect", "traversal"):
-                feats[f"strategy={s}"] = float(value == s)
+        if name in CATEGORICAL:
+            for option in CATEGORICAL[name]:
+                feats[f"{name}={option}"] = float(value == option)
         else:
             feats[name] = float(value or 0)
     return feats

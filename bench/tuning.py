@@ -1,0 +1,191 @@
+"""cmlc's tuner against TVM MetaSchedule on the same kernels, in one run.
+
+    python -m bench.tuning                       # rf, logreg_wide, svc; 32 cmlc trials, 64 MetaSchedule trials
+    python -m bench.tuning --models rf --trials 16 --ms-trials 32 --batch 4096
+
+For each model (a :data:`bench.workloads.WORKLOADS` recipe, fitted on the same data as the main
+benchmark) the kernels of its timed method that cmlc tunes are taken from the build, and:
+
+- **cmlc default**: the kernel with cmlc's default schedule;
+- **cmlc tuned**: ``cmlc.tune.tune_graph`` from a cold, empty records database, ``--trials``
+  measurements for the method's kernels together (its wall time includes every build);
+- **MetaSchedule**: ``tvm.s_tir.meta_schedule.tune_tir`` (XGBoost cost model, ``--ms-trials``
+  trials per kernel) on the kernel's unscheduled TE definition, its batch fixed at ``--batch``.
+  cmlc's hand-written tree kernels are loops MetaSchedule cannot schedule; it gets the same
+  perfect-tree walk written as TE stages (``bench.metaschedule.perfect_walk_te``) instead.
+
+Every variant is timed by the same harness (``cmlc.tune.Measurer``: warm-up, median of repeats,
+cache flush) on the same inputs, and its outputs are compared with the default kernel's.
+Writes ``tuning.md`` and ``tuning.csv`` under ``--out`` and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cmlc.tune.records import CACHE_ENV
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _graph(model):
+    from cmlc import passes
+    from cmlc.ecg import analyze
+    from cmlc.frontends import convert
+    spec = convert(model, {})
+    graph, _ = passes.run_passes(spec.graph, 2, ())
+    analyze(graph)
+    return graph
+
+
+def _outputs(measurer, func, consts, inputs, output_value):
+    import tvm
+    from cmlc.ecg import BATCH
+    lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=measurer.target)
+    shape = [measurer.n_rows if d == BATCH else int(d) for d in output_value.shape]
+    out = tvm.runtime.empty(shape, output_value.dtype, measurer.device)
+    lib.mod["main"](*inputs, *[tvm.runtime.tensor(np.ascontiguousarray(c), device=measurer.device) for c in consts],
+                    out)
+    return out.numpy()
+
+
+def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) -> list:
+    """Rows (dicts) of the table for workload ``name``."""
+    import warnings
+
+    from bench.metaschedule import tune_primfunc
+    from bench.workloads import WORKLOADS, make_data
+    from cmlc.target import resolve_target
+    from cmlc.translate import kernel_instances
+    from cmlc.tune import MeasureConfig, Measurer, RecordDB, tune_graph
+
+    workload = WORKLOADS[name]
+    X, y, _ = make_data(workload.n_features, n_train, 10)
+    if workload.max_train:
+        X, y = X[:workload.max_train], y[:workload.max_train]
+    model = workload.make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    graph = _graph(model).subgraph([workload.method])
+    target = resolve_target("llvm")
+    config = MeasureConfig()
+    with tempfile.TemporaryDirectory() as cold, tempfile.TemporaryDirectory() as empty:
+        os.environ[CACHE_ENV] = cold
+        start = time.perf_counter()
+        report = tune_graph(graph, target, trials, batch, RecordDB(), progress=True, config=config)
+        cmlc_wall = time.perf_counter() - start
+        whole = _whole_model(model, X, batch, warm=cold, untuned=empty)
+    tuned = {k.signature: k for k in report.kernels}
+    measurer = Measurer(target, batch, config)
+    x = measurer.random_input(int(graph.inputs[0].shape[1]))
+    rows = []
+    for inst in kernel_instances(graph, target):
+        if inst.task.signature not in tuned:
+            continue
+        result = tuned[inst.task.signature]
+        inputs = measurer.prepare(graph, inst, x)
+        default_func, default_consts = inst.make({})
+        tuned_func, tuned_consts = inst.make(result.best)
+        reference = _outputs(measurer, default_func, default_consts, inputs, inst.output)
+        ms_func, ms_consts = _metaschedule_definition(inst)
+        best_ms, ms_wall = tune_primfunc(ms_func, batch, ms_trials)
+        times = {label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in
+                 {"default": (default_func, default_consts), "cmlc": (tuned_func, tuned_consts),
+                  "ms": (best_ms, ms_consts)}.items()}
+        ms_err = float(np.max(np.abs(_outputs(measurer, best_ms, ms_consts, inputs, inst.output) - reference)))
+        cmlc_err = float(np.max(np.abs(_outputs(measurer, tuned_func, tuned_consts, inputs, inst.output) - reference)))
+        rows.append({"model": name, "kernel": f"{inst.task.kind} {inst.task.signature[:8]}", "batch": batch,
+                     "default_ms": times["default"] * 1e3, "cmlc_ms": times["cmlc"] * 1e3, "ms_ms": times["ms"] * 1e3,
+                     "cmlc_trials": result.trials, "ms_trials": ms_trials, "cmlc_wall_s": cmlc_wall,
+                     "ms_wall_s": ms_wall, "cmlc_best": result.best, "cmlc_max_diff": cmlc_err, "ms_max_diff": ms_err,
+                     **whole})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _whole_model(model, X, batch: int, warm: str, untuned: str) -> dict:
+    """Compile times and ``batch``-row latency of the whole model, compiled with the records of
+    the tuning run (``warm`` cache) and with none (``untuned``)."""
+    import cmlc
+    rows = np.ascontiguousarray(np.resize(X, (batch, X.shape[1])))
+    out = {}
+    for label, folder in (("untuned", untuned), ("warm", warm)):
+        os.environ[CACHE_ENV] = folder
+        start = time.perf_counter()
+        cm = cmlc.compile(model, batch_hint=batch)
+        out[f"compile_{label}_s"] = time.perf_counter() - start
+        method = getattr(cm, "predict_proba", None) or cm.predict
+        method(rows)
+        times = []
+        for _ in range(9):
+            start = time.perf_counter()
+            method(rows)
+            times.append(time.perf_counter() - start)
+        out[f"predict_{label}_ms"] = float(np.median(times)) * 1e3
+    os.environ.pop(CACHE_ENV)
+    return out
+
+
+def _metaschedule_definition(instance):
+    """``(unscheduled PrimFunc, constant arrays)`` MetaSchedule tunes for ``instance``: the fused
+    kernel's own TE definition, or for a tree ensemble the perfect walk in TE."""
+    from bench.metaschedule import perfect_walk_te
+    from cmlc.kernels.trees import pad_to_perfect
+    if instance.task.kind == "fused":
+        return instance.source.func, instance.source.consts
+    ensemble = instance.source.attrs["ensemble"]
+    feat, thr, miss, leaf = pad_to_perfect(ensemble)
+    base = ensemble.start()
+    func = perfect_walk_te(feat, thr, miss, leaf, base, int(instance.inputs[0].shape[1]), comparison=ensemble.comparison)
+    return func, [feat, thr.astype(ensemble.threshold_dtype), miss, leaf, base]
+
+
+def markdown(rows: list) -> str:
+    lines = ["| model | kernel | batch | cmlc default (ms) | cmlc tuned (ms) | MetaSchedule (ms) | tuned vs MS | "
+             "cmlc search (s, trials) | MS search (s, trials) | search time ratio | max diff cmlc / MS |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['kernel']} | {r['batch']} | {r['default_ms']:.3f} | {r['cmlc_ms']:.3f} | "
+                     f"{r['ms_ms']:.3f} | {r['ms_ms'] / r['cmlc_ms']:.2f}x | {r['cmlc_wall_s']:.1f} ({r['cmlc_trials']}) | "
+                     f"{r['ms_wall_s']:.1f} ({r['ms_trials']}) | {r['cmlc_wall_s'] / r['ms_wall_s']:.1%} | "
+                     f"{r['cmlc_max_diff']:.1e} / {r['ms_max_diff']:.1e} |")
+    lines += ["", "Whole model, compiled without records and again with the tuning run's records (a warm database):", "",
+              "| model | compile untuned (s) | compile warm (s) | extra (s) | predict untuned (ms) | predict tuned (ms) | speedup |",
+              "|---|---|---|---|---|---|---|"]
+    for r in {r["model"]: r for r in rows}.values():
+        lines.append(f"| {r['model']} | {r['compile_untuned_s']:.2f} | {r['compile_warm_s']:.2f} | "
+                     f"{r['compile_warm_s'] - r['compile_untuned_s']:+.2f} | {r['predict_untuned_ms']:.2f} | "
+                     f"{r['predict_warm_ms']:.2f} | {r['predict_untuned_ms'] / r['predict_warm_ms']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="rf,logreg_wide,svc")
+    parser.add_argument("--trials", type=int, default=32, help="cmlc tuner trials per model")
+    parser.add_argument("--ms-trials", type=int, default=64, help="MetaSchedule trials per kernel")
+    parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--n-train", type=int, default=20000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = [row for name in args.models.split(",") for row in
+            run_model(name, args.trials, args.ms_trials, args.batch, args.n_train)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows)
+    (args.out / "tuning.md").write_text(table + "\n")
+    with open(args.out / "tuning.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
