@@ -12,7 +12,7 @@ from cmlc.options import CompileOptions, OptionError
 from cmlc.runtime import CompiledModel, classes_to_json
 from cmlc.runtime.artifact import FORMAT, FORMAT_VERSION
 from cmlc.target import resolve_target, target_to_json
-from cmlc.translate import backend_of, build
+from cmlc.translate import backend_of, build, workspace_row_bytes
 from cmlc.tune import DEFAULT_BATCH, DEFAULT_TRIALS, RecordDB, batch_bucket, tune_graph
 
 
@@ -91,6 +91,8 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "float32_out": spec.float32_out,
         "classes": classes_to_json(spec.classes),
         "serial_max_rows": opts.serial_max_rows if backend.serial_twin else 0,
+        "workspace_row_bytes": workspace_row_bytes(graph),
+        "max_workspace_bytes": opts.max_workspace_bytes,
     }
     return CompiledModel(executable, manifest, graph=graph, pass_log=log if opts.explain else None)
 

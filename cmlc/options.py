@@ -21,6 +21,9 @@ class CompileOptions:
     serial_max_rows : batches of at most this many rows run single-threaded.
     tree_strategy : "auto", "perfect", "traversal" or "gemm": how tree ensembles are lowered
         (see ``cmlc.kernels.trees`` and ``cmlc.frontends.tree_gemm``).
+    max_workspace_bytes : memory a method call may use for the batch's intermediate tensors
+        (input staging, tensors passed between kernels, the output); larger batches run in
+        chunks of rows that fit (``CompiledModel.chunk_rows``). Default 256 MiB.
     """
 
     opt_level: int = 2
@@ -29,6 +32,7 @@ class CompileOptions:
     rows_per_chunk: int = 64
     serial_max_rows: int = 256
     tree_strategy: str = "auto"
+    max_workspace_bytes: int = 256 << 20
 
     @classmethod
     def from_user(cls, options) -> "CompileOptions":
@@ -48,7 +52,7 @@ class CompileOptions:
         from cmlc.kernels.trees import TREE_KERNELS
         if opts.tree_strategy not in ("auto", "gemm", *TREE_KERNELS):
             raise OptionError(f"tree_strategy must be one of auto, gemm, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
-        for name in ("rows_per_chunk", "serial_max_rows"):
+        for name in ("rows_per_chunk", "serial_max_rows", "max_workspace_bytes"):
             value = getattr(opts, name)
             if not isinstance(value, int) or value < 1:
                 raise OptionError(f"{name} must be a positive int, not {value!r}")

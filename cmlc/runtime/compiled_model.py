@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import threading
 
@@ -181,17 +182,36 @@ class CompiledModel:
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
         else:
-            # small batches: one thread, input staged in a reused aligned buffer (under the lock)
-            small = n <= self._small_rows
-            x = None if small else kernel_layout(arr)
-            with self._lock:
-                if small:
-                    x = kernel_layout(arr, self._scratch)
-                staged = self._placement.stage(x)
-                for name, domain in self._domain_checks.items():
-                    check_domain(self._call(name, staged, small), domain, computed=True)
-                out = self._call(method, staged, small)
+            rows = self.chunk_rows(method)
+            out = self._run_rows(method, arr[:rows], 0)
+            if n > rows:   # the rest chunk by chunk, into one output array
+                first, out = out, np.empty((n,) + out.shape[1:], out.dtype)
+                out[:rows] = first
+                for start in range(rows, n, rows):
+                    out[start:start + rows] = self._run_rows(method, arr[start:start + rows], start)
         return self._finish(method, out, was_float32)
+
+    def chunk_rows(self, method: str) -> int:
+        """Rows per kernel call of ``method``: what keeps the batch's intermediate tensors (input
+        staging, every tensor passed between kernels, the output) within the compile option
+        ``max_workspace_bytes``. Larger batches run in chunks of this many rows."""
+        per_row = self.manifest.get("workspace_row_bytes", {}).get(method)
+        budget = self.manifest.get("max_workspace_bytes")
+        return max(1, budget // per_row) if per_row and budget else sys.maxsize
+
+    def _run_rows(self, method: str, arr: np.ndarray, first_row: int) -> np.ndarray:
+        """Run ``method`` on checked rows ``arr`` (rows ``first_row...`` of the batch) in one call;
+        small batches run on one thread, their input staged in a reused aligned buffer (under
+        the lock)."""
+        small = arr.shape[0] <= self._small_rows
+        x = None if small else kernel_layout(arr)
+        with self._lock:
+            if small:
+                x = kernel_layout(arr, self._scratch)
+            staged = self._placement.stage(x)
+            for name, domain in self._domain_checks.items():
+                check_domain(self._call(name, staged, small), domain, computed=True, first_row=first_row)
+            return self._call(method, staged, small)
 
     def _run_on_device(self, method: str, X, device: tuple):
         """GPU-resident ``X``: checked and run on the GPU; outputs stay there (torch tensors)."""

@@ -144,13 +144,15 @@ def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
         raise error
 
 
-def check_domain(values: np.ndarray, domain: InputDomain, computed: bool = False) -> None:
+def check_domain(values: np.ndarray, domain: InputDomain, computed: bool = False, first_row: int = 0) -> None:
     """Raise :class:`InputError` naming the first entry of ``values`` (N, F) outside ``domain``.
-    ``computed``: the values were computed from X by the steps before the estimator (not X itself)."""
+    ``computed``: the values were computed from X by the steps before the estimator (not X itself).
+    ``first_row``: the row of X that ``values[0]`` stands for (a chunk of a larger batch)."""
     outside = domain.outside(values)
     if not outside.any():
         return
     row, col = (int(i) for i in np.argwhere(outside)[0])
+    row += first_row
     value, est, others = values[row, col], domain.estimator, int(outside.sum()) - 1
     what = (f"Row {row} of X gives {est} the value {value:g} in its column {col} (computed by the steps before it), "
             f"outside the values it accepts there, {domain.interval(col)}" if computed else

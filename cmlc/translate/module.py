@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Callable
 
+import numpy as np
 import tvm
 from tvm import relax, tirx
 
@@ -71,6 +72,26 @@ class KernelInstance:
     output: object
     make: Callable = field(repr=False)
     source: object = field(repr=False, default=None)
+
+
+def workspace_row_bytes(graph: Graph) -> dict:
+    """``{output name: bytes per row}`` a call of each graph output allocates per batch row: the
+    staged input (float64), and every tensor the build materializes at batch size (outputs of
+    opaque kernels, the fused kernels feeding them, the output itself). Fused intermediates are
+    chunk-sized inside their kernel and do not count."""
+    out = {}
+    for name in graph.outputs:
+        sub = graph.subgraph([name])
+        materialized = {id(sub.outputs[name]): sub.outputs[name]}
+        for node in sub.nodes:
+            if node.op in OpGroup.OPAQUE:
+                materialized.update({id(v): v for v in (node.output, node.inputs[0]) if not any(v is u for u in sub.inputs)})
+        out[name] = sum(_row_bytes(v) for v in [*sub.inputs, *materialized.values()])
+    return out
+
+
+def _row_bytes(value) -> int:
+    return int(np.prod([int(d) for d in value.shape[1:]], dtype=np.int64)) * np.dtype(value.dtype).itemsize
 
 
 def serial_name(method: str) -> str:

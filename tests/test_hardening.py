@@ -1,0 +1,156 @@
+"""Hardening: unusual but valid inputs, a model refit after compiling, one compiled model used
+from 8 threads at once, and batches run in chunks under ``max_workspace_bytes`` (a 10-million-row
+batch included, its peak memory measured in a fresh process)."""
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+import cmlc
+from cmlc.errors import InputError
+
+from conftest import classification_data, fresh_rows
+
+
+@pytest.fixture(scope="module")
+def forest():
+    X, y = classification_data(3, n_features=6)
+    model = RandomForestClassifier(15, max_depth=6, random_state=0).fit(X, y)
+    return X, model, cmlc.compile(model)
+
+
+def test_read_only_strided_and_fortran_inputs(forest):
+    X, model, cm = forest
+    rows = fresh_rows(X, 400)
+    read_only = rows.copy()
+    read_only.setflags(write=False)
+    wide = np.zeros((400, 12))
+    wide[:, ::2] = rows
+    for variant in (read_only, wide[:, ::2], np.asfortranarray(rows), rows[::-1], rows.astype(np.float32)):
+        assert (cm.predict(variant) == model.predict(variant)).all()
+        np.testing.assert_allclose(cm.predict_proba(variant), model.predict_proba(variant), rtol=0, atol=1e-12)
+    assert read_only.flags.writeable is False                    # cmlc never writes the caller's data
+
+
+def test_empty_batch_for_every_method(forest):
+    X, model, cm = forest
+    for method in cm.manifest["methods"]:
+        out = getattr(cm, method)(X[:0])
+        assert out.shape == (0,) + getattr(model, method)(X[:1]).shape[1:], method
+
+
+def test_a_refit_model_does_not_change_the_compiled_one():
+    X, y = classification_data(2, n_features=5)
+    model = LogisticRegression().fit(X, y)
+    cm = cmlc.compile(model)
+    before = model.predict_proba(X)
+    model.fit(X, 1 - y)                                          # refit in place, opposite labels
+    np.testing.assert_allclose(cm.predict_proba(X), before, rtol=1e-12)
+    assert not np.allclose(model.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("rows", [10, 300, 5000])
+def test_eight_threads_at_once_give_the_sequential_answers(forest, rows):
+    """Calls on one model are serialized by its lock (kernels parallelize inside a call), so
+    threads may share a model; every thread's answers are those of sequential use."""
+    X, _, cm = forest
+    batches = [fresh_rows(X, rows, seed=s) for s in range(8)]
+    expected = [(cm.predict(b), cm.predict_proba(b)) for b in batches]
+    results, errors = [None] * 8, []
+    start = threading.Barrier(8)
+
+    def work(i):
+        try:
+            start.wait()
+            results[i] = [(cm.predict(batches[i]), cm.predict_proba(batches[i])) for _ in range(5)]
+        except Exception as err:   # noqa: BLE001 - reported below
+            errors.append(err)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, (labels, proba) in zip(results, expected):
+        for g_labels, g_proba in got:
+            assert (g_labels == labels).all() and np.array_equal(g_proba, proba)
+
+
+def test_chunks_follow_max_workspace_bytes(forest):
+    X, model, _ = forest
+    cm = cmlc.compile(model, options={"max_workspace_bytes": 64 * 1024})
+    per_row = cm.manifest["workspace_row_bytes"]["predict_proba"]
+    assert per_row >= 6 * 8 + 3 * 8                             # staged input + the output, at least
+    assert cm.chunk_rows("predict_proba") == 64 * 1024 // per_row
+    rows = fresh_rows(X, 3 * cm.chunk_rows("predict_proba") + 17)
+    assert (cm.predict(rows) == model.predict(rows)).all()
+    np.testing.assert_allclose(cm.predict_proba(rows), model.predict_proba(rows), rtol=0, atol=1e-12)
+
+
+def test_a_domain_error_in_a_later_chunk_names_the_row_of_the_batch():
+    from sklearn.naive_bayes import CategoricalNB
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, (200, 2)).astype(float)
+    model = CategoricalNB().fit(X, rng.integers(0, 2, 200))
+    cm = cmlc.compile(model, options={"max_workspace_bytes": 1000})
+    assert cm.chunk_rows("predict") < 100
+    bad = X.copy()
+    bad[150, 1] = 7
+    with pytest.raises(InputError, match=r"X\[150, 1\]"):
+        cm.predict(bad)
+
+
+@pytest.mark.parametrize("option", [0, -5, 1.5, "1GB"])
+def test_bad_max_workspace_bytes(option):
+    X, y = classification_data(2, n_features=3)
+    with pytest.raises(ValueError, match="max_workspace_bytes"):
+        cmlc.compile(LogisticRegression().fit(X, y), options={"max_workspace_bytes": option})
+
+
+TEN_MILLION = textwrap.dedent("""
+    import json, resource, sys, time
+    import numpy as np
+    import cmlc
+    from sklearn.linear_model import LogisticRegression
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 4))
+    model = LogisticRegression().fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
+    cm = cmlc.compile(model, options={"max_workspace_bytes": int(sys.argv[1])})
+    big = np.empty((10_000_000, 4))
+    for start in range(0, len(big), 1_000_000):
+        big[start:start + 1_000_000] = rng.standard_normal((1_000_000, 4))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    t = time.perf_counter()
+    proba = cm.predict_proba(big)
+    seconds = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sample = rng.integers(0, len(big), 20_000)
+    err = float(np.abs(proba[sample] - model.predict_proba(big[sample])).max())
+    print(json.dumps({"rows": len(big), "input_bytes": big.nbytes, "output_bytes": proba.nbytes,
+                      "rss_before": before, "rss_peak": peak, "seconds": seconds, "max_err": err,
+                      "chunk_rows": cm.chunk_rows("predict_proba")}))
+""")
+
+
+def run_ten_million(workspace: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", TEN_MILLION, str(workspace)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_ten_million_rows_run_in_bounded_memory():
+    """10,000,000 rows x 4 features (320 MB in, 160 MB out): peak memory grows by the output and
+    at most the workspace, not by a copy of the batch per intermediate tensor."""
+    workspace = 32 << 20
+    stats = run_ten_million(workspace)
+    assert stats["max_err"] < 1e-12 and stats["chunk_rows"] < stats["rows"]
+    growth = stats["rss_peak"] - stats["rss_before"]
+    assert growth <= stats["output_bytes"] + 2 * workspace + (64 << 20), stats
+    print(f"\n10M rows: {stats['seconds']:.2f} s, peak RSS {stats['rss_peak'] / 2**20:.0f} MiB "
+          f"(+{growth / 2**20:.0f} MiB over the loaded input; output {stats['output_bytes'] / 2**20:.0f} MiB)")
