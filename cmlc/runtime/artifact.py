@@ -34,6 +34,9 @@ REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "tar
                  "label_methods", "input", "float32_out", "classes", "serial_max_rows", "library_sha256")
 
 
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
 def save_artifact(model, path) -> None:
     library = model._library  # a loaded model's library, written back byte for byte
     if library is None:
@@ -44,8 +47,9 @@ def save_artifact(model, path) -> None:
                 library = f.read()
     manifest = {**model.manifest, "library_sha256": hashlib.sha256(library).hexdigest()}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
-        zf.writestr(LIBRARY, library)
+        # fixed timestamps: the same model saves to the same bytes (cmlc.dask keys workers' caches on them)
+        for name, data in ((MANIFEST, json.dumps(manifest, indent=1)), (LIBRARY, library)):
+            zf.writestr(zipfile.ZipInfo(name, date_time=ZIP_EPOCH), data, compress_type=zipfile.ZIP_DEFLATED)
 
 
 def _read(path) -> tuple[dict, bytes]:
