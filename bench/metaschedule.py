@@ -57,7 +57,7 @@ def _specialize_batch(func: tirx.PrimFunc, n_rows: int) -> tirx.PrimFunc:
 
 
 def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str | None = None,
-                  num_cores: int = 2, *, seed: int | None = 0, timeout_s: float = 600.0):
+                  num_cores: int = 2, *, inputs=None, seed: int | None = 0, timeout_s: float = 600.0):
     """Tune ``func`` with MetaSchedule for batches of exactly ``n_rows`` rows.
 
     func : an unscheduled PrimFunc (e.g. from ``te.create_prim_func``) whose first parameter's
@@ -70,6 +70,13 @@ def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str |
     work_dir : MetaSchedule's database and logs; None -> a temporary directory, deleted afterwards.
     num_cores : the target's ``num-cores`` (what the schedules parallelize for) and the tuner's
         search threads. The target is the host CPU's ``mcpu`` on llvm.
+    inputs : None, or numpy arrays for the first ``len(inputs)`` parameters (X with ``n_rows``
+        rows first), with the parameters' exact shapes and dtypes; the runner measures every
+        candidate on them (the remaining parameters, the outputs, are zero-filled). None:
+        MetaSchedule's default, random contents for every buffer, which is fine for dense
+        kernels but not for data-dependent indexing: :func:`perfect_walk_te` with a random
+        ``feat`` reads X out of bounds and every candidate fails "Error in running" (seen here:
+        16 of 16), so pass its real arrays.
     seed : MetaSchedule's random seed (None: random).
     timeout_s : per-candidate timeout of the local builder and runner. MetaSchedule's default,
         30 s, is too short on a loaded 2-core machine: the builder starts fresh worker processes
@@ -92,12 +99,14 @@ def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str |
     if trials < 1:
         raise ValueError(f"tune_primfunc: trials must be >= 1, got {trials}")
     target = _host_target(num_cores)
-    mod = tvm.IRModule({"main": _specialize_batch(func, n_rows)})
+    spec = _specialize_batch(func, n_rows)
+    mod = tvm.IRModule({"main": spec})
+    alloc = None if inputs is None else _fixed_arguments(spec, inputs)
 
     def tune(directory: str):
         t0 = time.perf_counter()
         builder = ms.builder.LocalBuilder(timeout_sec=timeout_s)
-        runner = ms.runner.LocalRunner(timeout_sec=timeout_s)
+        runner = ms.runner.LocalRunner(timeout_sec=timeout_s, f_alloc_argument=alloc)
         db = ms.tune_tir(mod, target, work_dir=directory, max_trials_global=trials,
                          num_trials_per_iter=min(32, trials), cost_model="xgb", seed=seed,
                          num_tuning_cores=int(num_cores), builder=builder, runner=runner)
@@ -117,15 +126,58 @@ def tune_primfunc(func: tirx.PrimFunc, n_rows: int, trials: int, work_dir: str |
     return sch.mod["main"], wall_s
 
 
-def _log_errors(work_dir: str, limit: int = 2000) -> str:
-    """The first builder / runner error lines of MetaSchedule's task logs under ``work_dir``."""
-    lines = []
+def _fixed_arguments(func: tirx.PrimFunc, inputs):
+    """A LocalRunner ``f_alloc_argument`` giving every candidate ``inputs`` (then zeros).
+
+    The runner calls it in its worker process: it is a closure over plain numpy arrays, which
+    cloudpickle ships by value.
+    """
+    inputs = [np.ascontiguousarray(a) for a in inputs]
+    if len(inputs) > len(func.params):
+        raise ValueError(f"tune_primfunc: {len(inputs)} inputs for {len(func.params)} parameters")
+    for a, p in zip(inputs, func.params):
+        shape, dtype = tuple(int(d) for d in p.shape), str(p.dtype)
+        if a.shape != shape or str(a.dtype) != dtype:
+            raise ValueError(f"tune_primfunc: input for {p.name} is {a.dtype}{a.shape}, the parameter is {dtype}{shape}")
+
+    def alloc(device, args_info, alloc_repeat):
+        import numpy   # imported in the runner's worker
+        import tvm as _tvm
+        repeated = []
+        for _ in range(alloc_repeat):
+            args = []
+            for i, (_kind, dtype, shape) in enumerate(args_info):
+                data = inputs[i] if i < len(inputs) else numpy.zeros(tuple(shape), dtype)
+                args.append(_tvm.runtime.tensor(data, device=device))
+            repeated.append(args)
+        return repeated
+
+    return alloc
+
+
+def _log_errors(work_dir: str, limit: int = 3000) -> str:
+    """The first distinct builder / runner errors of MetaSchedule's task logs under ``work_dir``."""
+    errors = []
     for path in sorted(Path(work_dir, "logs").glob("*.log")):
+        record = None
         for line in path.read_text(errors="replace").splitlines():
-            if any(key in line for key in ("LocalBuilder", "LocalRunner", "Error", "error", "Timeout")):
-                lines.append(line.strip())
-    text = "\n".join(dict.fromkeys(lines))[:limit]
-    return f" From the logs in {work_dir}/logs:\n{text}" if text else f" See the logs in {work_dir}/logs."
+            if line[:4].isdigit() and line[4:5] == "-":      # a new "2026-..." log record
+                record = [line] if "Error in" in line or "Timeout" in line else None
+                if record is not None:
+                    errors.append(record)
+            elif record is not None:
+                record.append(line)
+    def body(record):
+        lines = []
+        for line in record[1:]:
+            if line.startswith(("# from tvm.script", "@T.prim_func", "@I.ir_module")):
+                break                                     # the candidate's TVMScript follows
+            lines.append(line)
+        return "\n".join(lines[-8:]).strip() or record[0]
+
+    bodies = list(dict.fromkeys(body(r) for r in errors))
+    text = f"{len(errors)} failed trial(s); distinct errors:\n" + "\n---\n".join(bodies[:3])
+    return f" From MetaSchedule's logs:\n{text[:limit]}" if errors else " (no error found in MetaSchedule's logs)"
 
 
 def perfect_walk_te(feat: np.ndarray, thr: np.ndarray, miss: np.ndarray, leaf: np.ndarray, base: np.ndarray,

@@ -64,6 +64,7 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
     from cmlc.target import resolve_target
     from cmlc.translate import kernel_instances
     from cmlc.tune import MeasureConfig, Measurer, RecordDB, tune_graph
+    from cmlc.tune.measure import kernel_inputs
 
     workload = WORKLOADS[name]
     X, y, _ = make_data(workload.n_features, n_train, 10)
@@ -95,7 +96,7 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
         tuned_func, tuned_consts = inst.make(result.best)
         reference = _outputs(measurer, default_func, default_consts, inputs, inst.output)
         ms_func, ms_consts = _metaschedule_definition(inst)
-        best_ms, ms_wall = tune_primfunc(ms_func, batch, ms_trials)
+        best_ms, ms_wall = tune_primfunc(ms_func, batch, ms_trials, inputs=[*kernel_inputs(graph, inst, x), *ms_consts])
         times = {label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in
                  {"default": (default_func, default_consts), "cmlc": (tuned_func, tuned_consts),
                   "ms": (best_ms, ms_consts)}.items()}

@@ -10,6 +10,10 @@ from sklearn.datasets import make_classification, make_regression
 def pytest_configure(config):
     # every compile consults the tuning records: the suite uses its own, empty, cache directory
     os.environ["CMLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="cmlc-test-cache-")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # pytest.ini runs one worker per core: each worker's kernels get one thread, so the
+        # workers do not fight over the cores with spinning thread pools
+        os.environ.setdefault("TVM_NUM_THREADS", "1")
     config.addinivalue_line("markers", "slow: long-running case (still run by .ci/run)")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped without one")
 
