@@ -244,7 +244,9 @@ def perfect_walk_te(feat: np.ndarray, thr: np.ndarray, miss: np.ndarray, leaf: n
 
     prev = lambda r, t: tirx.const(0, "int32")  # noqa: E731  idx_0
     for d in range(1, depth + 1):
-        stage = te.compute((n, n_trees), step(prev), name=f"idx{d}")
+        # an inlined stage copies its index expression into every read of the next one (about 3x
+        # per level: 3^D at depth D); MetaSchedule's AutoInline honours this annotation
+        stage = te.compute((n, n_trees), step(prev), name=f"idx{d}", attrs={"meta_schedule.inline_rule": "disable"})
         prev = lambda r, t, s=stage: s[r, t]  # noqa: E731
     t = te.reduce_axis((0, n_trees), name="t")
 

@@ -32,6 +32,7 @@ import numpy as np
 from cmlc.tune.records import CACHE_ENV
 
 RESULTS = Path(__file__).parent / "results"
+SCRIPTS = RESULTS / "metaschedule_best"
 
 
 def _graph(model):
@@ -96,16 +97,23 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
         tuned_func, tuned_consts = inst.make(result.best)
         reference = _outputs(measurer, default_func, default_consts, inputs, inst.output)
         ms_func, ms_consts = _metaschedule_definition(inst)
-        best_ms, ms_wall = tune_primfunc(ms_func, batch, ms_trials, inputs=[*kernel_inputs(graph, inst, x), *ms_consts])
-        times = {label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in
-                 {"default": (default_func, default_consts), "cmlc": (tuned_func, tuned_consts),
-                  "ms": (best_ms, ms_consts)}.items()}
-        ms_err = float(np.max(np.abs(_outputs(measurer, best_ms, ms_consts, inputs, inst.output) - reference)))
+        variants = {"default": (default_func, default_consts), "cmlc": (tuned_func, tuned_consts)}
+        start, ms_error, ms_err = time.perf_counter(), "", float("nan")
+        try:
+            best_ms, ms_wall = tune_primfunc(ms_func, batch, ms_trials, inputs=[*kernel_inputs(graph, inst, x), *ms_consts])
+            variants["ms"] = (best_ms, ms_consts)
+            SCRIPTS.mkdir(parents=True, exist_ok=True)   # MetaSchedule's best schedule, for reading
+            (SCRIPTS / f"{name}_{inst.task.kind}_{inst.task.signature[:8]}.py").write_text(best_ms.script())
+            ms_err = float(np.max(np.abs(_outputs(measurer, best_ms, ms_consts, inputs, inst.output) - reference)))
+        except Exception as err:   # noqa: BLE001 - MetaSchedule's own failures are a result to report
+            ms_wall, ms_error = time.perf_counter() - start, f"{type(err).__name__}: {str(err).splitlines()[-1][:200]}"
+        times = {label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in variants.items()}
+        times.setdefault("ms", float("nan"))
         cmlc_err = float(np.max(np.abs(_outputs(measurer, tuned_func, tuned_consts, inputs, inst.output) - reference)))
         rows.append({"model": name, "kernel": f"{inst.task.kind} {inst.task.signature[:8]}", "batch": batch,
                      "default_ms": times["default"] * 1e3, "cmlc_ms": times["cmlc"] * 1e3, "ms_ms": times["ms"] * 1e3,
                      "cmlc_trials": result.trials, "ms_trials": ms_trials, "cmlc_wall_s": cmlc_wall,
-                     "ms_wall_s": ms_wall, "cmlc_best": result.best, "cmlc_max_diff": cmlc_err, "ms_max_diff": ms_err,
+                     "ms_wall_s": ms_wall, "cmlc_best": result.best, "cmlc_max_diff": cmlc_err, "ms_max_diff": ms_err, "ms_error": ms_error,
                      **whole})
         print(rows[-1], flush=True)
     return rows
@@ -156,7 +164,8 @@ def markdown(rows: list) -> str:
         lines.append(f"| {r['model']} | {r['kernel']} | {r['batch']} | {r['default_ms']:.3f} | {r['cmlc_ms']:.3f} | "
                      f"{r['ms_ms']:.3f} | {r['ms_ms'] / r['cmlc_ms']:.2f}x | {r['cmlc_wall_s']:.1f} ({r['cmlc_trials']}) | "
                      f"{r['ms_wall_s']:.1f} ({r['ms_trials']}) | {r['cmlc_wall_s'] / r['ms_wall_s']:.1%} | "
-                     f"{r['cmlc_max_diff']:.1e} / {r['ms_max_diff']:.1e} |")
+                     f"{r['cmlc_max_diff']:.1e} / {r['ms_max_diff']:.1e} |"
+                     + (f" MetaSchedule failed: {r['ms_error']} |" if r.get("ms_error") else ""))
     lines += ["", "Whole model, compiled without records and again with the tuning run's records (a warm database):", "",
               "| model | compile untuned (s) | compile warm (s) | extra (s) | predict untuned (ms) | predict tuned (ms) | speedup |",
               "|---|---|---|---|---|---|---|"]
@@ -176,16 +185,16 @@ def main(argv=None) -> None:
     parser.add_argument("--n-train", type=int, default=20000)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    rows = [row for name in args.models.split(",") for row in
-            run_model(name, args.trials, args.ms_trials, args.batch, args.n_train)]
     args.out.mkdir(parents=True, exist_ok=True)
-    table = markdown(rows)
-    (args.out / "tuning.md").write_text(table + "\n")
-    with open(args.out / "tuning.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(table)
+    rows = []
+    for name in args.models.split(","):       # the files are rewritten after each model
+        rows += run_model(name, args.trials, args.ms_trials, args.batch, args.n_train)
+        (args.out / "tuning.md").write_text(markdown(rows) + "\n")
+        with open(args.out / "tuning.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    print(markdown(rows))
 
 
 if __name__ == "__main__":
