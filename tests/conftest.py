@@ -1,10 +1,15 @@
 import os
 import shutil
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # bench/ is run from the checkout, it is not an installed package
 
 
 def pytest_configure(config):

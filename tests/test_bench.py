@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))   # bench/ is run from the checkout, it is not an installed package
-
-from bench import report  # noqa: E402
-from bench.worker import classify  # noqa: E402
+from bench import report
+from bench.worker import classify
+from conftest import ROOT
 
 
 def run_bench(out: Path, systems: list) -> list:

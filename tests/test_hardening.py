@@ -1,10 +1,6 @@
 """Hardening: unusual but valid inputs, a model refit after compiling, one compiled model used
 from 8 threads at once, and batches run in chunks under ``max_workspace_bytes`` (a 10-million-row
 batch included, its peak memory measured in a fresh process)."""
-import json
-import subprocess
-import sys
-import textwrap
 import threading
 
 import numpy as np
@@ -13,6 +9,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 import cmlc
+from bench.memory import measure
 from cmlc.errors import InputError
 
 from conftest import classification_data, fresh_rows
@@ -113,42 +110,12 @@ def test_bad_max_workspace_bytes(option):
         cmlc.compile(LogisticRegression().fit(X, y), options={"max_workspace_bytes": option})
 
 
-TEN_MILLION = textwrap.dedent("""
-    import json, resource, sys, time
-    import numpy as np
-    import cmlc
-    from sklearn.linear_model import LogisticRegression
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((2000, 4))
-    model = LogisticRegression().fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
-    cm = cmlc.compile(model, options={"max_workspace_bytes": int(sys.argv[1])})
-    big = np.empty((10_000_000, 4))
-    for start in range(0, len(big), 1_000_000):
-        big[start:start + 1_000_000] = rng.standard_normal((1_000_000, 4))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    t = time.perf_counter()
-    proba = cm.predict_proba(big)
-    seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    sample = rng.integers(0, len(big), 20_000)
-    err = float(np.abs(proba[sample] - model.predict_proba(big[sample])).max())
-    print(json.dumps({"rows": len(big), "input_bytes": big.nbytes, "output_bytes": proba.nbytes,
-                      "rss_before": before, "rss_peak": peak, "seconds": seconds, "max_err": err,
-                      "chunk_rows": cm.chunk_rows("predict_proba")}))
-""")
-
-
-def run_ten_million(workspace: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", TEN_MILLION, str(workspace)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 @pytest.mark.slow
 def test_ten_million_rows_run_in_bounded_memory():
     """10,000,000 rows x 4 features (320 MB in, 160 MB out): peak memory grows by the output and
     at most the workspace, not by a copy of the batch per intermediate tensor."""
     workspace = 32 << 20
-    stats = run_ten_million(workspace)
+    stats = measure(10_000_000, workspace)
     assert stats["max_err"] < 1e-12 and stats["chunk_rows"] < stats["rows"]
     growth = stats["rss_peak"] - stats["rss_before"]
     assert growth <= stats["output_bytes"] + 2 * workspace + (64 << 20), stats
