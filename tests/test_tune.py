@@ -329,3 +329,10 @@ def test_sparse_matmul_in_both_formats_matches_the_default():
     expected = run({})
     for point in [p for p in points if p.get("format") == "dense"][::3] + [p for p in points if p.get("format") == "csr"][::3]:
         assert np.array_equal(run(point), expected), point
+
+
+def test_tuning_without_xgboost_says_how_to_get_it(cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "xgboost", None)
+    X, y = classification_data(2)
+    with pytest.raises(cmlc.errors.CmlcError, match=r"cmlc\[tune\]"):
+        cmlc.compile(LogisticRegression().fit(X, y), tune=4)

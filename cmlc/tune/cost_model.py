@@ -25,7 +25,7 @@ XGB_PARAMS = {"objective": "reg:squarederror", "max_depth": 4, "eta": 0.3, "subs
 ROUNDS = 60
 
 
-def _xgboost():
+def require_xgboost():
     try:
         import xgboost
     except ImportError:
@@ -57,7 +57,7 @@ class CostModel:
         """Refit on ``records`` (of this kind and target); untrained below :data:`MIN_RECORDS`."""
         if len(records) < MIN_RECORDS:
             return
-        xgb = _xgboost()
+        xgb = require_xgboost()
         rows = [feature_row(self.kind, r.features, r.knobs, r.bucket) for r in records]
         self.columns = sorted({c for row in rows for c in row})
         y = np.log([r.latency_s / r.bucket for r in records])
@@ -70,7 +70,7 @@ class CostModel:
 
     def predict(self, task_features: dict, points: list, bucket: int) -> np.ndarray:
         """Predicted log latency per row of each point (lower is faster)."""
-        xgb = _xgboost()
+        xgb = require_xgboost()
         rows = [feature_row(self.kind, task_features, p, bucket) for p in points]
         return self.booster.predict(xgb.DMatrix(self._matrix(rows)))
 
@@ -85,7 +85,7 @@ class CostModel:
         """Load the saved model, if any (True when loaded). A model that does not load is ignored."""
         if not self.path.exists():
             return False
-        xgb = _xgboost()
+        xgb = require_xgboost()
         try:
             booster = xgb.Booster()
             booster.load_model(str(self.path))

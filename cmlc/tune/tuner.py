@@ -20,7 +20,7 @@ from cmlc.ecg import Graph
 from cmlc.target import target_to_json
 from cmlc.translate import kernel_instances
 
-from .cost_model import CostModel
+from .cost_model import CostModel, require_xgboost
 from .measure import MeasureConfig, Measurer
 from .records import Record, RecordDB, batch_bucket
 from .space import SPACES
@@ -145,6 +145,7 @@ def tune_graph(graph: Graph, target: tvm.target.Target, trials: int = DEFAULT_TR
         report.wall_s = time.perf_counter() - start
         return report
 
+    require_xgboost()                    # before any measurement: the cost model needs it
     measurer = Measurer(target, bucket, config, seed)
     (x_value,) = graph.inputs
     x = measurer.random_input(int(x_value.shape[1]))
