@@ -45,17 +45,6 @@ def _graph(model):
     return graph
 
 
-def _outputs(measurer, func, consts, inputs, output_value):
-    import tvm
-    from cmlc.ecg import BATCH
-    lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=measurer.target)
-    shape = [measurer.n_rows if d == BATCH else int(d) for d in output_value.shape]
-    out = tvm.runtime.empty(shape, output_value.dtype, measurer.device)
-    lib.mod["main"](*inputs, *[tvm.runtime.tensor(np.ascontiguousarray(c), device=measurer.device) for c in consts],
-                    out)
-    return out.numpy()
-
-
 def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) -> list:
     """Rows (dicts) of the table for workload ``name``."""
     import warnings
@@ -95,7 +84,7 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
         inputs = measurer.prepare(graph, inst, x)
         default_func, default_consts = inst.make({})
         tuned_func, tuned_consts = inst.make(result.best)
-        reference = _outputs(measurer, default_func, default_consts, inputs, inst.output)
+        reference = measurer.outputs(default_func, default_consts, inputs, inst.output)
         ms_func, ms_consts = _metaschedule_definition(inst)
         variants = {"default": (default_func, default_consts), "cmlc": (tuned_func, tuned_consts)}
         start, ms_error, ms_err = time.perf_counter(), "", float("nan")
@@ -104,12 +93,12 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
             variants["ms"] = (best_ms, ms_consts)
             SCRIPTS.mkdir(parents=True, exist_ok=True)   # MetaSchedule's best schedule, for reading
             (SCRIPTS / f"{name}_{inst.task.kind}_{inst.task.signature[:8]}.py").write_text(best_ms.script())
-            ms_err = float(np.max(np.abs(_outputs(measurer, best_ms, ms_consts, inputs, inst.output) - reference)))
+            ms_err = float(np.max(np.abs(measurer.outputs(best_ms, ms_consts, inputs, inst.output) - reference)))
         except Exception as err:   # noqa: BLE001 - MetaSchedule's own failures are a result to report
             ms_wall, ms_error = time.perf_counter() - start, f"{type(err).__name__}: {str(err).splitlines()[-1][:200]}"
         times = {label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in variants.items()}
         times.setdefault("ms", float("nan"))
-        cmlc_err = float(np.max(np.abs(_outputs(measurer, tuned_func, tuned_consts, inputs, inst.output) - reference)))
+        cmlc_err = float(np.max(np.abs(measurer.outputs(tuned_func, tuned_consts, inputs, inst.output) - reference)))
         rows.append({"model": name, "kernel": f"{inst.task.kind} {inst.task.signature[:8]}", "batch": batch,
                      "default_ms": times["default"] * 1e3, "cmlc_ms": times["cmlc"] * 1e3, "ms_ms": times["ms"] * 1e3,
                      "cmlc_trials": result.trials, "ms_trials": ms_trials, "cmlc_wall_s": cmlc_wall,

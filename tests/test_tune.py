@@ -287,17 +287,11 @@ def test_every_matmul_tiling_gives_the_default_results(cache):
     model = LogisticRegression(max_iter=500).fit(X, y)
     graph = graph_of(model).subgraph(["decision_function"])
     (inst,) = kernel_instances(graph, TARGET)
-    from cmlc.tune.measure import kernel_inputs
-    import tvm
-    x = fresh_rows(X, 256)
-    inputs = [tvm.runtime.tensor(a) for a in kernel_inputs(graph, inst, x)]
+    measurer = cmlc.tune.Measurer(TARGET, 256)
+    inputs = measurer.prepare(graph, inst, fresh_rows(X, 256))
 
     def run(point):
-        func, consts = inst.make(point)
-        lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=TARGET)
-        out = tvm.runtime.empty((256, 3), "float64", tvm.cpu())
-        lib.mod["main"](*inputs, *[tvm.runtime.tensor(c) for c in consts], out)
-        return out.numpy()
+        return measurer.outputs(*inst.make(point), inputs, inst.output)
     expected = run({})
     points = SPACES[("fused", "llvm")].points(inst.task)
     for point in points[1::max(1, len(points) // 12)]:
@@ -315,17 +309,11 @@ def test_sparse_matmul_in_both_formats_matches_the_default():
     (inst,) = [i for i in kernel_instances(graph, TARGET) if i.task.kind == "sparse_matmul"]
     points = SPACES[("sparse_matmul", "llvm")].points(inst.task)
     assert {p.get("format") for p in points[1:]} == {"csr", "dense"}
-    from cmlc.tune.measure import kernel_inputs
-    import tvm
-    x = fresh_rows(X, 200)
-    inputs = [tvm.runtime.tensor(a) for a in kernel_inputs(graph, inst, x)]
+    measurer = cmlc.tune.Measurer(TARGET, 200)
+    inputs = measurer.prepare(graph, inst, fresh_rows(X, 200))
 
     def run(point):
-        func, consts = inst.make(point)
-        lib = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=TARGET)
-        out = tvm.runtime.empty((200, 1), inst.output.dtype, tvm.cpu())
-        lib.mod["main"](*inputs, *[tvm.runtime.tensor(c) for c in consts], out)
-        return out.numpy()
+        return measurer.outputs(*inst.make(point), inputs, inst.output)
     expected = run({})
     for point in [p for p in points if p.get("format") == "dense"][::3] + [p for p in points if p.get("format") == "csr"][::3]:
         assert np.array_equal(run(point), expected), point

@@ -65,14 +65,25 @@ class Measurer:
         """Device arrays of the kernel's inputs for ``x`` (reused across candidates)."""
         return [tvm.runtime.tensor(a, device=self.device) for a in kernel_inputs(graph, instance, x)]
 
-    def time(self, func, consts, inputs, output_value) -> float:
-        """Median seconds of one call of the scheduled PrimFunc ``func`` ``(*inputs, *consts, out)``."""
+    def _call(self, func, consts, inputs, output_value):
+        """Build the scheduled PrimFunc ``func`` ``(*inputs, *consts, out)`` and call it once:
+        ``(library, arguments, out)``."""
         mod = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
         lib = tvm.compile(mod, target=self.target)
         args = inputs + [tvm.runtime.tensor(np.ascontiguousarray(c), device=self.device) for c in consts]
         shape = [self.n_rows if d == BATCH else int(d) for d in output_value.shape]
         out = tvm.runtime.empty(shape, output_value.dtype, self.device)
-        lib.mod["main"](*args, out)        # warm-up (and page-in of the code)
+        lib.mod["main"](*args, out)
+        return lib, args, out
+
+    def outputs(self, func, consts, inputs, output_value) -> np.ndarray:
+        """What one call of ``func`` writes (to compare schedules' results)."""
+        return self._call(func, consts, inputs, output_value)[2].numpy()
+
+    def time(self, func, consts, inputs, output_value) -> float:
+        """Median seconds of one call of the scheduled PrimFunc ``func`` ``(*inputs, *consts, out)``
+        (after one warm-up call, which also pages in the code)."""
+        lib, args, out = self._call(func, consts, inputs, output_value)
         preproc = "cache_flush_cpu_non_first_arg" if self.config.flush_cache and self.target.kind.name == "llvm" else ""
         timer = lib.mod.time_evaluator("main", self.device, number=1, repeat=self.config.repeats,
                                        min_repeat_ms=int(self.config.min_repeat_ms), f_preproc=preproc)
