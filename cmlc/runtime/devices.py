@@ -46,8 +46,12 @@ class HostPlacement:
         """Anything to do before the first VM is made (nothing on a CPU)."""
 
     def stage(self, x: np.ndarray):
-        """``x`` (N, F) float64 kernel layout -> the kernels' input, sharing ``x``'s memory."""
-        return tvm.runtime.from_dlpack(x)
+        """``x`` (N, F) float64 kernel layout -> the kernels' input, sharing ``x``'s memory.
+
+        A read-only ``x`` goes through a versioned (DLPack 1.0) capsule, the only form numpy
+        exports read-only memory in; kernels never write their input.
+        """
+        return tvm.runtime.from_dlpack(x if x.flags.writeable else x.__dlpack__(max_version=(1, 0)))
 
     def fetch(self, out) -> np.ndarray:
         """A kernel output (host memory) as an ndarray sharing its memory."""
