@@ -14,6 +14,8 @@ compiles in a fraction of the time and needs no bound on the iterations a row ta
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
+import functools
+
 import numpy as np
 from tvm.script import tirx as T
 
@@ -24,6 +26,7 @@ from .rows import RowLoop
 ROWS_PER_TASK = 16
 
 
+@functools.lru_cache(maxsize=256)
 def coupling_kernel(k: int, dtype: str, rows: RowLoop):
     """PrimFunc ``(q (N, k*k) dtype, constants (2,) dtype = (1/k, 0.005/k), P (N, k) dtype)``."""
     B, W = rows.rows_per_task(ROWS_PER_TASK), rows.width

@@ -24,6 +24,7 @@ between sparse and dense is measured rather than predicted.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,11 +73,17 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
     K, M = attrs["shape"]
     dtype = attrs["data"].dtype.name
     arrays = kernel_arrays(attrs)
-    NNZ, U = len(arrays[1]), len(arrays[3])
-    n_used = len(np.unique(attrs["indices"]))
     B = knobs.rows.rows_per_task(knobs.rows_per_block or max(1, VECTOR_BYTES // np.dtype(dtype).itemsize))
+    func = _spmm_func(int(K), int(M), dtype, len(arrays[1]), len(arrays[3]), len(np.unique(attrs["indices"])), B, knobs.rows)
+    return func, list(arrays)
+
+
+@functools.lru_cache(maxsize=256)
+def _spmm_func(K: int, M: int, dtype: str, NNZ: int, U: int, n_used: int, B: int, rows: RowLoop):
+    """The SpMM's PrimFunc, which depends on these scalars only (parsing TVMScript costs a
+    quarter second, and one compile asks for the same kernel once per method)."""
     check_finite = bool(np.issubdtype(np.dtype(dtype), np.floating))
-    rows, W, scratch = knobs.rows, knobs.rows.width, knobs.rows.scratch_scope
+    W, scratch = rows.width, rows.scratch_scope
     zero = tirx.const(0, dtype)
     nan = tirx.const(float("nan"), dtype) if check_finite else zero
 
@@ -131,7 +138,7 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
                                 if rb * B + l < N:
                                     Y[rb * B + l, j] = T.if_then_else(met[0] < bad[l], nan, acc[l])
 
-    return sparse_matmul, list(arrays)
+    return sparse_matmul
 
 
 def dense_kernel(attrs: dict, knobs: SpmmKnobs):

@@ -9,6 +9,8 @@ precedes, so an earlier index stays ahead of an equal later one. ``O(M)`` compar
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
+import functools
+
 import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
@@ -23,6 +25,7 @@ def _precedes(a, b):
     return tirx.any(a < b, tirx.all(T.isnan(b), T.Not(T.isnan(a))))
 
 
+@functools.lru_cache(maxsize=256)
 def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
     """PrimFunc ``(X (N, M) dtype, k_buffer int32 (1,), Y (N, k) int32)``."""
     B, W = rows.rows_per_task(ROWS_PER_TASK), rows.width

@@ -17,6 +17,7 @@ float32 for XGBoost), which is how the references sum their trees.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,10 +100,20 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 
     ``index_dtype``: dtype of the feature-index array (any integer dtype holding ``F - 1``)."""
     feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble, index_dtype)
-    NT, D, F, K, B = ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, knobs.block
+    func = _perfect_func(ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, ensemble.threshold_dtype,
+                         ensemble.value_dtype, ensemble.comparison, allow_nan, index_dtype, knobs.block, knobs.rows)
+    if ensemble.max_depth() == 0:  # every tree is a single leaf: keep the buffers non-empty
+        feat_a, thr_a, miss_a = (np.zeros((ensemble.n_trees, 1), a.dtype) for a in (feat_a, thr_a, miss_a))
+    return func, [feat_a, thr_a.astype(ensemble.threshold_dtype), miss_a, leaf_a, ensemble.start()]
+
+
+@functools.lru_cache(maxsize=256)
+def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
+                  index_dtype: str, B: int, rows: RowLoop):
+    """The perfect walk's PrimFunc, which depends on these scalars only (parsing TVMScript costs
+    a quarter second, and one compile asks for the same kernel once per method)."""
     NI = 2 ** D - 1
-    tdtype, vdtype, cmp = ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison
-    rows, W = knobs.rows, knobs.rows.width
+    W = rows.width
 
     @T.macro
     def walk_trees(xblk, acc, idx, feat, thr, miss, leaf, nan_aware):
@@ -153,9 +164,7 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
                             if rb * B + l < N:
                                 Y[rb * B + l, k] = acc[k * B + l]
 
-    if NI == 0:  # every tree is a single leaf: keep the buffers non-empty
-        feat_a, thr_a, miss_a = (np.zeros((NT, 1), a.dtype) for a in (feat_a, thr_a, miss_a))
-    return tree_perfect, [feat_a, thr_a.astype(tdtype), miss_a, leaf_a, ensemble.start()]
+    return tree_perfect
 
 
 def _walk_macro(tdtype: str, cmp: str, allow_nan: bool, categorical: bool):
@@ -197,11 +206,19 @@ def _node_arrays(ensemble: TreeEnsemble, index_dtype: str = "int32") -> list:
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
                      index_dtype: str = "int32"):
     """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
-    NT, NN, F, K, B = ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, knobs.block
-    tdtype, vdtype = ensemble.threshold_dtype, ensemble.value_dtype
-    rows, W = knobs.rows, knobs.rows.width
-    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan, ensemble.has_categorical)
-    NCAT = len(_node_arrays(ensemble)[-1])
+    arrays = _node_arrays(ensemble, index_dtype)
+    func = _traversal_func(ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, len(arrays[-1]),
+                           ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison, allow_nan,
+                           ensemble.has_categorical, index_dtype, knobs.block, knobs.rows)
+    return func, arrays + [np.ascontiguousarray(ensemble.value, dtype=ensemble.value_dtype), ensemble.start()]
+
+
+@functools.lru_cache(maxsize=256)
+def _traversal_func(NT: int, NN: int, F: int, K: int, NCAT: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
+                    categorical: bool, index_dtype: str, B: int, rows: RowLoop):
+    """The traversal's PrimFunc, which depends on these scalars only (see :func:`_perfect_func`)."""
+    W = rows.width
+    walk = _walk_macro(tdtype, cmp, allow_nan, categorical)
 
     @T.prim_func(private=True)
     def tree_traverse(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), index_dtype),
@@ -232,19 +249,24 @@ def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, k
                             for k in range(K):
                                 Y[rb * B + l, k] = acc[l * K + k]
 
-    arrays = _node_arrays(ensemble, index_dtype) + [np.ascontiguousarray(ensemble.value, dtype=vdtype), ensemble.start()]
-    return tree_traverse, arrays
+    return tree_traverse
 
 
 def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
                   index_dtype: str = "int32"):
     """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, Y int32 (N, T))``: the
     (global) node id of the leaf each row reaches in each tree."""
-    NT, NN, F = ensemble.n_trees, ensemble.n_nodes, n_features
-    tdtype = ensemble.threshold_dtype
-    rows, W = knobs.rows, knobs.rows.width
-    walk = _walk_macro(tdtype, ensemble.comparison, allow_nan, ensemble.has_categorical)
-    NCAT = len(_node_arrays(ensemble)[-1])
+    arrays = _node_arrays(ensemble, index_dtype)
+    return _leaves_func(ensemble.n_trees, ensemble.n_nodes, n_features, len(arrays[-1]), ensemble.threshold_dtype,
+                        ensemble.comparison, allow_nan, ensemble.has_categorical, index_dtype, knobs.rows), arrays
+
+
+@functools.lru_cache(maxsize=256)
+def _leaves_func(NT: int, NN: int, F: int, NCAT: int, tdtype: str, cmp: str, allow_nan: bool, categorical: bool,
+                 index_dtype: str, rows: RowLoop):
+    """The leaf walk's PrimFunc, which depends on these scalars only (see :func:`_perfect_func`)."""
+    W = rows.width
+    walk = _walk_macro(tdtype, cmp, allow_nan, categorical)
 
     @T.prim_func(private=True)
     def tree_leaves(x: T.handle, roots: T.Buffer((NT,), "int32"), feat: T.Buffer((NN,), index_dtype),
@@ -265,7 +287,7 @@ def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knob
                         walk(X, row, node, feat, thr, left, right, miss, cat_row, cat_left)
                         Y[row, t] = node[0]
 
-    return tree_leaves, _node_arrays(ensemble, index_dtype)
+    return tree_leaves
 
 
 TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
