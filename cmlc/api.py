@@ -86,7 +86,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "label_methods": ["predict"] if spec.classes is not None and spec.decode_labels else [],
         "list_outputs": spec.list_outputs,
         "input": {"n_features": spec.n_features, "row_shape": spec.row_shape, "feature_names": spec.feature_names, "allow_nan": spec.allow_nan,
-                  "allow_inf": spec.allow_inf, "domains": [d.to_json() for d in spec.input_domains],
+                  "allow_inf": spec.allow_inf, "nan_methods": list(spec.nan_methods), "domains": [d.to_json() for d in spec.input_domains],
                   "domain_checks": {name: d.to_json() for name, d in spec.domain_checks.items()}},
         "float32_out": spec.float32_out,
         "classes": classes_to_json(spec.classes),

@@ -272,3 +272,21 @@ def test_wrong_feature_count_and_rank_are_refused(factory):
         cm.predict(X[:, :3])
     with pytest.raises(InputError, match="Expected a 2D array"):
         cm.predict(X[0])
+
+
+@pytest.mark.parametrize("cls", [ens.GradientBoostingClassifier, ens.GradientBoostingRegressor])
+def test_gradient_boosting_apply_takes_nan_that_predict_refuses(cls, tmp_path):
+    """Found by tests/test_fuzz.py: scikit-learn checks finiteness in GradientBoosting's predict
+    methods but not in apply, which routes NaN down the trees."""
+    X, y = _data("binary" if cls is ens.GradientBoostingClassifier else "regression")
+    est = cls(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    cm = cmlc.compile(est)
+    rows = fresh_rows(X, n=60)
+    rows[::3, 1] = np.nan
+    np.testing.assert_array_equal(cm.apply(rows), est.apply(rows))
+    with pytest.raises(ValueError):
+        est.predict(rows)
+    with pytest.raises(InputError, match="NaN"):
+        cm.predict(rows)
+    cm.save(path := str(tmp_path / "gb.cmlc"))
+    np.testing.assert_array_equal(cmlc.load(path).apply(rows), est.apply(rows))

@@ -130,3 +130,11 @@ def test_wrong_feature_count_is_refused():
     cm = cmlc.compile(xgb.XGBClassifier(n_estimators=3).fit(X, y))
     with pytest.raises(cmlc.errors.InputError, match="features"):
         cm.predict(X[:, :2])
+
+
+@pytest.mark.parametrize("cls", ["XGBClassifier", "XGBRegressor"])
+def test_apply_of_a_single_tree_is_one_dimensional(cls):
+    """Found by tests/test_fuzz.py: XGBoost's apply squeezes (N, 1) leaf ids to (N,)."""
+    X, y = _data("binary", nan=False)
+    est = getattr(xgb, cls)(n_estimators=1, max_depth=2).fit(X, y)
+    _check(est, cmlc.compile(est), fresh_rows(X, n=7))

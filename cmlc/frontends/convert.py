@@ -39,6 +39,7 @@ class ModelSpec:
     list_outputs : method -> widths of the arrays the method returns as a list.
     row_shape : shape of one input row when X may also come as (n_samples, *row_shape) (a torch
         module's input), else None.
+    nan_methods : methods that accept NaN although ``allow_nan`` is False.
 
     ``classes`` is a list of arrays, one per output, for a multi-output classifier (its
     ``predict`` outputs (N, n_outputs) indices, column ``k`` into ``classes[k]``).
@@ -57,6 +58,7 @@ class ModelSpec:
     domain_checks: dict = field(default_factory=dict)
     list_outputs: dict = field(default_factory=dict)
     row_shape: tuple | None = None
+    nan_methods: tuple = ()
 
 
 #: name of the graph output that computes the ``i``-th value a domain check reads
@@ -145,4 +147,5 @@ def convert(model, options: dict | None = None) -> ModelSpec:
         domain_checks={k: d for k, (_, d) in computed.items()},
         list_outputs=list_outputs,
         row_shape=tuple(converted.row_shape) if converted.row_shape is not None else None,
+        nan_methods=tuple(m for m in METHODS if m in converted.nan_methods),
     )

@@ -31,6 +31,8 @@ class Converted:
         models with float64 weights return float64).
     accepts_inf : the estimator accepts infinite values (IsolationForest does; most refuse them).
     accepts_nan : overrides scikit-learn's ``allow_nan`` tag (for models that have no tags).
+    nan_methods : methods that accept NaN even where the model refuses it (scikit-learn checks
+        finiteness in GradientBoosting's ``predict`` but not in its ``apply``).
     decode_labels : classifier ``predict`` indexes ``classes_`` (False when the estimator
         returns the raw index, as XGBClassifier does for multi:softmax).
     nan_free_out : ``transform`` never holds NaN, whatever the input (imputers, indicators,
@@ -47,6 +49,7 @@ class Converted:
     float32_out: bool = False
     accepts_inf: bool = False
     accepts_nan: bool | None = None
+    nan_methods: frozenset = frozenset()
     decode_labels: bool = True
     nan_free_out: bool = False
     list_outputs: dict = field(default_factory=dict)

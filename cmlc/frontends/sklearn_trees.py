@@ -176,9 +176,11 @@ def convert_gradient_boosting(est, b, x):
     if init_value is not None:
         raw = b.emit(Op.ADD, init_value, raw)
     converted = boosting_head(est, b, raw, est._loss, ge_zero=True)
-    # apply: float64 (N, n_stages, K) for classifiers, (N, n_stages) for regressors, as scikit-learn
+    # apply: float64 (N, n_stages, K) for classifiers, (N, n_stages) for regressors, as scikit-learn;
+    # it routes NaN down the trees (scikit-learn checks finiteness only in the other methods)
     shape = (BATCH, n_stages, n_outputs) if is_classifier_loss(est) else (BATCH, n_stages)
-    converted.outputs["apply"] = tree_apply(b, x, ensemble, _handle_nan(est), "float64", shape)
+    converted.outputs["apply"] = tree_apply(b, x, ensemble, True, "float64", shape)
+    converted.nan_methods = frozenset({"apply"})
     return converted
 
 

@@ -126,8 +126,8 @@ def _margin(est, b, x):
     booster = est.get_booster() if hasattr(est, "get_booster") else est
     ensemble, objective, n_outputs = ensemble_from_booster(booster)
     raw = tree_sum(b, x, ensemble, b.options.get("tree_strategy", "auto"), handle_nan=True)
-    # XGBModel.apply: leaf ids as float32, (N, n_trees)
-    shared = {"apply": tree_apply(b, x, ensemble, True, "float32")}
+    # XGBModel.apply: leaf ids as float32, (N, n_trees); (N,) for a single tree (XGBoost squeezes it)
+    shared = {"apply": tree_apply(b, x, ensemble, True, "float32", shape=(BATCH,) if ensemble.n_trees == 1 else None)}
     return raw, objective, n_outputs, shared
 
 

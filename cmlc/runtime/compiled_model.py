@@ -1,6 +1,7 @@
 """``CompiledModel``: a compiled estimator with exactly the source estimator's prediction methods."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -111,6 +112,8 @@ class CompiledModel:
                                    inp["allow_nan"], inp.get("allow_inf", False),
                                    tuple(InputDomain.from_json(d) for d in inp.get("domains", [])),
                                    tuple(inp["row_shape"]) if inp.get("row_shape") is not None else None)
+        # methods that take NaN although the model refuses it (GradientBoosting's apply)
+        self._method_schemas = {m: dataclasses.replace(self._schema, allow_nan=True) for m in inp.get("nan_methods", [])}
         # graph outputs computing values (from X) that must lie in a domain before a method runs
         self._domain_checks = {name: InputDomain.from_json(d) for name, d in inp.get("domain_checks", {}).items()}
         self._list_outputs = manifest.get("list_outputs", {})
@@ -174,7 +177,7 @@ class CompiledModel:
         device = tensors.dlpack_device(X)
         if device is not None:
             return self._run_on_device(method, X, device)
-        arr = check_input(X, self._schema)
+        arr = check_input(X, self._method_schemas.get(method, self._schema))
         self._require_vm()
         was_float32 = arr.dtype == np.float32
         n = arr.shape[0]
@@ -220,7 +223,7 @@ class CompiledModel:
                              f"{self._placement.name} (target {json.loads(self.target)['kind']}): pass host data "
                              f"(X.cpu(), or a numpy array), or compile with target='cuda'.")
         self._require_vm()
-        t, was_float32 = tensors.device_input(X, self._schema, self._placement.device.index)
+        t, was_float32 = tensors.device_input(X, self._method_schemas.get(method, self._schema), self._placement.device.index)
         if t.shape[0] == 0:
             return self._finish(method, tensors.empty_output(self.manifest["methods"][method], t), was_float32)
         import torch
