@@ -6,10 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from sklearn.datasets import make_classification, make_regression
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # bench/ is run from the checkout, it is not an installed package
+
+# hypothesis profiles: "ci", the default, is derandomized (every run checks the same cases);
+# "long" (pytest --hypothesis-profile=long) draws new ones, and tests/test_fuzz.py runs many
+# more cases under it
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("long", deadline=None, print_blob=True)
+settings.load_profile("ci")
 
 
 def pytest_configure(config):
@@ -21,6 +29,26 @@ def pytest_configure(config):
         os.environ.setdefault("TVM_NUM_THREADS", "1")
     config.addinivalue_line("markers", "slow: long-running case (still run by .ci/run)")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped without one")
+
+
+def pytest_collection_modifyitems(items):
+    """Within a module, tests that take the same parameters run one after another.
+
+    The conformance modules fit and compile each case once per process (``lru_cache``) and test
+    it in several functions; pytest-xdist hands each worker a contiguous run of the test list, so
+    grouping a case's tests keeps them on one worker and its model is compiled once, not once
+    per worker that meets it.
+    """
+    first_seen = {}
+    for index, item in enumerate(items):
+        callspec = getattr(item, "callspec", None)
+        first_seen.setdefault((item.path, callspec.id if callspec else index), index)
+
+    def group(pair):
+        index, item = pair
+        callspec = getattr(item, "callspec", None)
+        return first_seen[(item.path, callspec.id if callspec else index)], index
+    items[:] = [item for _, item in sorted(enumerate(items), key=group)]
 
 
 def pytest_unconfigure(config):
