@@ -96,12 +96,15 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
             ms_err = float(np.max(np.abs(measurer.outputs(best_ms, ms_consts, inputs, inst.output) - reference)))
         except Exception as err:   # noqa: BLE001 - MetaSchedule's own failures are a result to report
             ms_wall, ms_error = time.perf_counter() - start, f"{type(err).__name__}: {str(err).splitlines()[-1][:200]}"
-        times = {label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in variants.items()}
+        # three interleaved rounds, the median of each variant's: the machine's drift hits them alike
+        rounds = [{label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in variants.items()}
+                  for _ in range(3)]
+        times = {label: float(np.median([r[label] for r in rounds])) for label in variants}
         times.setdefault("ms", float("nan"))
         cmlc_err = float(np.max(np.abs(measurer.outputs(tuned_func, tuned_consts, inputs, inst.output) - reference)))
         rows.append({"model": name, "kernel": f"{inst.task.kind} {inst.task.signature[:8]}", "batch": batch,
                      "default_ms": times["default"] * 1e3, "cmlc_ms": times["cmlc"] * 1e3, "ms_ms": times["ms"] * 1e3,
-                     "cmlc_trials": result.trials, "ms_trials": ms_trials, "cmlc_wall_s": cmlc_wall,
+                     "cmlc_trials": result.trials, "cmlc_confirmations": result.confirmations, "ms_trials": ms_trials, "cmlc_wall_s": cmlc_wall,
                      "ms_wall_s": ms_wall, "cmlc_best": result.best, "cmlc_max_diff": cmlc_err, "ms_max_diff": ms_err, "ms_error": ms_error,
                      **whole})
         print(rows[-1], flush=True)

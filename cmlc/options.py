@@ -17,7 +17,8 @@ class CompileOptions:
     opt_level : 0..3. Passes registered at a level above it do not run.
     disable_passes : names of passes not to run (see ``cmlc.passes.PASSES``).
     explain : keep the log of what each pass changed on the compiled model (``cm.pass_log``).
-    rows_per_chunk : rows each parallel task computes at once (CPU schedule knob).
+    rows_per_chunk : rows each parallel task computes at once (CPU schedule knob); default per
+        kernel: 64, fewer where its intermediates' rows would not fit L2 (``cmlc.kernels.cpu_schedule``).
     serial_max_rows : batches of at most this many rows run single-threaded.
     tree_strategy : "auto", "perfect", "traversal" or "gemm": how tree ensembles are lowered
         (see ``cmlc.kernels.trees`` and ``cmlc.frontends.tree_gemm``).
@@ -29,7 +30,7 @@ class CompileOptions:
     opt_level: int = 2
     disable_passes: tuple = ()
     explain: bool = False
-    rows_per_chunk: int = 64
+    rows_per_chunk: int | None = None
     serial_max_rows: int = 256
     tree_strategy: str = "auto"
     max_workspace_bytes: int = 256 << 20
@@ -54,6 +55,8 @@ class CompileOptions:
             raise OptionError(f"tree_strategy must be one of auto, gemm, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
         for name in ("rows_per_chunk", "serial_max_rows", "max_workspace_bytes"):
             value = getattr(opts, name)
+            if name == "rows_per_chunk" and value is None:
+                continue
             if not isinstance(value, int) or value < 1:
                 raise OptionError(f"{name} must be a positive int, not {value!r}")
         return opts

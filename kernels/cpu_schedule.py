@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tvm
 from tvm import tirx
 
@@ -29,7 +30,8 @@ from cmlc.ecg import Op, OpGroup
 class CpuKnobs:
     """Free parameters of the CPU schedule (the tuner's search space).
 
-    rows_per_chunk : rows each parallel task computes at once (intermediates are this tall).
+    rows_per_chunk : rows each parallel task computes at once (intermediates are this tall);
+        None for :func:`auto_rows_per_chunk`.
     vectorize : vectorize the innermost spatial loops.
     parallel : run chunks on the thread pool. Small batches use a serial build of the same
         kernel: waking the pool costs more than it saves, and on a busy machine (BLAS threads
@@ -39,12 +41,33 @@ class CpuKnobs:
         reduction loops (see the module docstring); 1, 0 and 0 leave that loop unsplit.
     """
 
-    rows_per_chunk: int = 64
+    rows_per_chunk: int | None = None
     vectorize: bool = True
     parallel: bool = True
     mm_row_tile: int = 1
     mm_col_tile: int = 0
     mm_red_tile: int = 0
+
+
+CHUNK_ROWS = 64            # rows per chunk, unless the chunk's intermediates would not fit ...
+L2_BYTES = 1 << 20         # ... a core's L2 cache (1 MiB: a bound, not a guess per CPU)
+MIN_CHUNK_ROWS = 8
+
+
+def auto_rows_per_chunk(sch, blocks) -> int:
+    """:data:`CHUNK_ROWS`, halved while the rows of the intermediates ``blocks`` write (an SVC's
+    kernel row against every support vector, say) exceed :data:`L2_BYTES`, down to
+    :data:`MIN_CHUNK_ROWS`."""
+    row_bytes = 0
+    for block in blocks:
+        for region in sch.get(block).writes:
+            shape = region.source.shape
+            if shape and not isinstance(shape[0], tirx.IntImm):     # batched: (n, ...)
+                row_bytes += int(np.prod([int(s) for s in shape[1:]])) * np.dtype(str(region.source.dtype)).itemsize
+    rows = CHUNK_ROWS
+    while rows > MIN_CHUNK_ROWS and rows * row_bytes > L2_BYTES:
+        rows //= 2
+    return rows
 
 
 def _const_extent(sch, loop) -> int | None:
@@ -127,7 +150,8 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     sch = tvm.s_tir.Schedule(func)
     out = sch.get_sblock(output_block)
     blocks = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != output_block]
-    chunks, _ = sch.split(sch.get_loops(out)[0], factors=[None, knobs.rows_per_chunk])
+    rows = knobs.rows_per_chunk or auto_rows_per_chunk(sch, blocks)
+    chunks, _ = sch.split(sch.get_loops(out)[0], factors=[None, rows])
     if knobs.parallel:
         sch.parallel(chunks)
     for block in reversed(blocks):

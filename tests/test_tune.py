@@ -75,6 +75,20 @@ def test_fused_space_respects_its_constraints(max_red, max_cols):
         assert rows == 8 or rows * (max_red + max_cols + 4) * 8 <= L2_BYTES
 
 
+@pytest.mark.parametrize("width, rows", [(4, 64), (2048, 64), (4096, 32), (100_000, 8)])
+def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
+    """64 rows per chunk, halved while a chunk of the intermediates' rows exceeds L2 (1 MiB)."""
+    import tvm
+    from tvm import te
+    from cmlc.kernels.cpu_schedule import auto_rows_per_chunk
+    n = te.var("n", "int64")
+    x = te.placeholder((n, 3), "float64", name="x")
+    wide = te.compute((n, width), lambda i, j: x[i, j % 3] * 2.0, name="wide")
+    out = te.compute((n,), lambda i: wide[i, 0] + wide[i, width - 1], name="out")
+    sch = tvm.s_tir.Schedule(te.create_prim_func([x, out]))
+    assert auto_rows_per_chunk(sch, [sch.get_sblock("wide")]) == rows
+
+
 def test_fused_space_without_matmul_tunes_only_chunks():
     task = KernelTask("fused", "t", {"macs": 9.0, "max_red": 0.0, "max_cols": 0.0})   # a window op
     assert {frozenset(p) for p in SPACES[("fused", "llvm")].points(task)[1:]} == {frozenset({"rows_per_chunk"})}
@@ -144,6 +158,32 @@ def test_records_round_trip_and_best(tmp_path):
     assert again.best("fused", "s", "llvm -mcpu=x", 128).knobs == {"rows_per_chunk": 16}    # nearest bucket
     assert again.best("fused", "s", "llvm -mcpu=y", 4096) is None                          # another target
     assert again.plan("llvm -mcpu=x", 4096) == {"s": {"rows_per_chunk": 64}, "other": {"rows_per_chunk": 32}}
+
+
+def test_a_point_measured_several_times_counts_its_median(tmp_path):
+    db = RecordDB(tmp_path / "r.jsonl")
+    for seconds in (1e-3, 3.1e-3, 3e-3):                      # one lucky measurement of 8 rows
+        db.add(record(latency=seconds, knobs={"rows_per_chunk": 8}))
+    db.add(record(latency=2e-3, knobs={"rows_per_chunk": 64}))
+    best = db.best("fused", "s", "llvm -mcpu=x", 4096)
+    assert best.knobs == {"rows_per_chunk": 64} and best.latency_s == 2e-3
+
+
+def test_confirmation_remeasures_lucky_points_until_the_fastest_is_confirmed():
+    """Measured once: point 1 lucky (1.0 s, truly 3.2), the default 0 lucky (2.0, truly 2.8),
+    point 3 a little unlucky (2.6, truly 2.55). Confirming the first three leaves points 3 and 4
+    the fastest but measured once, so they are confirmed too, and 3 wins. A point that did not
+    build is never measured again."""
+    from cmlc.tune.tuner import CONFIRM_MEASUREMENTS, _KernelSearch
+    search = _KernelSearch.__new__(_KernelSearch)
+    search.points = [{"p": i} for i in range(6)]
+    search.measurements = {0: [2.0], 1: [1.0], 2: [2.5], 3: [2.6], 4: [2.7], 5: [float("inf")]}
+    search.confirmations = 0
+    truth = {0: 2.8, 1: 3.2, 2: 2.9, 3: 2.55, 4: 2.7}
+    search.confirm(lambda i: search.measurements[i].append(truth[i]))
+    assert search.best == ({"p": 3}, 2.55)
+    assert all(len(search.measurements[i]) == CONFIRM_MEASUREMENTS for i in (0, 1, 2, 3, 4))   # 4 was in the top 3 then
+    assert search.measurements[5] == [float("inf")] and search.confirmations == 10
 
 
 def test_corrupt_and_foreign_records_are_skipped_with_a_warning(tmp_path):

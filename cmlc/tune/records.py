@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,13 +138,20 @@ class RecordDB:
         return [r for r in self.records if r.kind == kind and r.target == target]
 
     def best(self, kind: str, signature: str, target: str, bucket: int) -> Record | None:
-        """The fastest record of the key; from the nearest bucket (in log2 steps) that has one
-        when ``bucket`` has none; None when the kernel was never tuned for this target."""
+        """The record of the key's fastest point (knobs), a point measured several times counting
+        its median (the tuner re-measures its best candidates: one lucky measurement must not
+        win); from the nearest bucket (in log2 steps) that has records when ``bucket`` has none;
+        None when the kernel was never tuned for this target."""
         mine = [r for r in self.records if r.kind == kind and r.signature == signature and r.target == target]
         if not mine:
             return None
         nearest = min({r.bucket for r in mine}, key=lambda b: (abs(math.log2(b) - math.log2(bucket)), -b))
-        return min((r for r in mine if r.bucket == nearest), key=lambda r: r.latency_s)
+        by_point: dict = {}
+        for r in mine:
+            if r.bucket == nearest:
+                by_point.setdefault(json.dumps(r.knobs, sort_keys=True), []).append(r)
+        fastest = min(by_point.values(), key=lambda rs: statistics.median(r.latency_s for r in rs))
+        return sorted(fastest, key=lambda r: r.latency_s)[(len(fastest) - 1) // 2]
 
     def plan(self, target: str, bucket: int) -> dict:
         """``{signature: knobs}`` of the best record of every kernel tuned for ``target`` (the

@@ -18,10 +18,10 @@ import itertools
 from dataclasses import dataclass
 from typing import Callable
 
+from cmlc.kernels.cpu_schedule import L2_BYTES
 from cmlc.translate.tasks import KernelTask
 
 REGISTER_FILE_BYTES = 32 * 64       # 32 vector registers of 512 bits (AVX-512; a bound, not a guess per CPU)
-L2_BYTES = 1 << 20
 MAX_UNROLLED_STEPS = 256            # perfect-tree walk: rows per block x depth
 GPU_THREADS = (32, 64, 128, 256, 512)
 DENSE_WEIGHT_BYTES = 64 << 20       # a sparse weight is tried dense only up to this size
@@ -65,7 +65,7 @@ def _fused_cpu_axes(task):
     f = task.features
     axes = {"rows_per_chunk": (8, 16, 32, 64, 128, 256)}
     if f.get("max_red", 0) > 0:     # a matmul: tile it
-        axes["mm_row_tile"] = (1, 2, 4, 8)
+        axes["mm_row_tile"] = (1, 2, 4, 8, 16)
         axes["mm_col_tile"] = (0,) + tuple(c for c in (4, 8, 16, 32, 64) if _divides(c, f["max_cols"]))
         axes["mm_red_tile"] = (0,) + _spread_divisors(int(f["max_red"]), 4, 256, 3)
     return axes

@@ -7,9 +7,17 @@ Trials are shared between kernels in proportion to their default latency (at lea
 budget and the argmax after it little. Every measurement is appended to the records database;
 a kernel that already has records for this target and batch bucket is not measured again.
 A candidate that fails to build is skipped (and counted), as MetaSchedule does.
+
+Confirmation: on a noisy machine one measurement can be lucky (a point measured 1.2 ms in the
+search and 3.2 ms again, against 2.0 ms for the default). So once a kernel's trials are spent,
+its :data:`CONFIRM_TOP` fastest points and the default are measured again, interleaved, until
+each has :data:`CONFIRM_MEASUREMENTS`; a point's latency is then the median of its
+measurements, and confirmation repeats while the fastest point is not confirmed. The records
+database ranks points by the same median.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -29,13 +37,16 @@ DEFAULT_TRIALS = 64          # what tune=True means
 DEFAULT_BATCH = 4096         # the batch size kernels are tuned at without a batch_hint
 MIN_TRIALS_PER_KERNEL = 4
 ROUND = 4                    # candidates measured per round (the last one random once the model is trained)
+CONFIRM_TOP = 3              # fastest points re-measured with the default after the search
+CONFIRM_MEASUREMENTS = 3     # measurements each of them ends with
 
 
 @dataclass
 class KernelResult:
     """kind, signature : the kernel. default_s / best_s : median latency of the default schedule
     and of the best point found (seconds, at the tuning batch). best : that point's knobs.
-    trials / failed : candidates measured / that did not build."""
+    trials / failed : candidates measured / that did not build. confirmations : measurements
+    spent confirming the fastest points (not counted in ``trials``)."""
 
     kind: str
     signature: str
@@ -44,6 +55,7 @@ class KernelResult:
     best: dict
     trials: int
     failed: int = 0
+    confirmations: int = 0
 
     @property
     def speedup(self) -> float:
@@ -62,7 +74,8 @@ class TuneReport:
     def __str__(self):
         lines = [f"tuned {len(self.kernels)} kernels in {self.wall_s:.1f} s ({self.cached} from records)"]
         lines += [f"  {k.kind} {k.signature}: {k.default_s * 1e3:.3f} ms -> {k.best_s * 1e3:.3f} ms "
-                  f"({k.speedup:.2f}x, {k.trials} trials, {k.failed} failed) {k.best}" for k in self.kernels]
+                  f"({k.speedup:.2f}x, {k.trials} trials + {k.confirmations} confirming, {k.failed} failed) {k.best}"
+                  for k in self.kernels]
         return "\n".join(lines)
 
 
@@ -74,8 +87,9 @@ class _KernelSearch:
         self.points = SPACES[(self.task.kind, target_kind)].points(self.task)
         self.measurer, self.db, self.target, self.bucket = measurer, db, target, bucket
         self.inputs = measurer.prepare(graph, instance, x)
-        self.latency: dict = {}            # index into points -> seconds
+        self.measurements: dict = {}       # index into points -> [seconds, ...] (inf: did not build)
         self.failed = 0
+        self.confirmations = 0
 
     def measure(self, index: int) -> float | None:
         point = self.points[index]
@@ -84,25 +98,45 @@ class _KernelSearch:
             seconds = self.measurer.time(func, consts, self.inputs, self.instance.output)
         except (RuntimeError, ValueError, TypeError):   # TVM raises RuntimeError subclasses
             self.failed += 1
-            self.latency[index] = float("inf")
+            self.measurements.setdefault(index, []).append(float("inf"))
             return None
-        self.latency[index] = seconds
+        self.measurements.setdefault(index, []).append(seconds)
         self.db.add(Record(self.task.kind, self.task.signature, self.target, self.bucket, point, seconds,
                            dict(self.task.features)))
         return seconds
 
+    def latency(self, index: int) -> float:
+        """The median of a point's measurements (seconds)."""
+        return statistics.median(self.measurements[index])
+
     def unmeasured(self) -> list:
-        return [i for i in range(len(self.points)) if i not in self.latency]
+        return [i for i in range(len(self.points)) if i not in self.measurements]
+
+    def confirm(self, step) -> None:
+        """Re-measure the fastest points and the default, interleaved (``step(index)`` measures
+        one), until the fastest point has :data:`CONFIRM_MEASUREMENTS` measurements."""
+        while True:
+            ranked = sorted((i for i in self.measurements if self.latency(i) < float("inf")), key=self.latency)
+            todo = [i for i in dict.fromkeys(ranked[:CONFIRM_TOP] + [0]) if i in self.measurements
+                    and self.latency(i) < float("inf") and len(self.measurements[i]) < CONFIRM_MEASUREMENTS]
+            if not ranked or len(self.measurements[ranked[0]]) >= CONFIRM_MEASUREMENTS or not todo:
+                return
+            while todo:
+                for index in todo:
+                    step(index)
+                    self.confirmations += 1
+                todo = [i for i in todo if len(self.measurements[i]) < CONFIRM_MEASUREMENTS]
 
     @property
     def best(self) -> tuple:
-        index = min(self.latency, key=self.latency.get)
-        return self.points[index], self.latency[index]
+        index = min(self.measurements, key=self.latency)
+        return self.points[index], self.latency(index)
 
     def result(self) -> KernelResult:
         point, seconds = self.best
-        return KernelResult(self.task.kind, self.task.signature, self.latency.get(0, float("inf")), seconds, point,
-                            len(self.latency), self.failed)
+        default = self.latency(0) if 0 in self.measurements else float("inf")
+        return KernelResult(self.task.kind, self.task.signature, default, seconds, point,
+                            len(self.measurements), self.failed, self.confirmations)
 
 
 def _shares(defaults: list, budget: int) -> list:
@@ -153,15 +187,15 @@ def tune_graph(graph: Graph, target: tvm.target.Target, trials: int = DEFAULT_TR
     searches = [_KernelSearch(inst, graph, kind, measurer, db, target_str, bucket, x) for inst in todo]
     models = {}
     with tqdm(total=trials, desc="cmlc tune", unit="trial", disable=(None if progress is None else not progress)) as bar:
-        def step(search, index):
+        def step(search, index, counts=True):
             search.measure(index)
             best = search.best[1]
             bar.set_postfix_str(f"{search.task.kind}: best {best * 1e3:.3f} ms" if np.isfinite(best) else search.task.kind)
-            bar.update(1)
+            bar.update(int(counts))
 
         for search in searches[:trials]:
             step(search, 0)                       # the default schedule first: the baseline
-        shares = _shares([s.latency.get(0, 0.0) for s in searches[:trials]], trials - min(trials, len(searches)))
+        shares = _shares([s.latency(0) for s in searches[:trials]], trials - min(trials, len(searches)))
         for search, share in zip(searches, shares):
             model = models.setdefault(search.task.kind, _model(search.task.kind, target_str, db))
             spent = 0
@@ -171,9 +205,10 @@ def tune_graph(graph: Graph, target: tvm.target.Target, trials: int = DEFAULT_TR
                     step(search, index)
                 spent += len(picks)
                 model.fit(db.of_kind(search.task.kind, target_str))
+            search.confirm(lambda index, search=search: step(search, index, counts=False))
     for model in models.values():
         model.save()
-    report.kernels = [s.result() for s in searches if s.latency]
+    report.kernels = [s.result() for s in searches if s.measurements]
     report.wall_s = time.perf_counter() - start
     return report
 
