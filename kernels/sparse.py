@@ -32,6 +32,7 @@ from tvm import te, tirx
 from tvm.script import tirx as T
 
 from .rows import PARALLEL, RowLoop
+from .rounding import product
 
 VECTOR_BYTES = 128   # rows per block x itemsize: two 512-bit vectors, two independent FMA chains
 
@@ -74,14 +75,17 @@ def spmm_kernel(attrs: dict, knobs: SpmmKnobs = SpmmKnobs()):
     dtype = attrs["data"].dtype.name
     arrays = kernel_arrays(attrs)
     B = knobs.rows.rows_per_task(knobs.rows_per_block or max(1, VECTOR_BYTES // np.dtype(dtype).itemsize))
-    func = _spmm_func(int(K), int(M), dtype, len(arrays[1]), len(arrays[3]), len(np.unique(attrs["indices"])), B, knobs.rows)
+    func = _spmm_func(int(K), int(M), dtype, len(arrays[1]), len(arrays[3]), len(np.unique(attrs["indices"])), B,
+                      knobs.rows, bool(attrs.get("rounded", False)))
     return func, list(arrays)
 
 
 @functools.lru_cache(maxsize=256)
-def _spmm_func(K: int, M: int, dtype: str, NNZ: int, U: int, n_used: int, B: int, rows: RowLoop):
+def _spmm_func(K: int, M: int, dtype: str, NNZ: int, U: int, n_used: int, B: int, rows: RowLoop, rounded: bool):
     """The SpMM's PrimFunc, which depends on these scalars only (parsing TVMScript costs a
-    quarter second, and one compile asks for the same kernel once per method)."""
+    quarter second, and one compile asks for the same kernel once per method); ``rounded``:
+    products rounded before they are summed (:mod:`.rounding`)."""
+    mul = product(rounded, dtype)
     check_finite = bool(np.issubdtype(np.dtype(dtype), np.floating))
     W, scratch = rows.width, rows.scratch_scope
     zero = tirx.const(0, dtype)
@@ -94,7 +98,7 @@ def _spmm_func(K: int, M: int, dtype: str, NNZ: int, U: int, n_used: int, B: int
             acc[l] = zero
         for p in range(indptr[j], indptr[j + 1]):
             for l in T.vectorized(B):
-                acc[l] = acc[l] + xt[slots[p] * B + l] * data[p]
+                acc[l] = acc[l] + mul(xt[slots[p] * B + l], data[p])
 
     @T.prim_func(private=True)
     def sparse_matmul(x: T.handle, indptr: T.Buffer((M + 1,), "int32"), slots: T.Buffer((NNZ,), "int32"),
@@ -154,8 +158,8 @@ def dense_kernel(attrs: dict, knobs: SpmmKnobs):
     dtype = attrs["data"].dtype.name
     n = tirx.Var("n", "int64")
     x, w = te.placeholder((n, K), dtype, name="X"), te.placeholder((K, M), dtype, name="W")
-    k = te.reduce_axis((0, K), name="k")
-    y = te.compute((n, M), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k), name="dense_matmul")
+    k, mul = te.reduce_axis((0, K), name="k"), product(bool(attrs.get("rounded", False)), dtype)
+    y = te.compute((n, M), lambda i, j: te.sum(mul(x[i, k], w[k, j]), axis=k), name="dense_matmul")
     func, block_ops = te.create_prim_func([x, w, y]), {"dense_matmul": Op.MATMUL}
     rows = knobs.rows
     if rows.gpu:

@@ -1,11 +1,14 @@
-"""Top-k kernel (TVMScript) of the ``topk`` op: the indices of the ``k`` smallest values per row.
+"""Top-k kernel (TVMScript) of the ``topk`` op: the indices of the ``k`` smallest values per row,
+chosen as scikit-learn's ``ArgKmin`` chooses them.
 
-``Y[n, :]`` = ``np.argsort(X[n, :], kind="stable")[:k]``: ascending values, ties in index order,
-NaN after every number. Each row (one parallel task per row block) scans its ``M`` values once
-and keeps a sorted buffer of the best ``k`` (value, index) pairs: a value enters only when it
-precedes the buffer's last entry, and an entry moves back only past entries it strictly
-precedes, so an earlier index stays ahead of an equal later one. ``O(M)`` compares per row, plus
-``O(k)`` moves per insertion.
+Each row (one parallel task per row block) pushes its ``M`` values in index order onto a
+max-heap of ``k`` (value, index) pairs started at (largest finite value, 0), with ``heap_push``
+of ``sklearn/utils/_heap.pyx``: a value enters only when it is below the root, replaces the
+root and sinks past children it is below (the larger child first, the left one on a tie).
+Which of several equal values at the k-th place survive therefore follows the heap, as in
+scikit-learn, not the index order; NaN and infinities never enter. The heap is then sorted by
+(value, index). ``O(M)`` compares per row, plus ``O(log k)`` moves per entry.
+``cmlc.ecg.ops.heap_topk_reference`` is the same algorithm in numpy.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
@@ -20,15 +23,11 @@ from .rows import RowLoop
 ROWS_PER_TASK = 16
 
 
-def _precedes(a, b):
-    """``a`` sorts strictly before ``b`` in numpy's order (NaN last)."""
-    return tirx.any(a < b, tirx.all(T.isnan(b), T.Not(T.isnan(a))))
-
-
 @functools.lru_cache(maxsize=256)
 def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
     """PrimFunc ``(X (N, M) dtype, k_buffer int32 (1,), Y (N, k) int32)``."""
     B, W = rows.rows_per_task(ROWS_PER_TASK), rows.width
+    top = tirx.max_value(dtype)
 
     @T.prim_func(private=True)
     def topk(x: T.handle, k_buffer: T.Buffer((1,), "int32"), y: T.handle):
@@ -44,22 +43,45 @@ def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
                 if rb < (N + B - 1) // B:
                     vals = T.decl_buffer((k,), dtype, scope="local")
                     idxs = T.decl_buffer((k,), "int32", scope="local")
-                    count = T.decl_buffer((1,), "int32", scope="local")
-                    pos = T.decl_buffer((1,), "int32", scope="local")
+                    at = T.decl_buffer((1,), "int32", scope="local")     # the slot sinking
+                    child = T.decl_buffer((1,), "int32", scope="local")  # where it goes, -1: stays
+                    held = T.decl_buffer((1,), dtype, scope="local")     # insertion sort's value
+                    held_index = T.decl_buffer((1,), "int32", scope="local")
                     for l in range(B):
                         if rb * B + l < N:
-                            count[0] = 0
+                            for i in range(k):
+                                vals[i] = top
+                                idxs[i] = 0
                             for j in range(M):
                                 v = X[rb * B + l, j]
-                                if count[0] < k_buffer[0] or _precedes(v, vals[k - 1]):
-                                    pos[0] = T.min(count[0], k - 1)
-                                    count[0] = T.min(count[0] + 1, k)
-                                    while pos[0] > 0 and _precedes(v, vals[pos[0] - 1]):
-                                        vals[pos[0]] = vals[pos[0] - 1]
-                                        idxs[pos[0]] = idxs[pos[0] - 1]
-                                        pos[0] = pos[0] - 1
-                                    vals[pos[0]] = v
-                                    idxs[pos[0]] = j
+                                if v < vals[0]:
+                                    at[0] = 0
+                                    child[0] = 0
+                                    while child[0] >= 0:
+                                        child[0] = -1
+                                        if 2 * at[0] + 1 < k_buffer[0]:
+                                            if 2 * at[0] + 2 >= k_buffer[0] or vals[2 * at[0] + 1] >= vals[2 * at[0] + 2]:
+                                                if v < vals[2 * at[0] + 1]:
+                                                    child[0] = 2 * at[0] + 1
+                                            elif v < vals[2 * at[0] + 2]:
+                                                child[0] = 2 * at[0] + 2
+                                        if child[0] >= 0:
+                                            vals[at[0]] = vals[child[0]]
+                                            idxs[at[0]] = idxs[child[0]]
+                                            at[0] = child[0]
+                                    vals[at[0]] = v
+                                    idxs[at[0]] = j
+                            for i in range(1, k):      # insertion sort by (value, index)
+                                held[0] = vals[i]
+                                held_index[0] = idxs[i]
+                                at[0] = i
+                                while at[0] > 0 and (vals[at[0] - 1] > held[0] or (
+                                        vals[at[0] - 1] == held[0] and idxs[at[0] - 1] > held_index[0])):
+                                    vals[at[0]] = vals[at[0] - 1]
+                                    idxs[at[0]] = idxs[at[0] - 1]
+                                    at[0] = at[0] - 1
+                                vals[at[0]] = held[0]
+                                idxs[at[0]] = held_index[0]
                             for i in range(k):
                                 Y[rb * B + l, i] = idxs[i]
 

@@ -140,6 +140,11 @@ def _make_const(data: np.ndarray, name: str) -> Const:
     return Const(name, TensorType(data.shape, data.dtype.name), data=data)
 
 
+def _rounding(node: Node) -> dict:
+    """The matmul's ``rounded`` attr, which its replacement keeps."""
+    return {k: v for k, v in node.attrs.items() if k == "rounded"}
+
+
 def as_gather(node: Node, weight: np.ndarray, producers: dict):
     """Selector weight, integer-valued ``x``: ``take(x, rows) [* values]``."""
     floating = np.issubdtype(weight.dtype, np.floating)
@@ -156,7 +161,7 @@ def as_gather(node: Node, weight: np.ndarray, producers: dict):
         return [_emit(Op.TAKE, [node.inputs[0]], {"indices": rows}, "", node.output, gather_info)]
     base = node.output.name
     take = _emit(Op.TAKE, [node.inputs[0]], {"indices": rows}, f"{base}_take", info=gather_info)
-    return [take, _emit(Op.MUL, [take.output, _make_const(values, f"{base}_w")], {}, base, node.output)]
+    return [take, _emit(Op.MUL, [take.output, _make_const(values, f"{base}_w")], _rounding(node), base, node.output)]
 
 
 def as_csr(node: Node, weight: np.ndarray, producers: dict):
@@ -170,7 +175,8 @@ def as_csr(node: Node, weight: np.ndarray, producers: dict):
         return None
     info = {"use_sparse": True, "format": "csr", "sparsity": sparsity,
             "est_speedup": dense_ns / max(sparse_ns, 1e-9)}
-    return [_emit(Op.SPARSE_MATMUL, [node.inputs[0]], csr_attrs(weight), node.output.name, node.output, info)]
+    return [_emit(Op.SPARSE_MATMUL, [node.inputs[0]], csr_attrs(weight) | _rounding(node), node.output.name,
+                  node.output, info)]
 
 
 RULES = (as_gather, as_csr)

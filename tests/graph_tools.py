@@ -12,7 +12,7 @@ from cmlc.translate import build
 def run_with_tvm(graph, X):
     """Compile ``graph`` for the host CPU and run every output on ``X``."""
     vm = relax.VirtualMachine(build(graph, host_target()), tvm.cpu())
-    x = aligned_empty(X.shape)
+    x = aligned_empty(X.shape, X.dtype)
     x[...] = X
     return {name: vm[name](tvm.runtime.from_dlpack(x)).numpy() for name in graph.outputs}
 

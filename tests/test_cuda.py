@@ -183,6 +183,12 @@ def test_tree_strategies_and_spmm_reach_the_cuda_build():
     assert any(n.op is Op.TOPK for n in compiled("KNeighborsClassifier").graph.nodes)
 
 
+def test_rounded_products_reach_the_cuda_build():
+    """libsvm's sums multiply with __dmul_rn, which nvcc never fuses into an FMA (kernels/rounding.py)."""
+    assert "__dmul_rn(" in cuda_source(compiled("SVC-rbf"))
+    assert "__dmul_rn(" not in cuda_source(compiled("LogisticRegression"))
+
+
 def test_cuda_source_of_a_cpu_model_is_refused():
     X, y, _ = data("classify")
     with pytest.raises(TargetError, match="CPU"):

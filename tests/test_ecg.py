@@ -201,17 +201,41 @@ def test_maximum_minimum_propagate_nan_like_numpy():
         np.testing.assert_array_equal(got[k], expected[k])
 
 
-def test_topk_ties_and_nan_follow_stable_argsort():
-    """topk is np.argsort(kind="stable")[:, :k]: equal values in index order, NaN last."""
+def test_topk_keeps_the_heap_survivors_of_ties_and_never_nan():
+    """topk chooses as scikit-learn's ArgKmin max-heap (not always the lower index among equal
+    values at the k-th place), sorted by (value, index); NaN and infinities never enter."""
     b = GraphBuilder()
     x = b.input("X", (BATCH, 6), "float64")
     graph = b.build({f"k{k}": b.emit(Op.TOPK, x, k=k) for k in (1, 3, 6)})
     X = np.array([[3, 1, 1, 0, 1, 3], [2, 2, 2, 2, 2, 2], [np.nan, 5, np.nan, -1, 5, 0],
-                  [np.nan] * 6, [-np.inf, np.inf, 0, -0.0, 0, -np.inf]], dtype=np.float64)
+                  [np.nan] * 6, [-np.inf, np.inf, 0, -0.0, 0, -np.inf], [4, 4, 4, 4, 1, 1]], dtype=np.float64)
     got, expected = run_with_tvm(graph, X), evaluate(graph, X)
     for k in expected:
         np.testing.assert_array_equal(got[k], expected[k], err_msg=k)
     np.testing.assert_array_equal(expected["k3"][0], [3, 1, 2])
+    np.testing.assert_array_equal(expected["k3"][2], [3, 5, 1])
+    # the heap holds 4 at 2, 0, 1 (root first); the first 1 replaces the root, sinks left and
+    # lifts 4 at 0 to the root, which the second 1 replaces: 4 at index 1 survives, not at 0
+    np.testing.assert_array_equal(expected["k3"][5], [4, 5, 1])
+    np.testing.assert_array_equal(expected["k6"][5], [4, 5, 0, 1, 2, 3])
+
+
+def test_topk_matches_scikit_learn_argkmin_on_tied_distances():
+    """Integer data: many training rows at the k-th distance; the kept set is ArgKmin's."""
+    from sklearn import neighbors
+    from sklearn.metrics import pairwise_distances
+    rng = np.random.default_rng(7)
+    X, Q = rng.integers(-2, 3, (200, 2)).astype(float), rng.integers(-2, 3, (30, 2)).astype(float)
+    d = pairwise_distances(Q, X, metric="manhattan")
+    b = GraphBuilder()
+    x = b.input("D", (BATCH, 200), "float64")
+    graph = b.build({f"k{k}": b.emit(Op.TOPK, x, k=k) for k in (2, 5, 9)})
+    got, expected = run_with_tvm(graph, d), evaluate(graph, d)
+    for k in (2, 5, 9):
+        np.testing.assert_array_equal(got[f"k{k}"], expected[f"k{k}"])
+        ind = neighbors.NearestNeighbors(n_neighbors=k, p=1, algorithm="brute").fit(X).kneighbors(Q)[1]
+        assert [set(r) for r in ind] == [set(r) for r in got[f"k{k}"]]
+    assert not np.array_equal(np.sort(got["k9"], axis=1), np.argsort(d, axis=1, kind="stable")[:, :9])
 
 
 def test_pow_matches_numpy_within_one_ulp():
@@ -272,3 +296,35 @@ def test_conv_reference_is_cross_correlation_with_torch_geometry():
     X = np.arange(6.0)[None]
     # padded: [0, 0, 1, 2, 3, 4, 5, 0]; windows at 0, 2, 4 read positions (p, p + 2)
     np.testing.assert_array_equal(evaluate(b.build({"out": out}), X)["out"], [[[0 + 10 * 1, 1 + 10 * 3, 3 + 10 * 5]]])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tanh_is_libm_tanh(dtype):
+    """tanh calls libm (as libsvm's sigmoid kernel does): bit for bit on values near 0 too,
+    where TVM's exp-based expansion loses relative precision."""
+    import ctypes
+    import ctypes.util
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    fn = libm.tanhf if dtype == "float32" else libm.tanh
+    ctype = ctypes.c_float if dtype == "float32" else ctypes.c_double
+    fn.restype, fn.argtypes = ctype, [ctype]
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 8), dtype)
+    graph = b.build({"out": b.emit(Op.TANH, x)})
+    X = (_x(n=64, f=8, seed=5) * 10.0 ** np.arange(-9, 7, 2)).astype(dtype)
+    expected = np.array([fn(v) for v in X.ravel().tolist()], dtype=dtype).reshape(X.shape)
+    np.testing.assert_array_equal(run_with_tvm(graph, X)["out"], expected)
+
+
+def test_rounded_products_are_not_fused_into_multiply_adds():
+    """0.1*3 + (-0.1)*3 is exactly 0 with rounded products; a fused multiply-add leaves 2.8e-17."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 2), "float64")
+    w = b.const(np.array([[3.0], [3.0]]))
+    graph = b.build({"matmul": b.emit(Op.MATMUL, x, w, rounded=True),
+                     "mul_add": b.emit(Op.ADD, b.emit(Op.MUL, x, b.const(3.0), rounded=True),
+                                       b.const(np.array([-0.1 * 3.0, 0.1 * 3.0])))})
+    X = np.array([[0.1, -0.1]] * 40)
+    got = run_with_tvm(graph, X)
+    np.testing.assert_array_equal(got["matmul"], np.zeros((40, 1)))
+    np.testing.assert_array_equal(got["mul_add"], np.zeros((40, 2)))

@@ -184,8 +184,8 @@ def nearest_neighbors(draw):
         return neighbors.NearestCentroid(), draw(training_sets("classification"))
     k, weights, p = draw(st.integers(1, 10)), draw(st.sampled_from(["uniform", "distance"])), draw(st.sampled_from([1, 2]))
     cls = neighbors.KNeighborsClassifier if task == "classification" else neighbors.KNeighborsRegressor
-    # brute force: equidistant neighbours (common on integer data) go to the lower training
-    # index, as in cmlc; scikit-learn's KD and ball trees order them by their traversal (README)
+    # brute force: equidistant neighbours (common on integer data) are those ArgKmin's heap
+    # keeps, as in cmlc; scikit-learn's KD and ball trees order them by their traversal (README)
     return cls(n_neighbors=k, weights=weights, p=p, algorithm="brute"), draw(training_sets(task))
 
 

@@ -271,9 +271,9 @@ def test_refuses_what_sklearn_refuses(name, factory, kind):
 
 
 @pytest.mark.parametrize("weights", ["uniform", "distance"])
-def test_kneighbors_ties_go_to_the_lower_training_index(weights):
-    """Equidistant training rows at the k-th place: scikit-learn's brute force keeps the lower
-    index; exact matches of training rows (distance 0) get the whole weight."""
+def test_kneighbors_ties_as_scikit_learn_breaks_them(weights):
+    """Equidistant training rows at the k-th place: the ones scikit-learn's brute force keeps;
+    exact matches of training rows (distance 0) get the whole weight."""
     X = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [2.0, 2.0], [0.0, 0.0]])
     y = np.array([0, 1, 2, 1, 2, 0, 1])
     queries = np.array([[0.0, 0.0], [0.0, 0.0], [0.5, 0.5], [1.0, 1.0], [-3.0, 7.0]])
@@ -282,3 +282,17 @@ def test_kneighbors_ties_go_to_the_lower_training_index(weights):
         cm = cmlc.compile(est)
         np.testing.assert_array_equal(cm.predict(queries), est.predict(queries), err_msg=f"k={k}")
         np.testing.assert_allclose(cm.predict_proba(queries), est.predict_proba(queries), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_kneighbors_regressor_on_integer_data_keeps_scikit_learn_tied_neighbours(p):
+    """Regression (fuzz suite): integer features put several training rows at the k-th distance,
+    and scikit-learn's heap keeps some that are not the lowest indices (p=1, k=7, distance
+    weights was the case found)."""
+    rng = np.random.default_rng(11)
+    X, Q = rng.integers(-3, 4, (90, 3)).astype(float), rng.integers(-3, 4, (60, 3)).astype(float)
+    y = rng.standard_normal(90)
+    for weights in ("uniform", "distance"):
+        est = neighbors.KNeighborsRegressor(7, weights=weights, p=p, algorithm="brute").fit(X, y)
+        np.testing.assert_allclose(cmlc.compile(est).predict(Q), est.predict(Q), rtol=1e-12, atol=1e-12,
+                                   err_msg=weights)

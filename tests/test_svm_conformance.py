@@ -348,3 +348,20 @@ def test_benchmark_svc_workload():
     Xnew = X[5000:]
     for method in _methods(est):
         assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
+
+
+def test_decision_sums_that_cancel_to_zero_stay_zero():
+    """Regression (fuzz suite): on integer data libsvm's sum of a pair cancels to exactly 0 for
+    some rows, and the sign of that 0 decides the vote and the ovr decision (off by 1 with a
+    fused multiply-add's 1e-17 residue). The products are rounded as libsvm rounds them."""
+    codes = "5551665263015246410636263641600520136320302114452342543300"
+    column = np.array([int(c) - 3 for c in codes], dtype=np.float64)
+    X = np.stack([column, column, np.full_like(column, -2.5)], axis=1)
+    y = np.array([int(c) for c in "2220222021002012100212021210200210012110101001120121211100"])
+    Q = np.array([[-3.0, 3.0, -2.5], [2.0, -2.0, -2.5], [1.0, 0.0, -2.5], [0.0, -1.0, -2.5]])
+    for shape in ("ovo", "ovr"):
+        est = svm.SVC(kernel="sigmoid", C=5.0, gamma=0.1, decision_function_shape=shape).fit(X, y)
+        assert np.any(est.decision_function(Q[:1]) == 0.0) or shape == "ovr"
+        cm = cmlc.compile(est)
+        np.testing.assert_array_equal(cm.decision_function(Q), est.decision_function(Q), err_msg=shape)
+        np.testing.assert_array_equal(cm.predict(Q), est.predict(Q))

@@ -52,7 +52,8 @@ class Op(enum.Enum):
     NOT_EQUAL = "not_equal"
     # ternary
     WHERE = "where"
-    # linear algebra: x (N, K) @ w (K, M)
+    # linear algebra: x (N, K) @ w (K, M); attr rounded (also on mul and sparse_matmul): each
+    # product rounded before it is added (no fused multiply-add), as plain C computes it
     MATMUL = "matmul"
     # x (N, K) @ W (K, M) with W held as CSR of W.T in attrs (see ``csr_attrs``); opaque kernel
     SPARSE_MATMUL = "sparse_matmul"
@@ -71,8 +72,9 @@ class Op(enum.Enum):
     # take_along(x (N, M), idx (N, k) int) -> x[n, idx[n, j]]
     GATHER = "gather"
     TAKE_ALONG = "take_along"
-    # indices of the k smallest values of each row, ascending; ties (and NaN, which sorts last)
-    # in index order: np.argsort(x, kind="stable")[:, :k] (attr k); (N, k) int32
+    # indices of the k smallest values of each row (attr k), chosen as scikit-learn's ArgKmin
+    # chooses among equal values at the k-th place (its max-heap, see ``heap_topk_reference``),
+    # sorted by (value, index); NaN and infinities never chosen; (N, k) int32
     TOPK = "topk"
     # libsvm's multiclass_probability: q (N, k*k) libsvm's Q row-major (attr n_classes = k) ->
     # p (N, k) in q's dtype, iterated until libsvm's stopping rule (see ``pairwise_coupling_reference``)
@@ -215,7 +217,7 @@ def _infer_sparse_matmul(op, types, attrs):
     return TensorType((x.shape[0], M), x.dtype)
 
 
-def _sparse_matmul_ref(x, shape, indptr, indices, data):
+def _sparse_matmul_ref(x, shape, indptr, indices, data, rounded=False):
     # exactly what matmul computes for the dense weight (same call, same operands, same layout), so
     # replacing a matmul by a sparse_matmul never changes a bit of the reference
     return OPS[Op.MATMUL].reference(x, dense_weight({"shape": shape, "indptr": indptr, "indices": indices, "data": data}))
@@ -289,6 +291,38 @@ def _infer_topk(op, types, attrs):
     if len(x.shape) != 2 or not x.batched or not 1 <= k <= x.shape[1]:
         raise ECGTypeError(f"topk needs an (N, M) value and 1 <= k <= M, got {x.shape} and k={k}")
     return TensorType((x.shape[0], k), "int32")
+
+
+def _heap_push(values: list, indices: list, value, index) -> None:
+    """``heap_push`` of scikit-learn on a max-heap held in two lists of length k."""
+    if not value < values[0]:
+        return
+    size, at = len(values), 0
+    while True:
+        left = 2 * at + 1
+        if left >= size:
+            break
+        if left + 1 >= size or values[left] >= values[left + 1]:
+            child = left if value < values[left] else None
+        else:
+            child = left + 1 if value < values[left + 1] else None
+        if child is None:
+            break
+        values[at], indices[at], at = values[child], indices[child], child
+    values[at], indices[at] = value, index
+
+
+def heap_topk_reference(x: np.ndarray, k: int) -> np.ndarray:
+    """``(N, M)`` float -> ``(N, k)`` int32: each row's heap after pushing its values in order,
+    sorted by (value, index)."""
+    out = np.empty((x.shape[0], k), np.int32)
+    top = np.finfo(x.dtype).max
+    for n, row in enumerate(x.tolist()):
+        values, indices = [top] * k, [0] * k
+        for j, v in enumerate(row):
+            _heap_push(values, indices, v, j)
+        out[n] = [i for _, i in sorted(zip(values, indices))]
+    return out
 
 
 def _infer_pairwise_coupling(op, types, attrs):
@@ -535,7 +569,7 @@ OPS: dict[Op, OpSpec] = {
     Op.ERF: _unary(lambda x: scipy.special.erf(x).astype(x.dtype, copy=False)),
     Op.ADD: _binary(np.add),
     Op.SUB: _binary(np.subtract),
-    Op.MUL: _binary(np.multiply),
+    Op.MUL: _binary(lambda a, b, rounded=False: np.multiply(a, b)),   # numpy's products are rounded
     Op.DIV: _binary(np.divide),
     Op.MAXIMUM: _binary(np.maximum),
     Op.MINIMUM: _binary(np.minimum),
@@ -547,7 +581,7 @@ OPS: dict[Op, OpSpec] = {
     Op.EQUAL: _binary(np.equal),
     Op.NOT_EQUAL: _binary(np.not_equal),
     Op.WHERE: OpSpec(3, _infer_where, np.where),
-    Op.MATMUL: OpSpec(2, _infer_matmul, np.matmul),
+    Op.MATMUL: OpSpec(2, _infer_matmul, lambda x, w, rounded=False: np.matmul(x, w)),
     Op.SPARSE_MATMUL: OpSpec(1, _infer_sparse_matmul, _sparse_matmul_ref),
     Op.REDUCE_SUM: OpSpec(1, _infer_reduce, _reduce_ref(np.sum)),
     Op.REDUCE_MAX: OpSpec(1, _infer_reduce, _reduce_ref(np.max)),
@@ -559,7 +593,7 @@ OPS: dict[Op, OpSpec] = {
     Op.TAKE: OpSpec(1, _infer_take, lambda x, indices: np.take(x, indices, axis=1)),
     Op.GATHER: OpSpec(2, _infer_gather, lambda idx, table: table[idx]),
     Op.TAKE_ALONG: OpSpec(2, _infer_take_along, lambda x, idx: np.take_along_axis(x, idx.astype(np.intp), axis=1)),
-    Op.TOPK: OpSpec(1, _infer_topk, lambda x, k: np.argsort(x, axis=-1, kind="stable")[:, :k].astype(np.int32)),
+    Op.TOPK: OpSpec(1, _infer_topk, heap_topk_reference),
     Op.PAIRWISE_COUPLING: OpSpec(1, _infer_pairwise_coupling, pairwise_coupling_reference),
     Op.CONV: OpSpec(2, _infer_conv, _conv_ref),
     Op.MAX_POOL: OpSpec(1, _infer_pool, _max_pool_ref),

@@ -1,8 +1,10 @@
 """``sklearn.neighbors``: KNeighborsClassifier, KNeighborsRegressor and NearestCentroid.
 
-The neighbours are the ``k`` training rows of smallest distance, ties between equidistant rows
-going to the lower training index (what scikit-learn's brute-force ``ArgKmin`` keeps; its KD and
-ball trees break exact ties in their own traversal order). Distances are ranked as ``ArgKmin``
+The neighbours are the ``k`` training rows of smallest distance; among rows at exactly the k-th
+distance, those that scikit-learn's brute-force ``ArgKmin`` keeps (the ``topk`` op pushes the
+distances on its max-heap in training order; its KD and ball trees break exact ties in their own
+traversal order, and ``ArgKmin`` itself merges per-thread heaps when it splits more than 256
+training rows over threads for a small batch). Distances are ranked as ``ArgKmin``
 ranks them (:data:`RANKED_DISTANCES`): euclidean through ``|x|^2 - 2 x.y + |y|^2`` clipped at 0,
 other metrics through their rank-preserving reduced form; the true distance (for
 ``weights="distance"``) is the reduced form's finishing map (square root, p-th root).

@@ -10,7 +10,10 @@ Each converter emits what libsvm's ``svm_predict_values`` / ``svm_predict_probab
   suffers on data far from the origin), clamped at 0, then ``exp(-gamma * d)``.
 - decision values: ``K @ W + intercept``, one column per one-vs-one pair ``(i, j)``, ``i < j``,
   in libsvm's order; ``W`` holds the pair's coefficients and zeros elsewhere, so a sequential
-  matmul adds the same products in the same order as libsvm.
+  matmul adds the same products in the same order as libsvm. The products of libsvm's sums
+  (``dot``, ``gamma * dot + coef0``, the decision sums, Platt's ``A * f + B``) are ``rounded``
+  (no fused multiply-add, as libsvm is compiled): a sum that cancels to exactly 0 there, and
+  decides a vote, does here too.
 - ``predict`` (SVC, NuSVC): libsvm's vote (pair ``(i, j)`` votes ``i`` when its value is ``> 0``,
   else ``j``; most votes wins, ties go to the smallest class index), also with
   ``probability=True``; ``break_ties=True`` (ovr, more than two classes) takes the argmax of the
@@ -76,7 +79,7 @@ def libsvm_model(est, classifier: bool) -> LibsvmModel:
 
 def _dot(b: GraphBuilder, x: Value, m: LibsvmModel) -> Value:
     """(N, F) -> (N, S): ``x . sv`` for every support vector."""
-    return b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(m.support_vectors.T)))
+    return b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(m.support_vectors.T)), rounded=True)
 
 
 def powi(b: GraphBuilder, base: Value, degree: int) -> Value:
@@ -94,7 +97,7 @@ def powi(b: GraphBuilder, base: Value, degree: int) -> Value:
 
 
 def _gamma_dot_coef0(b, x, m):
-    return b.emit(Op.ADD, b.emit(Op.MUL, _dot(b, x, m), b.const(m.gamma)), b.const(m.coef0))
+    return b.emit(Op.ADD, b.emit(Op.MUL, _dot(b, x, m), b.const(m.gamma), rounded=True), b.const(m.coef0))
 
 
 def _rbf(b: GraphBuilder, x: Value, m: LibsvmModel) -> Value:
@@ -146,13 +149,14 @@ def ovo_weights(dual_coef: np.ndarray, n_support: np.ndarray) -> np.ndarray:
 def ovo_decision(b: GraphBuilder, x: Value, m: LibsvmModel) -> Value:
     """(N, F) -> (N, n_pairs) float64: libsvm's decision values (``sum - rho``) per pair."""
     k = kernel_rows(b, x, m)
-    return b.emit(Op.ADD, b.emit(Op.MATMUL, k, b.const(ovo_weights(m.dual_coef, m.n_support))), b.const(m.intercept))
+    w = b.const(ovo_weights(m.dual_coef, m.n_support))
+    return b.emit(Op.ADD, b.emit(Op.MATMUL, k, w, rounded=True), b.const(m.intercept))
 
 
 def single_decision(b: GraphBuilder, x: Value, m: LibsvmModel) -> Value:
     """(N, F) -> (N,) float64: ``sum_i coef_i K(x, sv_i) - rho`` (SVR, NuSVR, OneClassSVM)."""
     k = kernel_rows(b, x, m)
-    d = b.emit(Op.ADD, b.emit(Op.MATMUL, k, b.const(np.ascontiguousarray(m.dual_coef.T))), b.const(m.intercept))
+    d = b.emit(Op.ADD, b.emit(Op.MATMUL, k, b.const(np.ascontiguousarray(m.dual_coef.T)), rounded=True), b.const(m.intercept))
     return b.emit(Op.RESHAPE, d, shape=(BATCH,))
 
 
@@ -204,7 +208,7 @@ def platt_pairwise(b: GraphBuilder, dec: Value, prob_a: np.ndarray, prob_b: np.n
     With ``f = dec * A + B``: ``exp(-f) / (1 + exp(-f))`` for ``f >= 0``, else ``1 / (1 + exp(f))``;
     both exponentials are ``exp(-|f|)``, so no branch overflows.
     """
-    f = b.emit(Op.ADD, b.emit(Op.MUL, dec, _like(b, dec, prob_a)), _like(b, dec, prob_b))
+    f = b.emit(Op.ADD, b.emit(Op.MUL, dec, _like(b, dec, prob_a), rounded=True), _like(b, dec, prob_b))
     e = b.emit(Op.EXP, b.emit(Op.NEG, b.emit(Op.ABS, f)))
     one_plus = b.emit(Op.ADD, _like(b, dec, 1.0), e)
     p = b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, f, _like(b, dec, 0.0)), b.emit(Op.DIV, e, one_plus),
