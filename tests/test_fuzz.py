@@ -11,7 +11,9 @@ splits), from fresh values, as one row, as training rows, and with NaN.
 
 Parity: labels identical; continuous outputs within 1e-5 relative, 1e-9 absolute times the
 output's scale; a batch the reference refuses (NaN where it refuses NaN) is a
-:class:`cmlc.errors.InputError`.
+:class:`cmlc.errors.InputError`. One documented difference is taken into the reference: a
+brute-force euclidean neighbour model with distance weights puts an exact match at distance 0
+(``conftest.exact_match_reference``; scikit-learn leaves a BLAS residue in about 1 case of 10).
 
 Profiles (registered in conftest): ``ci``, the default, runs ``EXAMPLES["ci"]`` cases per family
 with a fixed seed (every CI run checks the same cases); ``--hypothesis-profile=long`` runs
@@ -36,6 +38,7 @@ from sklearn.pipeline import make_pipeline
 
 import cmlc
 from cmlc.frontends import METHODS
+from conftest import exact_match_reference
 
 EXAMPLES = {"ci": 16, "long": 170}
 RTOL, ATOL = 1e-5, 1e-9
@@ -265,9 +268,10 @@ def assert_parity(est, cm, Q):
     """Every method of ``est`` against ``cm`` on ``Q``, as the module docstring says."""
     methods = [m for m in METHODS if hasattr(est, m)]
     assert [m for m in METHODS if hasattr(cm, m)] == methods
+    reference = exact_match_reference(est)
     for method in methods:
         try:
-            expected = getattr(est, method)(Q)
+            expected = getattr(reference, method)(Q)
         except ValueError:
             with pytest.raises(cmlc.errors.InputError):
                 getattr(cm, method)(Q)

@@ -26,7 +26,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import cmlc
 from cmlc.frontends import METHODS
-from conftest import classification_data, fresh_rows, regression_data
+from conftest import classification_data, exact_match_reference, fresh_rows, regression_data
 
 STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
 RTOL, ATOL = 1e-5, 1e-9
@@ -296,3 +296,23 @@ def test_kneighbors_regressor_on_integer_data_keeps_scikit_learn_tied_neighbours
         est = neighbors.KNeighborsRegressor(7, weights=weights, p=p, algorithm="brute").fit(X, y)
         np.testing.assert_allclose(cmlc.compile(est).predict(Q), est.predict(Q), rtol=1e-12, atol=1e-12,
                                    err_msg=weights)
+
+
+@pytest.mark.parametrize("cls", [neighbors.KNeighborsClassifier, neighbors.KNeighborsRegressor])
+def test_kneighbors_distance_weights_put_exact_matches_at_zero(cls):
+    """Regression (fuzz suite): queries equal to training rows. scikit-learn's brute force puts
+    some of them ~1e-8 from their match (a BLAS rounding residue, so a 1e8 weight); cmlc puts
+    every exact match at 0 (the whole weight), and answers as scikit-learn everywhere else."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 5))
+    y = rng.integers(0, 3, 80) if cls is neighbors.KNeighborsClassifier else rng.standard_normal(80)
+    est = cls(3, weights="distance", algorithm="brute").fit(X, y)
+    residue = est.kneighbors(X)[0][:, 0] != 0
+    assert residue.any() and not residue.all()
+    cm, reference = cmlc.compile(est), exact_match_reference(est)
+    method = "predict_proba" if hasattr(est, "predict_proba") else "predict"
+    got = getattr(cm, method)(X)
+    np.testing.assert_allclose(got, getattr(reference, method)(X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got[~residue], getattr(est, method)(X[~residue]), rtol=1e-12, atol=1e-15)
+    if method == "predict_proba":      # the match's class wins with either weight
+        np.testing.assert_array_equal(cm.predict(X), est.predict(X))

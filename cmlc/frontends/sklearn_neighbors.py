@@ -54,7 +54,8 @@ def _neighbours(b: GraphBuilder, x: Value, est, need_distance: bool):
     metric = est.effective_metric_
     params = {k: v for k, v in (est.effective_metric_params_ or {}).items() if not (k == "w" and v is None)}
     if metric == "euclidean" and (est._fit_method != "brute" or need_distance):
-        # the sum of squares gives exact zeros for exact matches, which distance weights single out
+        # the sum of squares gives exact zeros for exact matches, which distance weights single
+        # out; scikit-learn's brute force leaves a BLAS rounding residue (~1e-8) in 1 of 10 (README)
         metric = "euclidean-tree"
     if not isinstance(metric, str) or metric not in RANKED_DISTANCES or set(params) - {"p"}:
         raise UnsupportedModelError(f"{type(est).__name__} with metric={metric!r} {params or ''} is not supported; "
