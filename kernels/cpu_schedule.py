@@ -11,7 +11,11 @@ Matmul tiling (knobs ``mm_row_tile``, ``mm_col_tile``, ``mm_red_tile``): inside 
 column and reduction loops are each split into an outer and an inner loop and ordered
 ``rows_o, cols_o, red_o, red_i, rows_i, cols_i``: a ``rows_i x cols_i`` register tile (rows
 unrolled, columns vectorized) is updated once per reduction step, and a ``red_i x cols_i`` band of
-the weight is reused by the chunk's rows while it is in cache. Every output still sums its
+the weight is reused by the chunk's rows while it is in cache. With ``mm_row_groups = g``
+the outer row loop is split once more and ``g`` register tiles take turns on each reduction band
+(order ``rows_o, cols_o, red_o, rows_g, red_i, rows_i, cols_i``, the band unrolled): the
+``g x rows_i`` accumulators are independent chains, which hides the multiply-add latency of a
+narrow matmul (one output column, as a binary linear model's). Every output still sums its
 products in ascending reduction order (only spatial loops move), so tiling never changes a result.
 A split whose factor does not divide its loop's extent is skipped for that block.
 """
@@ -39,6 +43,8 @@ class CpuKnobs:
 
     mm_row_tile, mm_col_tile, mm_red_tile : inner extents of the matmul's row, column and
         reduction loops (see the module docstring); 1, 0 and 0 leave that loop unsplit.
+    mm_row_groups : register tiles of rows that share one reduction band (1: none; see the
+        module docstring).
     """
 
     rows_per_chunk: int | None = None
@@ -47,6 +53,7 @@ class CpuKnobs:
     mm_row_tile: int = 1
     mm_col_tile: int = 0
     mm_red_tile: int = 0
+    mm_row_groups: int = 1
 
 
 CHUNK_ROWS = 64            # rows per chunk, unless the chunk's intermediates would not fit ...
@@ -102,19 +109,35 @@ def _split_inner(sch, loop, factor: int):
     return tuple(sch.split(loop, factors=[None, factor]))
 
 
+def _split_groups(sch, loop, groups: int):
+    """``(outer, groups)`` loops of ``loop`` with the inner extent ``groups``: ``(None, loop)``
+    where the extent is exactly ``groups``, ``(loop, None)`` where ``groups`` does not divide it."""
+    extent = _const_extent(sch, loop)
+    if groups <= 1 or extent is None or extent % groups:
+        return loop, None
+    if extent == groups:
+        return None, loop
+    return tuple(sch.split(loop, factors=[None, groups]))
+
+
 def _schedule_matmul(sch, block, knobs):
     rows, cols, red = sch.get_loops(block)[-3:]
     rows_o, rows_i = _split_inner(sch, rows, knobs.mm_row_tile)
     if rows_o is None:   # unsplit rows stay outermost: each row runs its whole reduction
         rows_o, rows_i = rows_i, None
+    rows_g = None
+    if rows_i is not None:
+        rows_o, rows_g = _split_groups(sch, rows_o, knobs.mm_row_groups)
     cols_o, cols_i = _split_inner(sch, cols, knobs.mm_col_tile)
     red_o, red_i = _split_inner(sch, red, knobs.mm_red_tile)
-    order = [loop for loop in (rows_o, cols_o, red_o, red_i, rows_i, cols_i) if loop is not None]
+    order = [loop for loop in (rows_o, cols_o, red_o, rows_g, red_i, rows_i, cols_i) if loop is not None]
     sch.reorder(*order)
     if knobs.vectorize and (_const_extent(sch, cols_i) or 1) > 1:
         try_primitive(sch.vectorize, cols_i)
     if rows_i is not None:
         try_primitive(sch.unroll, rows_i)
+    if rows_g is not None and red_o is not None:
+        try_primitive(sch.unroll, red_i)
     init = sch.decompose_reduction(block, order[0])
     _vectorize_innermost(sch, init, knobs)
 

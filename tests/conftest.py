@@ -27,7 +27,6 @@ def pytest_configure(config):
         # pytest.ini runs one worker per core: each worker's kernels get one thread, so the
         # workers do not fight over the cores with spinning thread pools
         os.environ.setdefault("TVM_NUM_THREADS", "1")
-    config.addinivalue_line("markers", "slow: long-running case (still run by .ci/run)")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU; skipped without one")
 
 

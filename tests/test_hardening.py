@@ -110,7 +110,6 @@ def test_bad_max_workspace_bytes(option):
         cmlc.compile(LogisticRegression().fit(X, y), options={"max_workspace_bytes": option})
 
 
-@pytest.mark.slow
 def test_ten_million_rows_run_in_bounded_memory():
     """10,000,000 rows x 4 features (320 MB in, 160 MB out): peak memory grows by the output and
     at most the workspace, not by a copy of the batch per intermediate tensor."""

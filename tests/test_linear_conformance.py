@@ -184,10 +184,12 @@ CLASSIFIER_KINDS = ("binary", "multiclass", "multiclass-str")
 #: ops) that compiling it takes a minute; string labels reach OneVsOne and calibration in
 #: other cases
 FEWER_KINDS = {"Pipeline-StandardScaler-OneVsOne-Calibrated": ("binary", "multiclass")}
+#: cases left to ``pytest -m slow`` (the binary case of the same estimator stays in CI)
+SLOW_KINDS = {"Pipeline-StandardScaler-OneVsOne-Calibrated": ("multiclass",)}
 
 CASES = (
-    [pytest.param(name, f, kind, id=f"{name}[{kind}]") for name, f in _classifiers().items()
-     for kind in FEWER_KINDS.get(name, CLASSIFIER_KINDS)]
+    [pytest.param(name, f, kind, id=f"{name}[{kind}]", marks=[pytest.mark.slow] if kind in SLOW_KINDS.get(name, ()) else [])
+     for name, f in _classifiers().items() for kind in FEWER_KINDS.get(name, CLASSIFIER_KINDS)]
     + [pytest.param(name, f, "regression", id=f"{name}[regression]") for name, f in _regressors().items()]
     + [pytest.param(name, f, "multioutput", id=f"{name}[multioutput]") for name, f in MULTI_OUTPUT.items()]
     + [pytest.param(name, f, "positive", id=f"{name}[positive]") for name, f in GLMS.items()]

@@ -222,6 +222,7 @@ def test_saved_hybrid_loads_and_answers(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X[600:].reshape(-1, 1, 8, 8)), pipe.predict(X[600:]))
 
 
+@pytest.mark.slow
 def test_deployment_script_runs_end_to_end(tmp_path):
     """examples/hybrid_pipeline.py: train, compile, save, score a CSV in a fresh process, check."""
     import subprocess

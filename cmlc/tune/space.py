@@ -68,6 +68,7 @@ def _fused_cpu_axes(task):
         axes["mm_row_tile"] = (1, 2, 4, 8, 16)
         axes["mm_col_tile"] = (0,) + tuple(c for c in (4, 8, 16, 32, 64) if _divides(c, f["max_cols"]))
         axes["mm_red_tile"] = (0,) + _spread_divisors(int(f["max_red"]), 4, 256, 3)
+        axes["mm_row_groups"] = (1, 2, 4)
     return axes
 
 
@@ -75,10 +76,13 @@ def _fused_cpu_valid(task, p):
     f = task.features
     rows = p["rows_per_chunk"]
     row_tile = p.get("mm_row_tile", 1)
+    groups = p.get("mm_row_groups", 1)
     cols = p.get("mm_col_tile", 0) or min(f.get("max_cols", 1), 8)
-    if row_tile > rows or rows % row_tile:
+    if row_tile * groups > rows or rows % (row_tile * groups):
         return False
-    if row_tile * cols * 8 > REGISTER_FILE_BYTES:
+    if groups > 1 and (row_tile == 1 or not p.get("mm_red_tile")):   # groups share a reduction band of register tiles
+        return False
+    if groups * row_tile * cols * 8 > REGISTER_FILE_BYTES:   # the accumulators of every group stay live
         return False
     chunk_bytes = rows * (f.get("max_red", 0) + f.get("max_cols", 0) + f.get("elementwise", 0)) * 8
     return chunk_bytes <= L2_BYTES or rows == 8
@@ -132,7 +136,7 @@ SPACES = {
 
 #: kind -> every knob name a record of that kind may set (on any target)
 KNOB_NAMES = {
-    "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "threads_per_block"},
+    "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "mm_row_groups", "threads_per_block"},
     "tree_ensemble": {"strategy", "rows_per_block", "threads_per_block"},
     "sparse_matmul": {"format", "rows_per_block", "mm_row_tile", "threads_per_block"},
 }
