@@ -22,6 +22,7 @@ A split whose factor does not divide its loop's extent is skipped for that block
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import tvm
@@ -91,8 +92,15 @@ def try_primitive(fn, *args) -> bool:
     return True
 
 
+def _writes_bool(sch, block) -> bool:
+    return any(str(region.source.dtype) == "bool" for region in sch.get(block).writes)
+
+
 def _vectorize_innermost(sch, block, knobs):
-    if not knobs.vectorize:
+    """Vectorize the block's innermost loop. Not a block that writes bool: TVM's StorageRewrite
+    retypes a chunk-sized bool buffer whose every access is a vector to int8 vectors, and the
+    bool loads it then mixes with int8 ones fail to build ("mismatched types")."""
+    if not knobs.vectorize or _writes_bool(sch, block):
         return
     loops = sch.get_loops(block)
     extent = _const_extent(sch, loops[-1])
@@ -164,16 +172,29 @@ BLOCK_RULES[Op.MATMUL] = _schedule_matmul
 BLOCK_RULES.update({op: _schedule_window for op in OpGroup.WINDOW})
 
 
-def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs: CpuKnobs = CpuKnobs()) -> tirx.PrimFunc:
+def _other_blocks(sch, output_block: str) -> list:
+    return [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != output_block]
+
+
+def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs: CpuKnobs = CpuKnobs(),
+                 define: Callable | None = None) -> tirx.PrimFunc:
     """Schedule ``func`` (one fused graph kernel whose output block is ``output_block``).
 
     ``block_ops`` maps block names to the ECG op they compute (from ``LoweringContext``).
+    ``define``: ``define(rows)`` -> ``(PrimFunc, output block, block_ops)``, the same kernel
+    with its intermediates over whole chunks of ``rows`` rows (``cmlc.kernels.chunking``); the
+    parallel build schedules that one, so that no block inside a chunk but the output carries a
+    bounds predicate. The serial build (small batches, where a whole chunk could be many times
+    the batch) and a kernel without ``define`` keep ``func``.
     Returns the scheduled PrimFunc, marked ``tirx.is_scheduled``.
     """
     sch = tvm.s_tir.Schedule(func)
+    rows = knobs.rows_per_chunk or auto_rows_per_chunk(sch, _other_blocks(sch, output_block))
+    if define is not None and knobs.parallel:
+        func, output_block, block_ops = define(rows)
+        sch = tvm.s_tir.Schedule(func)
     out = sch.get_sblock(output_block)
-    blocks = [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != output_block]
-    rows = knobs.rows_per_chunk or auto_rows_per_chunk(sch, blocks)
+    blocks = _other_blocks(sch, output_block)
     chunks, _ = sch.split(sch.get_loops(out)[0], factors=[None, rows])
     if knobs.parallel:
         sch.parallel(chunks)

@@ -75,11 +75,14 @@ def _inlinable(sch, block, block_ops: dict) -> bool:
     return any(iv.iter_type == tirx.IterVar.CommReduce for iv in sch.get(consumers[0]).iter_vars)
 
 
-def schedule_gpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs: GpuKnobs = GpuKnobs()) -> tirx.PrimFunc:
+def schedule_gpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs: GpuKnobs = GpuKnobs(),
+                 define=None) -> tirx.PrimFunc:
     """Schedule ``func`` (one fused graph kernel whose output block is ``output_block``) for CUDA.
 
     ``block_ops`` (block name -> ECG op) names the op in errors; the GPU schedule treats every op
-    alike. Returns the scheduled PrimFunc, marked ``tirx.is_scheduled``.
+    alike. ``define`` (the kernel over whole chunks of rows, see ``schedule_cpu``) is not used:
+    each thread computes one row in registers, where the row's bounds check is one branch.
+    Returns the scheduled PrimFunc, marked ``tirx.is_scheduled``.
     """
     sch = tvm.s_tir.Schedule(func)
     out = sch.get_sblock(output_block)

@@ -21,8 +21,9 @@ class LoweringContext:
 
     Attributes
     ----------
-    batch : tirx.Var
-        The symbolic batch size ``n`` (int64).
+    batch : tirx.PrimExpr
+        The rows every stage spans (int64): the symbolic batch size ``n``, or ``n`` rounded up
+        to whole chunks of rows (:class:`cmlc.kernels.chunking.BatchAxis`).
     const_tensors : list of (te.Tensor, ndarray)
         Constant tensors a lowering created (index tables and the like), passed to the kernel
         after the graph's own constants.
@@ -30,7 +31,7 @@ class LoweringContext:
         The ECG op behind each named TE stage, for the schedule.
     """
 
-    def __init__(self, batch: tirx.Var):
+    def __init__(self, batch: tirx.PrimExpr):
         self.batch = batch
         self.const_tensors: list = []
         self.block_ops: dict = {}

@@ -151,22 +151,30 @@ def dense_kernel(attrs: dict, knobs: SpmmKnobs):
     from cmlc.ecg import Op
     from cmlc.ecg.ops import dense_weight
 
+    from .chunking import BatchAxis
     from .cpu_schedule import CpuKnobs, schedule_cpu
     from .gpu_schedule import GpuKnobs, schedule_gpu
 
     K, M = attrs["shape"]
     dtype = attrs["data"].dtype.name
     n = tirx.Var("n", "int64")
-    x, w = te.placeholder((n, K), dtype, name="X"), te.placeholder((K, M), dtype, name="W")
-    k, mul = te.reduce_axis((0, K), name="k"), product(bool(attrs.get("rounded", False)), dtype)
-    y = te.compute((n, M), lambda i, j: te.sum(mul(x[i, k], w[k, j]), axis=k), name="dense_matmul")
-    func, block_ops = te.create_prim_func([x, w, y]), {"dense_matmul": Op.MATMUL}
+    mul = product(bool(attrs.get("rounded", False)), dtype)
+
+    def define(rows: int | None):
+        axis = BatchAxis(n, rows)
+        x, w = te.placeholder((n, K), dtype, name="X"), te.placeholder((K, M), dtype, name="W")
+        xr, k = axis.read(x), te.reduce_axis((0, K), name="k")
+        y = axis.write(te.compute((axis.extent, M), lambda i, j: te.sum(mul(xr[i, k], w[k, j]), axis=k), name="dense_matmul"))
+        func, block_ops = axis.prim_func([x, w, y], {"dense_matmul": Op.MATMUL})
+        return func, y.op.name, block_ops
+
+    func, output_block, block_ops = define(None)
     rows = knobs.rows
     if rows.gpu:
-        scheduled = schedule_gpu(func, "dense_matmul", block_ops, GpuKnobs(threads_per_block=rows.gpu_threads, bind=rows.bind))
+        scheduled = schedule_gpu(func, output_block, block_ops, GpuKnobs(threads_per_block=rows.gpu_threads, bind=rows.bind))
     else:
-        scheduled = schedule_cpu(func, "dense_matmul", block_ops, CpuKnobs(
-            rows_per_chunk=knobs.rows_per_block or 64, parallel=rows.parallel, mm_row_tile=knobs.mm_row_tile))
+        scheduled = schedule_cpu(func, output_block, block_ops, CpuKnobs(
+            rows_per_chunk=knobs.rows_per_block or 64, parallel=rows.parallel, mm_row_tile=knobs.mm_row_tile), define)
     return scheduled, [dense_weight(attrs)]
 
 

@@ -1,23 +1,30 @@
 """A region of row-local ECG nodes -> one fused TE/TIR kernel over a symbolic batch."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from tvm import te, tirx
 
-from cmlc.ecg import Const, Graph, Value
+from cmlc.ecg import BATCH, Const, Graph, Value
 from cmlc.kernels import LOWER, LoweringContext
+from cmlc.kernels.chunking import BatchAxis
 
 
 @dataclass
 class FusedKernel:
     """A kernel ``func(*inputs, *consts, out)``.
 
+    func : the unscheduled PrimFunc over exactly ``n`` rows (what the task signature hashes).
     inputs : the batched ECG values the kernel reads (graph inputs or outputs of opaque ops).
     consts : ndarrays passed after the inputs, in parameter order.
     output_block : name of the block that writes ``out``.
     block_ops : block name -> ECG op, for the schedule.
+    define : ``define(rows)`` -> ``(PrimFunc, output block, block_ops)`` of the same kernel (same
+        parameters) with its intermediates over whole chunks of ``rows`` rows
+        (:class:`cmlc.kernels.chunking.BatchAxis`).
     """
 
     func: tirx.PrimFunc
@@ -25,6 +32,7 @@ class FusedKernel:
     consts: list
     output_block: str
     block_ops: dict
+    define: Callable = field(repr=False, default=None)
 
 
 def _operand(env, ctx, value):
@@ -36,32 +44,43 @@ def _operand(env, ctx, value):
     return env[id(value)]
 
 
-def build_fused_kernel(graph: Graph, value: Value, boundary: set) -> FusedKernel:
-    """Lower the nodes computing ``value`` from the values whose ids are in ``boundary`` (graph
-    inputs, opaque-op outputs) into one unscheduled PrimFunc."""
+def _define(graph: Graph, value: Value, boundary: set, rows: int | None):
+    """``(PrimFunc, output block, block_ops, inputs, const arrays)`` of the nodes computing
+    ``value``, over a batch axis of exactly ``n`` rows (``rows=None``) or whole chunks."""
     producers = graph.producers()
-    batch = tirx.Var("n", "int64")
-    ctx = LoweringContext(batch)
+    axis = BatchAxis(tirx.Var("n", "int64"), rows)
+    ctx = LoweringContext(axis.extent)
     env: dict = {}
     inputs: list = []
+    placeholders: list = []
 
     def lower(v):
         if id(v) in env or isinstance(v, Const):
             return _operand(env, ctx, v)
         if id(v) in boundary:
-            env[id(v)] = te.placeholder(ctx.dims(v.shape), v.dtype, name=v.name)
+            placeholder = te.placeholder([axis.n if d == BATCH else int(d) for d in v.shape], v.dtype, name=v.name)
+            placeholders.append(placeholder)
             inputs.append(v)
+            env[id(v)] = axis.read(placeholder)
             return env[id(v)]
         node = producers[id(v)]
         operands = [lower(u) for u in node.inputs]
         env[id(v)] = LOWER[node.op](ctx, node, *operands)
         return env[id(v)]
 
-    result = lower(value)
-    placeholders = [env[id(v)] for v in inputs]
-    if not isinstance(result, te.Tensor) or any(result is p for p in placeholders) \
-            or any(result is t for t, _ in ctx.const_tensors):
-        result = te.compute(result.shape, lambda *i: result[i], name="output_copy")
+    result = axis.write(lower(value))
     tensors, arrays = zip(*ctx.const_tensors) if ctx.const_tensors else ((), ())
-    func = te.create_prim_func([*placeholders, *tensors, result])
-    return FusedKernel(func, inputs, [np.ascontiguousarray(a) for a in arrays], result.op.name, ctx.block_ops)
+    func, block_ops = axis.prim_func([*placeholders, *tensors, result], ctx.block_ops)
+    return func, result.op.name, block_ops, inputs, [np.ascontiguousarray(a) for a in arrays]
+
+
+def build_fused_kernel(graph: Graph, value: Value, boundary: set) -> FusedKernel:
+    """Lower the nodes computing ``value`` from the values whose ids are in ``boundary`` (graph
+    inputs, opaque-op outputs) into one unscheduled PrimFunc."""
+    func, output_block, block_ops, inputs, consts = _define(graph, value, boundary, None)
+
+    @functools.lru_cache(maxsize=None)
+    def define(rows: int):
+        return _define(graph, value, boundary, rows)[:3]
+
+    return FusedKernel(func, inputs, consts, output_block, block_ops, define)

@@ -35,7 +35,8 @@ SERIAL_SUFFIX = "__serial"
 class Backend:
     """How one target kind builds kernels.
 
-    schedule : ``schedule(func, output_block, block_ops, knobs)`` for fused kernels.
+    schedule : ``schedule(func, output_block, block_ops, knobs, define)`` for fused kernels
+        (``define``: see :attr:`FusedKernel.define`).
     row_loop : knobs -> the :class:`RowLoop` of opaque kernels.
     knobs : the default knobs (``CpuKnobs`` or ``GpuKnobs``).
     serial_twin : also build a single-threaded twin of every method (CPU thread pools cost
@@ -151,7 +152,7 @@ class _MethodEmitter:
     def _fused_maker(self, kernel):
         def make(tuned: dict):
             knobs = dataclasses.replace(self.knobs, **tuned)
-            return self.backend.schedule(kernel.func, kernel.output_block, kernel.block_ops, knobs), kernel.consts
+            return self.backend.schedule(kernel.func, kernel.output_block, kernel.block_ops, knobs, kernel.define), kernel.consts
         return make
 
     def _opaque_maker(self, node):
