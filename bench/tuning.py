@@ -45,11 +45,11 @@ def _graph(model):
     return graph
 
 
-def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) -> list:
+def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int, ms_budget: float) -> list:
     """Rows (dicts) of the table for workload ``name``."""
     import warnings
 
-    from bench.metaschedule import tune_primfunc
+    from bench.metaschedule import tune_primfunc_within
     from bench.workloads import WORKLOADS, make_data
     from cmlc.target import resolve_target
     from cmlc.translate import kernel_instances
@@ -89,7 +89,8 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int) 
         variants = {"default": (default_func, default_consts), "cmlc": (tuned_func, tuned_consts)}
         start, ms_error, ms_err = time.perf_counter(), "", float("nan")
         try:
-            best_ms, ms_wall = tune_primfunc(ms_func, batch, ms_trials, inputs=[*kernel_inputs(graph, inst, x), *ms_consts])
+            best_ms, ms_wall = tune_primfunc_within(ms_func, batch, ms_trials, ms_budget,
+                                                    inputs=[*kernel_inputs(graph, inst, x), *ms_consts])
             variants["ms"] = (best_ms, ms_consts)
             SCRIPTS.mkdir(parents=True, exist_ok=True)   # MetaSchedule's best schedule, for reading
             (SCRIPTS / f"{name}_{inst.task.kind}_{inst.task.signature[:8]}.py").write_text(best_ms.script())
@@ -173,6 +174,8 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default="rf,logreg_wide,svc")
     parser.add_argument("--trials", type=int, default=32, help="cmlc tuner trials per model")
     parser.add_argument("--ms-trials", type=int, default=64, help="MetaSchedule trials per kernel")
+    parser.add_argument("--ms-budget", type=float, default=1200.0,
+                        help="wall seconds MetaSchedule may take per kernel before it is stopped")
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--n-train", type=int, default=20000)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -180,7 +183,7 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.models.split(","):       # the files are rewritten after each model
-        rows += run_model(name, args.trials, args.ms_trials, args.batch, args.n_train)
+        rows += run_model(name, args.trials, args.ms_trials, args.batch, args.n_train, args.ms_budget)
         (args.out / "tuning.md").write_text(markdown(rows) + "\n")
         with open(args.out / "tuning.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -51,8 +51,8 @@ class CompileOptions:
         if opts.opt_level not in (0, 1, 2, 3):
             raise OptionError(f"opt_level must be 0, 1, 2 or 3, not {opts.opt_level!r}")
         from cmlc.kernels.trees import TREE_KERNELS
-        if opts.tree_strategy not in ("auto", "gemm", *TREE_KERNELS):
-            raise OptionError(f"tree_strategy must be one of auto, gemm, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
+        if opts.tree_strategy not in ("auto", *TREE_KERNELS):
+            raise OptionError(f"tree_strategy must be one of auto, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
         for name in ("rows_per_chunk", "serial_max_rows", "max_workspace_bytes"):
             value = getattr(opts, name)
             if name == "rows_per_chunk" and value is None:

@@ -42,15 +42,24 @@ class GpuKnobs:
         intermediates: a (row, n_train, F) difference before a distance's sum would otherwise
         be a per-thread local array of n_train * F values. Other producers (see
         ``_inlinable``) are computed in the row's thread.
+    rows_per_thread : rows each thread computes one after the other (its per-thread tile of
+        rows; fewer, fuller blocks for the same batch).
     """
 
     threads_per_block: int = 128
     bind: bool = True
     inline: bool = True
+    rows_per_thread: int = 1
 
 
 def _bind_rows(sch, loop, knobs: GpuKnobs):
-    blocks, threads_loop = sch.split(loop, factors=[None, knobs.threads_per_block])
+    """The thread loop of a ``(blocks, [rows_per_thread,] threads)`` split of the row loop: a
+    block covers ``rows_per_thread * threads_per_block`` rows, each thread the rows
+    ``threads_per_block`` apart (a warp still reads neighbouring rows at each step)."""
+    if knobs.rows_per_thread > 1:
+        blocks, _, threads_loop = sch.split(loop, factors=[None, knobs.rows_per_thread, knobs.threads_per_block])
+    else:
+        blocks, threads_loop = sch.split(loop, factors=[None, knobs.threads_per_block])
     if knobs.bind:
         sch.bind(blocks, "blockIdx.x")
         sch.bind(threads_loop, "threadIdx.x")

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 from tvm.script import tirx as T
 
+from .cpu_schedule import CpuKnobs, schedule_cpu
+from .gpu_schedule import GpuKnobs, schedule_gpu
+
 
 @dataclass(frozen=True)
 class RowLoop:
@@ -59,6 +62,15 @@ class RowLoop:
         if self.gpu and self.bind:
             return T.thread_binding(self.width, thread="threadIdx.x")
         return T.serial(self.width)
+
+    def schedule_fused(self, func, output_block: str, block_ops: dict, define=None, **cpu_knobs):
+        """Schedule a TE kernel an opaque op builds (the dense form of an SpMM, the GEMM tree
+        lowering) as a fused kernel on this loop's hardware: ``schedule_gpu`` with its threads,
+        or ``schedule_cpu`` with ``CpuKnobs(parallel=self.parallel, **cpu_knobs)`` and ``define``
+        (the kernel over whole chunks of rows)."""
+        if self.gpu:
+            return schedule_gpu(func, output_block, block_ops, GpuKnobs(threads_per_block=self.gpu_threads, bind=self.bind))
+        return schedule_cpu(func, output_block, block_ops, CpuKnobs(parallel=self.parallel, **cpu_knobs), define)
 
     def rows_per_task(self, cpu_rows: int) -> int:
         """Rows a task computes: ``cpu_rows`` on a CPU (blocks of rows share vector work and

@@ -152,8 +152,6 @@ def dense_kernel(attrs: dict, knobs: SpmmKnobs):
     from cmlc.ecg.ops import dense_weight
 
     from .chunking import BatchAxis
-    from .cpu_schedule import CpuKnobs, schedule_cpu
-    from .gpu_schedule import GpuKnobs, schedule_gpu
 
     K, M = attrs["shape"]
     dtype = attrs["data"].dtype.name
@@ -169,12 +167,8 @@ def dense_kernel(attrs: dict, knobs: SpmmKnobs):
         return func, y.op.name, block_ops
 
     func, output_block, block_ops = define(None)
-    rows = knobs.rows
-    if rows.gpu:
-        scheduled = schedule_gpu(func, output_block, block_ops, GpuKnobs(threads_per_block=rows.gpu_threads, bind=rows.bind))
-    else:
-        scheduled = schedule_cpu(func, output_block, block_ops, CpuKnobs(
-            rows_per_chunk=knobs.rows_per_block or 64, parallel=rows.parallel, mm_row_tile=knobs.mm_row_tile), define)
+    scheduled = knobs.rows.schedule_fused(func, output_block, block_ops, define,
+                                          rows_per_chunk=knobs.rows_per_block or 64, mm_row_tile=knobs.mm_row_tile)
     return scheduled, [dense_weight(attrs)]
 
 

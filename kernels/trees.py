@@ -14,6 +14,10 @@ Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic b
 
 Both accumulate in tree order in the ensemble's ``value_dtype`` (float64 for scikit-learn,
 float32 for XGBoost), which is how the references sum their trees.
+
+A third lowering, ``gemm`` (:func:`gemm_kernel`), is the frontend's GEMM formulation
+(``cmlc.frontends.tree_gemm``) compiled as one fused kernel; the frontend never picks it by
+heuristic, the tuner measures it against the walks for small ensembles (:func:`gemm_applies`).
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
@@ -290,7 +294,41 @@ def _leaves_func(NT: int, NN: int, F: int, NCAT: int, tdtype: str, cmp: str, all
     return tree_leaves
 
 
-TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel}
+GEMM_TUNING_ENTRIES = 1 << 20   # the tuner offers the GEMM lowering up to this many path-matrix entries
+
+
+def gemm_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
+                index_dtype: str = "int32"):
+    """The GEMM lowering (``cmlc.frontends.tree_gemm``: gather, compare, path matmul, leaf
+    matmul) as one fused kernel ``(X float64 (N, F), *constants, Y (N, K))`` and its constant
+    arrays, so that the tuner can measure it against the walks for the same node. Its ECG ops go
+    through the optimizer (the dtype pass narrows the path matrix) but stay dense: one kernel.
+    ``knobs.rows_per_block`` is its chunk height on a CPU; ``index_dtype`` does not apply (the
+    gather's indices are constants)."""
+    from cmlc import passes
+    from cmlc.ecg import BATCH, GraphBuilder
+    from cmlc.frontends.tree_gemm import gemm_tree_sum
+    from cmlc.translate.fused_kernel import build_fused_kernel
+
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, n_features), "float64")
+    graph, _ = passes.run_passes(b.build({"sum": gemm_tree_sum(b, x, ensemble, allow_nan)}), 2, ("sparse_replacing",))
+    kernel = build_fused_kernel(graph, graph.outputs["sum"], {id(graph.inputs[0])})
+    func = knobs.rows.schedule_fused(kernel.func, kernel.output_block, kernel.block_ops, kernel.define,
+                                     rows_per_chunk=knobs.rows_per_block)
+    return func, kernel.consts
+
+
+def gemm_applies(ensemble: TreeEnsemble) -> bool:
+    """Whether the tuner offers the GEMM lowering: numeric splits, at least one, and a path
+    matrix of at most :data:`GEMM_TUNING_ENTRIES` (beyond it a row's multiply-adds outnumber a
+    walk's steps by orders of magnitude)."""
+    internal = int((~ensemble.is_leaf()).sum())
+    return (not ensemble.has_categorical and internal > 0
+            and internal * int(ensemble.is_leaf().sum()) <= GEMM_TUNING_ENTRIES)
+
+
+TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel, "gemm": gemm_kernel}
 
 
 def build_tree_leaves(node, rows: RowLoop, tuned: dict):
@@ -308,7 +346,8 @@ def tunable_strategies(node) -> tuple:
     ensemble = node.attrs["ensemble"]
     if node.attrs.get("strategy_requested", "auto") != "auto" or ensemble.has_categorical:
         return (node.attrs["strategy"],)
-    return tuple(s for s in TREE_KERNELS if s != "perfect" or perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES)
+    applies = {"perfect": perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES, "traversal": True, "gemm": gemm_applies(ensemble)}
+    return tuple(s for s in TREE_KERNELS if applies[s])
 
 
 def build_tree_ensemble(node, rows: RowLoop, tuned: dict):

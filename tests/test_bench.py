@@ -133,3 +133,31 @@ def test_workload_cmlc_options_reach_the_cmlc_systems(tmp_path):
         assert system.takes_cmlc_options
         runner = system.adapter(model, X[:5], 1, tmp_path, options=meta["cmlc_options"])
         np.testing.assert_array_equal(runner.predict(X), model.predict(X))
+
+
+def _doubling_kernel():
+    from tvm import te, tirx
+    n = tirx.Var("n", "int64")
+    x = te.placeholder((n, 8), "float64", name="X")
+    return te.create_prim_func([x, te.compute((n, 8), lambda i, j: x[i, j] * 2.0, name="Y")])
+
+
+def test_metaschedule_is_stopped_at_its_budget():
+    """bench.tuning's MetaSchedule runs end at their wall-clock budget (it has none of its own)."""
+    from bench.metaschedule import tune_primfunc_within
+    with pytest.raises(TimeoutError, match="within 2 s"):
+        tune_primfunc_within(_doubling_kernel(), 64, 2, budget_s=2.0)
+
+
+@pytest.mark.slow
+def test_metaschedule_within_its_budget_returns_a_schedule():
+    import numpy as np
+    import tvm
+    from bench.metaschedule import tune_primfunc_within
+    x = np.arange(64 * 8, dtype=np.float64).reshape(64, 8)
+    best, wall_s = tune_primfunc_within(_doubling_kernel(), 64, 2, budget_s=600.0, inputs=[x])
+    assert 0 < wall_s < 600
+    lib = tvm.compile(tvm.IRModule({"main": best.with_attr("global_symbol", "main")}), target="llvm")
+    out = tvm.runtime.empty((64, 8), "float64")
+    lib.mod["main"](tvm.runtime.tensor(x), out)
+    np.testing.assert_array_equal(out.numpy(), 2 * x)

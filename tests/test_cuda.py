@@ -34,7 +34,7 @@ from cmlc.kernels import GpuKnobs
 from cmlc.runtime import CompiledModel
 from cmlc.runtime.devices import CudaPlacement, ensure_cuda_compiler
 from cmlc.runtime.inputs import address, check_input
-from cmlc.target import cuda_source, host_target, target_to_json
+from cmlc.target import cuda_source, host_target, resolve_target, target_to_json
 from cmlc.translate import BACKENDS, build
 from conftest import classification_data, fresh_rows, regression_data
 
@@ -170,6 +170,16 @@ def test_nvcc_accepts_cuda_source(name, tmp_path):
     assert len(nvcc_fatbin(source, tmp_path)) > 0
 
 
+@needs_nvcc
+def test_nvcc_accepts_rows_per_thread(tmp_path):
+    """A per-thread tile of rows: a serial loop of rows inside each bound thread."""
+    cm = compiled("MLPClassifier")
+    executable = build(cm.graph, resolve_target({"kind": "cuda", "arch": "sm_80"}), GpuKnobs(rows_per_thread=4),
+                       backend=BACKENDS["cuda"])
+    source = cuda_source(CompiledModel(executable, cm.manifest))
+    assert source != cuda_source(cm) and len(nvcc_fatbin(source, tmp_path)) > 0
+
+
 @pytest.mark.parametrize("name", ARCH_CHECKED)
 def test_cuda_source_does_not_depend_on_arch(name):
     assert cuda_source(compiled(name, "sm_90")) == cuda_source(compiled(name, "sm_80"))
@@ -212,11 +222,13 @@ def test_unbound_gpu_schedule_matches_reference_on_cpu(name):
     assert_matches_reference(name, cm, Xt[:1])
 
 
+@pytest.mark.parametrize("rows_per_thread", [1, 3])
 @pytest.mark.parametrize("name", ["RandomForestClassifier-traversal", "KNeighborsClassifier", "MLPClassifier"])
-def test_unbound_gpu_schedule_other_knobs(name):
-    """Blocks of 32 threads, a batch that is not a multiple of the block, producers not inlined."""
+def test_unbound_gpu_schedule_other_knobs(name, rows_per_thread):
+    """Blocks of 32 threads, a batch that is not a multiple of the block, producers not inlined,
+    each thread computing one or three rows."""
     cm = compiled(name)
-    knobs = GpuKnobs(threads_per_block=32, bind=False, inline=False)
+    knobs = GpuKnobs(threads_per_block=32, bind=False, inline=False, rows_per_thread=rows_per_thread)
     unbound = CompiledModel(build(cm.graph, host_target(), knobs, backend=BACKENDS["cuda"]),
                             {**cm.manifest, "target": target_to_json(host_target()), "serial_max_rows": 0})
     assert_matches_reference(name, unbound, data(CASES[name].data)[2][:77])

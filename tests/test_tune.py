@@ -21,6 +21,7 @@ from cmlc.target import resolve_target, target_to_json
 from cmlc.translate import KernelTask, build, kernel_instances
 from cmlc.tune import CostModel, MeasureConfig, Record, RecordDB, SPACES, batch_bucket, clear_cache, tune_graph
 from cmlc.tune import records as records_module
+from cmlc.kernels.trees import GEMM_TUNING_ENTRIES
 from cmlc.tune.space import L2_BYTES, MAX_UNROLLED_STEPS, REGISTER_FILE_BYTES, _spread_divisors
 
 from conftest import classification_data, fresh_rows
@@ -48,9 +49,9 @@ def fused_task(max_red, max_cols, elementwise=4.0):
                                      "max_cols": max_cols, "elementwise": elementwise})
 
 
-def tree_task(depth=8, n_features=10, strategies=("perfect", "traversal")):
-    return KernelTask("tree_ensemble", "t", {"n_trees": 10.0, "depth": float(depth), "n_features": float(n_features)},
-                      {"strategy": strategies})
+def tree_task(depth=8, n_features=10, strategies=("perfect", "traversal"), n_nodes=500):
+    return KernelTask("tree_ensemble", "t", {"n_trees": 10.0, "depth": float(depth), "n_features": float(n_features),
+                                             "n_nodes": float(n_nodes)}, {"strategy": strategies})
 
 
 # --- the search space -------------------------------------------------------------------------
@@ -108,15 +109,29 @@ def test_tree_lowerings_offered_follow_the_request():
     X, y = classification_data(2)
     forest = RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, y)
     (tree,) = [i for i in kernel_instances(graph_of(forest), TARGET) if i.task.kind == "tree_ensemble"]
-    assert tree.task.options["strategy"] == ("perfect", "traversal")
+    assert tree.task.options["strategy"] == ("perfect", "traversal", "gemm")
     spec = convert(forest, {"tree_strategy": "traversal"})
     (forced,) = [i for i in kernel_instances(spec.graph, TARGET) if i.task.kind == "tree_ensemble"]
     assert forced.task.options["strategy"] == ("traversal",)
 
 
+def test_gemm_lowering_is_offered_only_below_its_path_matrix_bound():
+    X, y = classification_data(2, n_samples=3000)
+    big = RandomForestClassifier(60, max_depth=8, random_state=0).fit(X, y)
+    (tree,) = [i for i in kernel_instances(graph_of(big), TARGET) if i.task.kind == "tree_ensemble"]
+    internal = sum(t.tree_.node_count // 2 for t in big.estimators_)
+    assert internal * (internal + 60) > GEMM_TUNING_ENTRIES and "gemm" not in tree.task.options["strategy"]
+    gemm = [p for p in SPACES[("tree_ensemble", "llvm")].points(tree_task(strategies=("gemm",), n_nodes=4000))[1:]]
+    assert gemm and all(p["rows_per_block"] >= 8 and (p["rows_per_block"] * 4000 * 8 <= L2_BYTES or p["rows_per_block"] == 8)
+                        for p in gemm)
+
+
 def test_cuda_space_tunes_threads_per_block():
     points = SPACES[("tree_ensemble", "cuda")].points(tree_task())
     assert {p["threads_per_block"] for p in points[1:]} == {32, 64, 128, 256, 512}
+    fused = SPACES[("fused", "cuda")].points(fused_task(20.0, 3.0))
+    assert {(p["threads_per_block"], p["rows_per_thread"]) for p in fused[1:]} == {
+        (t, r) for t in (32, 64, 128, 256, 512) for r in (1, 2, 4)}
 
 
 # --- task signatures ----------------------------------------------------------------------------
@@ -339,6 +354,32 @@ def test_every_matmul_tiling_gives_the_default_results(cache):
     grouped = [p for p in points[1:] if p["mm_row_groups"] > 1]
     assert grouped
     for point in points[1::max(1, len(points) // 12)] + grouped[::max(1, len(grouped) // 4)]:
+        assert np.array_equal(run(point), expected), point
+
+
+@pytest.mark.tune
+def test_every_tree_lowering_gives_the_default_results():
+    """The tuner's tree lowerings of one node (both walks and the GEMM kernel, several block
+    sizes) give the same sums, bit for bit, on rows with NaN and rows exactly on thresholds."""
+    X, y = classification_data(3, n_features=6)
+    X[::9, 2] = np.nan
+    forest = RandomForestClassifier(8, max_depth=5, random_state=0).fit(X, y)
+    graph = graph_of(forest)
+    (inst,) = [i for i in kernel_instances(graph, TARGET) if i.task.kind == "tree_ensemble"]
+    assert inst.task.options["strategy"] == ("perfect", "traversal", "gemm")
+    rows = fresh_rows(X, 200)
+    thresholds = forest.estimators_[0].tree_.threshold
+    rows[:40, 0] = thresholds[thresholds != -2][np.arange(40) % np.count_nonzero(thresholds != -2)]
+    rows[::5, 1] = np.nan
+    measurer = cmlc.tune.Measurer(TARGET, len(rows))
+    inputs = measurer.prepare(graph, inst, rows)
+
+    def run(point):
+        return measurer.outputs(*inst.make(point), inputs, inst.output)
+    expected = run({})
+    points = SPACES[("tree_ensemble", "llvm")].points(inst.task)
+    assert {p["strategy"] for p in points[1:]} == {"perfect", "traversal", "gemm"}
+    for point in points[1::3]:
         assert np.array_equal(run(point), expected), point
 
 

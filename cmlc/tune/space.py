@@ -8,7 +8,8 @@ tiles that divide no loop, register tiles larger than the vector register file, 
 larger than the L2 cache, unrolled tree walks whose code would not fit the instruction cache.
 
 Two knobs are choices between lowerings rather than tile sizes: ``strategy`` of a tree ensemble
-(perfect or traversal walk, where the frontend chose by heuristic) and ``format`` of a CSR SpMM
+(perfect or traversal walk, or the GEMM lowering as one fused kernel, where the frontend chose by
+heuristic) and ``format`` of a CSR SpMM
 (keep it sparse, or multiply by the dense weight): the tuner measures them like any knob, and
 the cost model learns them as one-hot features.
 """
@@ -24,8 +25,9 @@ from cmlc.translate.tasks import KernelTask
 REGISTER_FILE_BYTES = 32 * 64       # 32 vector registers of 512 bits (AVX-512; a bound, not a guess per CPU)
 MAX_UNROLLED_STEPS = 256            # perfect-tree walk: rows per block x depth
 GPU_THREADS = (32, 64, 128, 256, 512)
+GPU_ROWS_PER_THREAD = (1, 2, 4)     # a fused kernel's per-thread tile of rows
 DENSE_WEIGHT_BYTES = 64 << 20       # a sparse weight is tried dense only up to this size
-CATEGORICAL = {"strategy": ("perfect", "traversal"), "format": ("csr", "dense")}
+CATEGORICAL = {"strategy": ("perfect", "traversal", "gemm"), "format": ("csr", "dense")}
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,12 @@ def _tree_cpu_axes(task):
 
 def _tree_cpu_valid(task, p):
     f = task.features
+    rows = p["rows_per_block"]
     if p["strategy"] == "perfect":
-        return (p["rows_per_block"] * f["depth"] <= MAX_UNROLLED_STEPS
-                and p["rows_per_block"] * f["n_features"] * 8 <= L2_BYTES)
-    return p["rows_per_block"] <= 32
+        return rows * f["depth"] <= MAX_UNROLLED_STEPS and rows * f["n_features"] * 8 <= L2_BYTES
+    if p["strategy"] == "gemm":   # chunks of rows of a fused kernel, its (rows, nodes) intermediates in L2
+        return rows >= 8 and (rows * f["n_nodes"] * 8 <= L2_BYTES or rows == 8)
+    return rows <= 32
 
 
 def _sparse_cpu_axes(task):
@@ -114,6 +118,8 @@ def _sparse_cpu_valid(task, p):
 
 def _gpu_axes(task):
     axes = {"threads_per_block": GPU_THREADS}
+    if task.kind == "fused":
+        axes["rows_per_thread"] = GPU_ROWS_PER_THREAD
     if task.kind == "tree_ensemble":
         axes["strategy"] = task.options.get("strategy", ("",))
     if task.kind == "sparse_matmul" and task.features["K"] * task.features["M"] * task.features["itemsize"] <= DENSE_WEIGHT_BYTES:
@@ -136,7 +142,8 @@ SPACES = {
 
 #: kind -> every knob name a record of that kind may set (on any target)
 KNOB_NAMES = {
-    "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "mm_row_groups", "threads_per_block"},
+    "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "mm_row_groups", "threads_per_block",
+              "rows_per_thread"},
     "tree_ensemble": {"strategy", "rows_per_block", "threads_per_block"},
     "sparse_matmul": {"format", "rows_per_block", "mm_row_tile", "threads_per_block"},
 }
