@@ -136,7 +136,7 @@ def tune_primfunc_within(func: tirx.PrimFunc, n_rows: int, trials: int, budget_s
     function as TVMScript, specialized to ``n_rows``, and ``inputs`` as an ``.npz``; it writes
     the best schedule back as TVMScript. Returns ``(best_func, wall_s)`` like
     :func:`tune_primfunc`; raises ``TimeoutError`` past the budget and ``RuntimeError`` with the
-    child's error when it fails.
+    child's error (its type and last line; the traceback goes to stderr) when it fails.
     """
     import json
     import multiprocessing
@@ -180,7 +180,9 @@ def _tune_in_child(folder: str, n_rows: int, trials: int, num_cores: int, with_i
         best, wall_s = tune_primfunc(func, n_rows, trials, num_cores=num_cores, inputs=inputs)
         (folder / "result.json").write_text(json.dumps({"script": best.script(), "wall_s": wall_s}))
     except Exception as err:   # noqa: BLE001 - reported to the parent as text
-        (folder / "error.txt").write_text(f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+        traceback.print_exc()
+        last = (str(err).strip().splitlines() or [""])[-1]    # TVM's errors end with their message
+        (folder / "error.txt").write_text(f"{type(err).__name__}: {last}")
         sys.exit(1)
 
 

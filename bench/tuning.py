@@ -33,6 +33,7 @@ from cmlc.tune.records import CACHE_ENV
 
 RESULTS = Path(__file__).parent / "results"
 SCRIPTS = RESULTS / "metaschedule_best"
+ROUNDS = 7        # interleaved timing rounds of the default, tuned and MetaSchedule kernels
 
 
 def _graph(model):
@@ -97,9 +98,9 @@ def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int, 
             ms_err = float(np.max(np.abs(measurer.outputs(best_ms, ms_consts, inputs, inst.output) - reference)))
         except Exception as err:   # noqa: BLE001 - MetaSchedule's own failures are a result to report
             ms_wall, ms_error = time.perf_counter() - start, f"{type(err).__name__}: {str(err).splitlines()[-1][:200]}"
-        # three interleaved rounds, the median of each variant's: the machine's drift hits them alike
+        # interleaved rounds, the median of each variant's: the machine's drift hits them alike
         rounds = [{label: measurer.time(f, c, inputs, inst.output) for label, (f, c) in variants.items()}
-                  for _ in range(3)]
+                  for _ in range(ROUNDS)]
         times = {label: float(np.median([r[label] for r in rounds])) for label in variants}
         times.setdefault("ms", float("nan"))
         cmlc_err = float(np.max(np.abs(measurer.outputs(tuned_func, tuned_consts, inputs, inst.output) - reference)))
@@ -154,11 +155,12 @@ def markdown(rows: list) -> str:
              "cmlc search (s, trials) | MS search (s, trials) | search time ratio | max diff cmlc / MS |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        ms = not r.get("ms_error")     # MetaSchedule gave a schedule: its latency and ratios mean something
         lines.append(f"| {r['model']} | {r['kernel']} | {r['batch']} | {r['default_ms']:.3f} | {r['cmlc_ms']:.3f} | "
-                     f"{r['ms_ms']:.3f} | {r['ms_ms'] / r['cmlc_ms']:.2f}x | {r['cmlc_wall_s']:.1f} ({r['cmlc_trials']}) | "
-                     f"{r['ms_wall_s']:.1f} ({r['ms_trials']}) | {r['cmlc_wall_s'] / r['ms_wall_s']:.1%} | "
-                     f"{r['cmlc_max_diff']:.1e} / {r['ms_max_diff']:.1e} |"
-                     + (f" MetaSchedule failed: {r['ms_error']} |" if r.get("ms_error") else ""))
+                     + (f"{r['ms_ms']:.3f} | {r['ms_ms'] / r['cmlc_ms']:.2f}x | " if ms else "none | - | ")
+                     + f"{r['cmlc_wall_s']:.1f} ({r['cmlc_trials']}) | {r['ms_wall_s']:.1f} ({r['ms_trials']}) | "
+                     + (f"{r['cmlc_wall_s'] / r['ms_wall_s']:.1%} | {r['cmlc_max_diff']:.1e} / {r['ms_max_diff']:.1e} |" if ms
+                        else f"- | {r['cmlc_max_diff']:.1e} / - | MetaSchedule failed: {r['ms_error']} |"))
     lines += ["", "Whole model, compiled without records and again with the tuning run's records (a warm database):", "",
               "| model | compile untuned (s) | compile warm (s) | extra (s) | predict untuned (ms) | predict tuned (ms) | speedup |",
               "|---|---|---|---|---|---|---|"]

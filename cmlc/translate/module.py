@@ -6,7 +6,8 @@ its :class:`Backend`: the schedule of fused kernels, how opaque kernels map thei
 whether small batches get a single-threaded twin.
 
 Knobs: every kernel starts from the backend's knobs; a ``plan`` (``{task signature: {knob:
-value}}``, from the tuner's records) overrides them kernel by kernel. :func:`kernel_instances`
+value}}``, from the tuner's records) overrides them kernel by kernel in the parallel build (the
+serial twin, for batches far below the tuned size, keeps the defaults). :func:`kernel_instances`
 lists a graph's kernels with what the tuner needs to build and time each one alone.
 """
 from __future__ import annotations
@@ -195,18 +196,18 @@ def _emit(graph, target, knobs, backend, plan, only_parallel=False):
     """``(IRModule, [KernelInstance] of the first variant)``."""
     backend = backend_of(target) if backend is None else backend
     knobs = backend.knobs if knobs is None else knobs
-    variants = [(lambda m: m, knobs)]
-    if backend.serial_twin:
-        variants = [(lambda m: m, dataclasses.replace(knobs, parallel=True)),
-                    (serial_name, dataclasses.replace(knobs, parallel=False))][:1 if only_parallel else 2]
+    variants = [(lambda m: m, knobs, plan)]
+    if backend.serial_twin:   # the serial twin serves small batches: the plan, tuned at a large one, is not its
+        variants = [(lambda m: m, dataclasses.replace(knobs, parallel=True), plan),
+                    (serial_name, dataclasses.replace(knobs, parallel=False), {})][:1 if only_parallel else 2]
     (x_value,) = graph.inputs
     bb = relax.BlockBuilder()
     n = tirx.Var("n", "int64")
     instances: list = []
     for method, value in graph.outputs.items():
         sub = graph.subgraph([method])
-        for i, (name_of, variant_knobs) in enumerate(variants):
-            emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, plan, instances if i == 0 else [])
+        for i, (name_of, variant_knobs, variant_plan) in enumerate(variants):
+            emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, variant_plan, instances if i == 0 else [])
             x = relax.Var("X", emitter.ty(x_value))
             emitter.env[id(x_value)] = x
             with bb.function(name_of(method), [x]):
