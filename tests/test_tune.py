@@ -197,8 +197,18 @@ def test_confirmation_remeasures_lucky_points_until_the_fastest_is_confirmed():
     search.measurements = {0: [2.0], 1: [1.0], 2: [2.5], 3: [2.6], 4: [2.7], 5: [float("inf")]}
     search.confirmations = 0
     truth = {0: 2.8, 1: 3.2, 2: 2.9, 3: 2.55, 4: 2.7}
-    search.confirm(lambda i: search.measurements[i].append(truth[i]))
+    builds = []
+
+    def build_all(indices):
+        builds.extend(indices)
+        return [f"kernel {i}" for i in indices]
+
+    def step(i, built):
+        assert built == f"kernel {i}"
+        search.measurements[i].append(truth[i])
+    search.confirm(step, build_all)
     assert search.best == ({"p": 3}, 2.55)
+    assert sorted(builds) == [0, 1, 2, 3, 4]      # each confirmed point is built once for all its re-measurements
     assert all(len(search.measurements[i]) == CONFIRM_MEASUREMENTS for i in (0, 1, 2, 3, 4))   # 4 was in the top 3 then
     assert search.measurements[5] == [float("inf")] and search.confirmations == 10
 

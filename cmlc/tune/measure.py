@@ -65,25 +65,32 @@ class Measurer:
         """Device arrays of the kernel's inputs for ``x`` (reused across candidates)."""
         return [tvm.runtime.tensor(a, device=self.device) for a in kernel_inputs(graph, instance, x)]
 
-    def _call(self, func, consts, inputs, output_value):
-        """Build the scheduled PrimFunc ``func`` ``(*inputs, *consts, out)`` and call it once:
-        ``(library, arguments, out)``."""
+    def build(self, func, consts, inputs, output_value) -> tuple:
+        """Build the scheduled PrimFunc ``func`` ``(*inputs, *consts, out)`` and load its code:
+        ``(library, arguments, out)``. Builds of several candidates may run in threads at once
+        (the tuner builds a round's candidates in parallel, then times them one by one)."""
         mod = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
         lib = tvm.compile(mod, target=self.target)
+        lib.mod["main"]                     # the JIT compiles the machine code here
         args = inputs + [tvm.runtime.tensor(np.ascontiguousarray(c), device=self.device) for c in consts]
         shape = [self.n_rows if d == BATCH else int(d) for d in output_value.shape]
-        out = tvm.runtime.empty(shape, output_value.dtype, self.device)
-        lib.mod["main"](*args, out)
-        return lib, args, out
+        return lib, args, tvm.runtime.empty(shape, output_value.dtype, self.device)
 
     def outputs(self, func, consts, inputs, output_value) -> np.ndarray:
         """What one call of ``func`` writes (to compare schedules' results)."""
-        return self._call(func, consts, inputs, output_value)[2].numpy()
+        lib, args, out = self.build(func, consts, inputs, output_value)
+        lib.mod["main"](*args, out)
+        return out.numpy()
 
     def time(self, func, consts, inputs, output_value) -> float:
         """Median seconds of one call of the scheduled PrimFunc ``func`` ``(*inputs, *consts, out)``
         (after one warm-up call, which also pages in the code)."""
-        lib, args, out = self._call(func, consts, inputs, output_value)
+        return self.time_built(self.build(func, consts, inputs, output_value))
+
+    def time_built(self, built: tuple) -> float:
+        """:meth:`time` of a kernel :meth:`build` returned."""
+        lib, args, out = built
+        lib.mod["main"](*args, out)
         preproc = "cache_flush_cpu_non_first_arg" if self.config.flush_cache and self.target.kind.name == "llvm" else ""
         timer = lib.mod.time_evaluator("main", self.device, number=1, repeat=self.config.repeats,
                                        min_repeat_ms=int(self.config.min_repeat_ms), f_preproc=preproc)

@@ -6,7 +6,9 @@ Trials are shared between kernels in proportion to their default latency (at lea
 :data:`MIN_TRIALS_PER_KERNEL` each while trials last), so a forest's tree walk gets most of the
 budget and the argmax after it little. Every measurement is appended to the records database;
 a kernel that already has records for this target and batch bucket is not measured again.
-A candidate that fails to build is skipped (and counted), as MetaSchedule does.
+A candidate that fails to build is skipped (and counted), as MetaSchedule does. A round's
+candidates are built :data:`BUILD_THREADS` at a time (TVM's build releases the GIL) and timed one
+by one once every build is done, so that no build runs beside a measurement.
 
 Confirmation: on a noisy machine one measurement can be lucky (a point measured 1.2 ms in the
 search and 3.2 ms again, against 2.0 ms for the default). So once a kernel's trials are spent,
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +42,8 @@ MIN_TRIALS_PER_KERNEL = 4
 ROUND = 4                    # candidates measured per round (the last one random once the model is trained)
 CONFIRM_TOP = 3              # fastest points re-measured with the default after the search
 CONFIRM_MEASUREMENTS = 3     # measurements each of them ends with
+BUILD_THREADS = 2            # a round's candidates are built this many at a time, then timed one by one
+BUILD_ERRORS = (RuntimeError, ValueError, TypeError)   # a candidate that does not build (TVM raises RuntimeError subclasses)
 
 
 @dataclass
@@ -91,12 +96,24 @@ class _KernelSearch:
         self.failed = 0
         self.confirmations = 0
 
-    def measure(self, index: int) -> float | None:
-        point = self.points[index]
+    def build(self, index: int):
+        """The point's kernel, built and loaded (``Measurer.build``); the exception where it does
+        not build. Safe to call from several threads at once."""
         try:
-            func, consts = self.instance.make(point)
-            seconds = self.measurer.time(func, consts, self.inputs, self.instance.output)
-        except (RuntimeError, ValueError, TypeError):   # TVM raises RuntimeError subclasses
+            func, consts = self.instance.make(self.points[index])
+            return self.measurer.build(func, consts, self.inputs, self.instance.output)
+        except BUILD_ERRORS as err:
+            return err
+
+    def measure(self, index: int, built=None) -> float | None:
+        """Time point ``index`` (``built``: its :meth:`build`, else built here) and record it."""
+        point = self.points[index]
+        built = self.build(index) if built is None else built
+        try:
+            if isinstance(built, Exception):
+                raise built
+            seconds = self.measurer.time_built(built)
+        except BUILD_ERRORS:
             self.failed += 1
             self.measurements.setdefault(index, []).append(float("inf"))
             return None
@@ -112,18 +129,21 @@ class _KernelSearch:
     def unmeasured(self) -> list:
         return [i for i in range(len(self.points)) if i not in self.measurements]
 
-    def confirm(self, step) -> None:
-        """Re-measure the fastest points and the default, interleaved (``step(index)`` measures
-        one), until the fastest point has :data:`CONFIRM_MEASUREMENTS` measurements."""
+    def confirm(self, step, build_all=None) -> None:
+        """Re-measure the fastest points and the default, interleaved (``step(index, built)``
+        measures one, ``build_all(indices)`` builds them, once each; None: :meth:`build` in
+        turn), until the fastest point has :data:`CONFIRM_MEASUREMENTS` measurements."""
+        build_all = build_all or (lambda indices: [self.build(i) for i in indices])
         while True:
             ranked = sorted((i for i in self.measurements if self.latency(i) < float("inf")), key=self.latency)
             todo = [i for i in dict.fromkeys(ranked[:CONFIRM_TOP] + [0]) if i in self.measurements
                     and self.latency(i) < float("inf") and len(self.measurements[i]) < CONFIRM_MEASUREMENTS]
             if not ranked or len(self.measurements[ranked[0]]) >= CONFIRM_MEASUREMENTS or not todo:
                 return
+            built = dict(zip(todo, build_all(todo)))
             while todo:
                 for index in todo:
-                    step(index)
+                    step(index, built[index])
                     self.confirmations += 1
                 todo = [i for i in todo if len(self.measurements[i]) < CONFIRM_MEASUREMENTS]
 
@@ -186,9 +206,10 @@ def tune_graph(graph: Graph, target: tvm.target.Target, trials: int = DEFAULT_TR
     rng = np.random.default_rng(seed)
     searches = [_KernelSearch(inst, graph, kind, measurer, db, target_str, bucket, x) for inst in todo]
     models = {}
-    with tqdm(total=trials, desc="cmlc tune", unit="trial", disable=(None if progress is None else not progress)) as bar:
-        def step(search, index, counts=True):
-            search.measure(index)
+    with tqdm(total=trials, desc="cmlc tune", unit="trial", disable=(None if progress is None else not progress)) as bar, \
+            ThreadPoolExecutor(BUILD_THREADS) as builders:
+        def step(search, index, counts=True, built=None):
+            search.measure(index, built)
             best = search.best[1]
             bar.set_postfix_str(f"{search.task.kind}: best {best * 1e3:.3f} ms" if np.isfinite(best) else search.task.kind)
             bar.update(int(counts))
@@ -201,11 +222,13 @@ def tune_graph(graph: Graph, target: tvm.target.Target, trials: int = DEFAULT_TR
             spent = 0
             while spent < share and search.unmeasured():
                 picks = _next_round(search, model, min(ROUND, share - spent), bucket, rng)
-                for index in picks:
-                    step(search, index)
+                built = list(builders.map(search.build, picks))   # every build done before any timing
+                for index, kernel in zip(picks, built):
+                    step(search, index, built=kernel)
                 spent += len(picks)
                 model.fit(db.of_kind(search.task.kind, target_str))
-            search.confirm(lambda index, search=search: step(search, index, counts=False))
+            search.confirm(lambda index, kernel, search=search: step(search, index, counts=False, built=kernel),
+                           lambda indices, search=search: list(builders.map(search.build, indices)))
     for model in models.values():
         model.save()
     report.kernels = [s.result() for s in searches if s.measurements]
