@@ -133,8 +133,9 @@ def tune_primfunc_within(func: tirx.PrimFunc, n_rows: int, trials: int, budget_s
     MetaSchedule has no wall-clock limit of its own, and on some kernels it never produces a
     candidate (cmlc's 100-tree perfect walk: 18.5 minutes of candidate generation, no trial). The
     child (its own process group, so that MetaSchedule's worker pool goes with it) gets the
-    function as TVMScript, specialized to ``n_rows``, and ``inputs`` as an ``.npz``; it writes
-    the best schedule back as TVMScript. Returns ``(best_func, wall_s)`` like
+    function specialized to ``n_rows`` as TVM's JSON (TVMScript does not round-trip every
+    kernel: the SVC's failed to parse) and ``inputs`` as an ``.npz``; it writes the best schedule
+    back the same way. Returns ``(best_func, wall_s)`` like
     :func:`tune_primfunc`; raises ``TimeoutError`` past the budget and ``RuntimeError`` with the
     child's error (its type and last line; the traceback goes to stderr) when it fails.
     """
@@ -145,7 +146,7 @@ def tune_primfunc_within(func: tirx.PrimFunc, n_rows: int, trials: int, budget_s
 
     with tempfile.TemporaryDirectory(prefix="cmlc_ms_run_") as tmp:
         folder = Path(tmp)
-        (folder / "func.py").write_text(_specialize_batch(func, n_rows).script())
+        (folder / "func.json").write_text(tvm.ir.save_json(_specialize_batch(func, n_rows)))
         np.savez(folder / "inputs.npz", *(inputs or []))
         child = multiprocessing.get_context("spawn").Process(
             target=_tune_in_child, args=(str(folder), n_rows, trials, num_cores, inputs is not None))
@@ -162,7 +163,7 @@ def tune_primfunc_within(func: tirx.PrimFunc, n_rows: int, trials: int, budget_s
             error = folder / "error.txt"
             raise RuntimeError(error.read_text() if error.exists() else f"MetaSchedule's process exited with {child.exitcode}")
         result = json.loads((folder / "result.json").read_text())
-        return tvm.script.from_source(result["script"]), result["wall_s"]
+        return tvm.ir.load_json(result["func"]), result["wall_s"]
 
 
 def _tune_in_child(folder: str, n_rows: int, trials: int, num_cores: int, with_inputs: bool) -> None:
@@ -174,11 +175,11 @@ def _tune_in_child(folder: str, n_rows: int, trials: int, num_cores: int, with_i
     os.setsid()
     folder = Path(folder)
     try:
-        func = tvm.script.from_source((folder / "func.py").read_text())
+        func = tvm.ir.load_json((folder / "func.json").read_text())
         with np.load(folder / "inputs.npz") as saved:
             inputs = [saved[f"arr_{i}"] for i in range(len(saved.files))] if with_inputs else None
         best, wall_s = tune_primfunc(func, n_rows, trials, num_cores=num_cores, inputs=inputs)
-        (folder / "result.json").write_text(json.dumps({"script": best.script(), "wall_s": wall_s}))
+        (folder / "result.json").write_text(json.dumps({"func": tvm.ir.save_json(best), "wall_s": wall_s}))
     except Exception as err:   # noqa: BLE001 - reported to the parent as text
         traceback.print_exc()
         last = (str(err).strip().splitlines() or [""])[-1]    # TVM's errors end with their message
