@@ -18,6 +18,12 @@ the outer row loop is split once more and ``g`` register tiles take turns on eac
 narrow matmul (one output column, as a binary linear model's). Every output still sums its
 products in ascending reduction order (only spatial loops move), so tiling never changes a result.
 A split whose factor does not divide its loop's extent is skipped for that block.
+
+No loop is vectorized wider than :data:`MAX_VECTOR_LANES`: a wider one (an SVC's kernel row
+against 1418 support vectors, say) is first split into vectors of :func:`vector_lanes`, with a
+bounds predicate where no such width divides it. Left whole, LLVM gets one vector of a thousand
+lanes: it compiles many times slower and runs slower than the split loop. For a matmul this
+split is its column tile (``mm_col_tile`` of 0, or one that does not divide the columns).
 """
 from __future__ import annotations
 
@@ -60,6 +66,7 @@ class CpuKnobs:
 CHUNK_ROWS = 64            # rows per chunk, unless the chunk's intermediates would not fit ...
 L2_BYTES = 1 << 20         # ... a core's L2 cache (1 MiB: a bound, not a guess per CPU)
 MIN_CHUNK_ROWS = 8
+MAX_VECTOR_LANES = 64      # the widest loop vectorized whole (8 AVX-512 registers of float64)
 
 
 def auto_rows_per_chunk(sch, blocks) -> int:
@@ -96,16 +103,35 @@ def _writes_bool(sch, block) -> bool:
     return any(str(region.source.dtype) == "bool" for region in sch.get(block).writes)
 
 
+def vector_lanes(extent: int) -> int:
+    """Vector width for a loop of ``extent`` iterations: the whole loop up to
+    :data:`MAX_VECTOR_LANES`; beyond, the widest multiple of 8 up to it that divides the extent,
+    else 16 (the last vector then runs under a bounds predicate)."""
+    if extent <= MAX_VECTOR_LANES:
+        return extent
+    return max((w for w in range(8, MAX_VECTOR_LANES + 1, 8) if extent % w == 0), default=16)
+
+
+def _split_lanes(sch, loop):
+    """``(outer, inner)`` of ``loop`` with the inner extent :func:`vector_lanes` (``outer`` None
+    where the loop is not wider than that)."""
+    extent = _const_extent(sch, loop)
+    if extent is None or extent <= MAX_VECTOR_LANES:
+        return None, loop
+    return tuple(sch.split(loop, factors=[None, vector_lanes(extent)]))
+
+
 def _vectorize_innermost(sch, block, knobs):
-    """Vectorize the block's innermost loop. Not a block that writes bool: TVM's StorageRewrite
-    retypes a chunk-sized bool buffer whose every access is a vector to int8 vectors, and the
-    bool loads it then mixes with int8 ones fail to build ("mismatched types")."""
+    """Vectorize the block's innermost loop, split into vectors of :func:`vector_lanes`. Not a
+    block that writes bool: TVM's StorageRewrite retypes a chunk-sized bool buffer whose every
+    access is a vector to int8 vectors, and the bool loads it then mixes with int8 ones fail to
+    build ("mismatched types")."""
     if not knobs.vectorize or _writes_bool(sch, block):
         return
     loops = sch.get_loops(block)
     extent = _const_extent(sch, loops[-1])
     if len(loops) > 1 and extent is not None and extent > 1:
-        try_primitive(sch.vectorize, loops[-1])
+        try_primitive(sch.vectorize, _split_lanes(sch, loops[-1])[1])
 
 
 def _split_inner(sch, loop, factor: int):
@@ -137,6 +163,8 @@ def _schedule_matmul(sch, block, knobs):
     if rows_i is not None:
         rows_o, rows_g = _split_groups(sch, rows_o, knobs.mm_row_groups)
     cols_o, cols_i = _split_inner(sch, cols, knobs.mm_col_tile)
+    if cols_o is None:
+        cols_o, cols_i = _split_lanes(sch, cols)
     red_o, red_i = _split_inner(sch, red, knobs.mm_red_tile)
     order = [loop for loop in (rows_o, cols_o, red_o, rows_g, red_i, rows_i, cols_i) if loop is not None]
     sch.reorder(*order)

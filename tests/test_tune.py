@@ -2,6 +2,7 @@
 lines), the cost model, and tuned models against their references (``tune``-marked cases measure
 kernels; they are small enough for CI)."""
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -90,6 +91,41 @@ def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
     out = te.compute((n,), lambda i: wide[i, 0] + wide[i, width - 1], name="out")
     sch = tvm.s_tir.Schedule(te.create_prim_func([x, out]))
     assert auto_rows_per_chunk(sch, [sch.get_sblock("wide")]) == rows
+
+
+@pytest.mark.parametrize("width", [40, 1418, 1000])
+def test_wide_loops_vectorize_in_bounded_widths(width):
+    """A matmul to ``width`` columns and an exp over them: no loop is vectorized wider than
+    MAX_VECTOR_LANES (1418 has no such divisor: vectors of 16 under a bounds predicate; 1000: 40),
+    and every result is bit-identical to the scalar schedule's."""
+    import tvm
+    from tvm import te
+    from cmlc.ecg import Op
+    from cmlc.kernels.cpu_schedule import MAX_VECTOR_LANES, CpuKnobs, schedule_cpu, vector_lanes
+    n = te.var("n", "int64")
+    x = te.placeholder((n, 3), "float64", name="x")
+    w = te.placeholder((3, width), "float64", name="w")
+    v = te.placeholder((width, 2), "float64", name="v")
+    k, j = te.reduce_axis((0, 3), "k"), te.reduce_axis((0, width), "j")
+    wide = te.compute((n, width), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="wide")
+    act = te.compute((n, width), lambda i, c: te.exp(wide[i, c] * -0.5), name="act")
+    out = te.compute((n, 2), lambda i, c: te.sum(act[i, j] * v[j, c], axis=j), name="out")
+    func = te.create_prim_func([x, w, v, out])
+    ops = {"wide": Op.MATMUL, "act": Op.EXP, "out": Op.MATMUL}
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal((37, 3)), rng.standard_normal((3, width)), rng.standard_normal((width, 2))]
+    results = {}
+    for vectorize in (True, False):
+        scheduled = schedule_cpu(func, "out", ops, CpuKnobs(rows_per_chunk=8, mm_row_tile=2, vectorize=vectorize))
+        lanes = [int(w) for w in re.findall(r"T\.vectorized\((\d+)\)", scheduled.script())]
+        assert all(w <= MAX_VECTOR_LANES for w in lanes) and (lanes != []) == vectorize
+        lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
+        result = tvm.runtime.empty((37, 2), "float64")
+        lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
+        results[vectorize] = result.numpy()
+    assert vector_lanes(width) == {40: 40, 1418: 16, 1000: 40}[width]
+    np.testing.assert_array_equal(results[True], results[False])
+    np.testing.assert_allclose(results[True], np.exp((args[0] @ args[1]) * -0.5) @ args[2], rtol=1e-12)
 
 
 def test_fused_space_without_matmul_tunes_only_chunks():
