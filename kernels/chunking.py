@@ -15,8 +15,10 @@ row-local), so the padding rows change no result.
 """
 from __future__ import annotations
 
-from tvm import te, tirx
 import tvm
+from tvm import te, tirx
+
+from cmlc.ecg import BATCH
 
 
 class BatchAxis:
@@ -31,6 +33,11 @@ class BatchAxis:
         self.extent = n if rows is None else (n + (rows - 1)) // rows * rows
         self._clamped: list = []
         self._copy = None       # (output copy stage, the stage it copies)
+
+    def placeholder(self, shape, dtype: str, name: str) -> te.Tensor:
+        """A kernel input of ``shape`` (``cmlc.ecg.BATCH`` for the batch axis), which always
+        spans exactly ``n`` rows (the caller's array); stages read it through :meth:`read`."""
+        return te.placeholder([self.n if d == BATCH else int(d) for d in shape], dtype, name=name)
 
     def read(self, tensor: te.Tensor) -> te.Tensor:
         """``tensor`` (a batched ``(n, ...)`` input) as stages read it: itself, or for whole

@@ -69,12 +69,13 @@ MIN_CHUNK_ROWS = 8
 MAX_VECTOR_LANES = 64      # the widest loop vectorized whole (8 AVX-512 registers of float64)
 
 
-def auto_rows_per_chunk(sch, blocks) -> int:
-    """:data:`CHUNK_ROWS`, halved while the rows of the intermediates ``blocks`` write (an SVC's
-    kernel row against every support vector, say) exceed :data:`L2_BYTES`, down to
-    :data:`MIN_CHUNK_ROWS`."""
+def auto_rows_per_chunk(func: tirx.PrimFunc, output_block: str) -> int:
+    """:data:`CHUNK_ROWS`, halved while the rows of the intermediates (what every block of
+    ``func`` but ``output_block`` writes: an SVC's kernel row against every support vector, say)
+    exceed :data:`L2_BYTES`, down to :data:`MIN_CHUNK_ROWS`."""
+    sch = tvm.s_tir.Schedule(func)
     row_bytes = 0
-    for block in blocks:
+    for block in _other_blocks(sch, output_block):
         for region in sch.get(block).writes:
             shape = region.source.shape
             if shape and not isinstance(shape[0], tirx.IntImm):     # batched: (n, ...)
@@ -216,11 +217,10 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     the batch) and a kernel without ``define`` keep ``func``.
     Returns the scheduled PrimFunc, marked ``tirx.is_scheduled``.
     """
-    sch = tvm.s_tir.Schedule(func)
-    rows = knobs.rows_per_chunk or auto_rows_per_chunk(sch, _other_blocks(sch, output_block))
+    rows = knobs.rows_per_chunk or auto_rows_per_chunk(func, output_block)
     if define is not None and knobs.parallel:
         func, output_block, block_ops = define(rows)
-        sch = tvm.s_tir.Schedule(func)
+    sch = tvm.s_tir.Schedule(func)
     out = sch.get_sblock(output_block)
     blocks = _other_blocks(sch, output_block)
     chunks, _ = sch.split(sch.get_loops(out)[0], factors=[None, rows])

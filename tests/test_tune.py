@@ -89,8 +89,7 @@ def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
     x = te.placeholder((n, 3), "float64", name="x")
     wide = te.compute((n, width), lambda i, j: x[i, j % 3] * 2.0, name="wide")
     out = te.compute((n,), lambda i: wide[i, 0] + wide[i, width - 1], name="out")
-    sch = tvm.s_tir.Schedule(te.create_prim_func([x, out]))
-    assert auto_rows_per_chunk(sch, [sch.get_sblock("wide")]) == rows
+    assert auto_rows_per_chunk(te.create_prim_func([x, out]), "out") == rows
 
 
 @pytest.mark.parametrize("width", [40, 1418, 1000])

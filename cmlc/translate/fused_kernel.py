@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from tvm import te, tirx
+from tvm import tirx
 
-from cmlc.ecg import BATCH, Const, Graph, Value
+from cmlc.ecg import Const, Graph, Value
 from cmlc.kernels import LOWER, LoweringContext
 from cmlc.kernels.chunking import BatchAxis
 
@@ -58,7 +58,7 @@ def _define(graph: Graph, value: Value, boundary: set, rows: int | None):
         if id(v) in env or isinstance(v, Const):
             return _operand(env, ctx, v)
         if id(v) in boundary:
-            placeholder = te.placeholder([axis.n if d == BATCH else int(d) for d in v.shape], v.dtype, name=v.name)
+            placeholder = axis.placeholder(v.shape, v.dtype, v.name)
             placeholders.append(placeholder)
             inputs.append(v)
             env[id(v)] = axis.read(placeholder)

@@ -110,10 +110,10 @@ class _KernelSearch:
         point = self.points[index]
         built = self.build(index) if built is None else built
         try:
-            if isinstance(built, Exception):
-                raise built
-            seconds = self.measurer.time_built(built)
+            seconds = None if isinstance(built, Exception) else self.measurer.time_built(built)
         except BUILD_ERRORS:
+            seconds = None
+        if seconds is None:
             self.failed += 1
             self.measurements.setdefault(index, []).append(float("inf"))
             return None
