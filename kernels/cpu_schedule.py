@@ -19,6 +19,12 @@ narrow matmul (one output column, as a binary linear model's). Every output stil
 products in ascending reduction order (only spatial loops move), so tiling never changes a result.
 A split whose factor does not divide its loop's extent is skipped for that block.
 
+Knobs that leave the matmul tiles unset (every default build) get them per matmul block from
+:func:`default_matmul_tiles`: a narrow matmul (a linear model's few classes) takes grouped row
+tiles, a wide one (an MLP's hidden layer) a 4 x 8 register tile. Measured at 4096 rows, 2
+threads, against the untiled loop: a 500-feature logistic regression 1.58 -> 0.27 ms (binary) and
+4.71 -> 1.07 ms (10 classes), MLPs 2.72 -> 0.62 ms (100 hidden) and 9.06 -> 5.40 ms (256, 64).
+
 No loop is vectorized wider than :data:`MAX_VECTOR_LANES`: a wider one (an SVC's kernel row
 against 1418 support vectors, say) is first split into vectors of :func:`vector_lanes`, with a
 bounds predicate where no such width divides it. Left whole, LLVM gets one vector of a thousand
@@ -27,7 +33,7 @@ split is its column tile (``mm_col_tile`` of 0, or one that does not divide the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -52,15 +58,17 @@ class CpuKnobs:
         reduction loops (see the module docstring); 1, 0 and 0 leave that loop unsplit.
     mm_row_groups : register tiles of rows that share one reduction band (1: none; see the
         module docstring).
+        The four matmul knobs all None (the default): each matmul block gets
+        :func:`default_matmul_tiles`; some set: the others leave their loop unsplit.
     """
 
     rows_per_chunk: int | None = None
     vectorize: bool = True
     parallel: bool = True
-    mm_row_tile: int = 1
-    mm_col_tile: int = 0
-    mm_red_tile: int = 0
-    mm_row_groups: int = 1
+    mm_row_tile: int | None = None
+    mm_col_tile: int | None = None
+    mm_red_tile: int | None = None
+    mm_row_groups: int | None = None
 
 
 CHUNK_ROWS = 64            # rows per chunk, unless the chunk's intermediates would not fit ...
@@ -155,8 +163,38 @@ def _split_groups(sch, loop, groups: int):
     return tuple(sch.split(loop, factors=[None, groups]))
 
 
+NARROW_COLS = 16          # a matmul to at most this many columns is narrow (default_matmul_tiles)
+UNSPLIT = {"mm_row_tile": 1, "mm_col_tile": 0, "mm_red_tile": 0, "mm_row_groups": 1}
+
+
+def default_matmul_tiles(cols: int | None, red: int | None) -> dict:
+    """Matmul knobs for a block of ``cols`` output columns and a reduction of ``red`` (None: not
+    constant). Narrow (at most :data:`NARROW_COLS` columns): 4 groups of 2-row tiles over
+    reduction bands of 4, i.e. 8 independent accumulator chains (8-row tiles where 4 does not
+    divide the reduction). Wide: 4 rows x 8 columns (4 where 8 does not divide the columns;
+    neither: 2 rows over the columns' vector split, where 4-row tiles measured 40% slower on an
+    SVC's 1418 support vectors)."""
+    if cols is None or red is None:
+        return UNSPLIT
+    if cols <= NARROW_COLS:
+        if red % 4 == 0 and red > 4:
+            return {"mm_row_tile": 2, "mm_col_tile": 0, "mm_red_tile": 4, "mm_row_groups": 4}
+        return {**UNSPLIT, "mm_row_tile": 8}
+    col_tile = next((c for c in (8, 4) if cols % c == 0), 0)
+    return {**UNSPLIT, "mm_row_tile": 4 if col_tile else 2, "mm_col_tile": col_tile}
+
+
+def _matmul_knobs(sch, knobs, cols, red):
+    """``knobs`` with every matmul knob set for this block (see :class:`CpuKnobs`)."""
+    values = {name: getattr(knobs, name) for name in UNSPLIT}
+    if all(v is None for v in values.values()):
+        return replace(knobs, **default_matmul_tiles(_const_extent(sch, cols), _const_extent(sch, red)))
+    return replace(knobs, **{name: UNSPLIT[name] if v is None else v for name, v in values.items()})
+
+
 def _schedule_matmul(sch, block, knobs):
     rows, cols, red = sch.get_loops(block)[-3:]
+    knobs = _matmul_knobs(sch, knobs, cols, red)
     rows_o, rows_i = _split_inner(sch, rows, knobs.mm_row_tile)
     if rows_o is None:   # unsplit rows stay outermost: each row runs its whole reduction
         rows_o, rows_i = rows_i, None

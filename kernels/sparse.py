@@ -46,13 +46,14 @@ class SpmmKnobs:
         the rows of a parallel chunk (default 64).
     rows : how row blocks map onto the hardware (thread pool, serial, GPU threads).
     format : ``"csr"`` (this module's kernel) or ``"dense"`` (see the module docstring).
-    mm_row_tile : the dense form's register-tile rows (``CpuKnobs.mm_row_tile``).
+    mm_row_tile : the dense form's register-tile rows (``CpuKnobs.mm_row_tile``; None: the
+        default tiles of ``cmlc.kernels.cpu_schedule.default_matmul_tiles``).
     """
 
     rows_per_block: int = None
     rows: RowLoop = PARALLEL
     format: str = "csr"
-    mm_row_tile: int = 1
+    mm_row_tile: int | None = None
 
 
 def kernel_arrays(attrs: dict):

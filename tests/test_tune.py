@@ -127,6 +127,19 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
     np.testing.assert_allclose(results[True], np.exp((args[0] @ args[1]) * -0.5) @ args[2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cols, red, expected", [
+    (1, 500, {"mm_row_tile": 2, "mm_red_tile": 4, "mm_row_groups": 4}),     # narrow: 8 accumulator chains
+    (10, 7, {"mm_row_tile": 8}),                                            # 4 does not divide the reduction
+    (256, 100, {"mm_row_tile": 4, "mm_col_tile": 8}),                       # wide: 4 x 8 register tile
+    (100, 20, {"mm_row_tile": 4, "mm_col_tile": 4}),
+    (1418, 20, {"mm_row_tile": 2}),                                         # no column tile divides
+    (None, 20, {}),                                                         # not constant: untiled
+])
+def test_default_matmul_tiles_follow_the_block_shape(cols, red, expected):
+    from cmlc.kernels.cpu_schedule import UNSPLIT, default_matmul_tiles
+    assert default_matmul_tiles(cols, red) == {**UNSPLIT, **expected}
+
+
 def test_fused_space_without_matmul_tunes_only_chunks():
     task = KernelTask("fused", "t", {"macs": 9.0, "max_red": 0.0, "max_cols": 0.0})   # a window op
     assert {frozenset(p) for p in SPACES[("fused", "llvm")].points(task)[1:]} == {frozenset({"rows_per_chunk"})}
