@@ -147,8 +147,11 @@ def test_fused_space_without_matmul_tunes_only_chunks():
 
 def test_tree_space_prunes_long_unrolled_walks_and_inapplicable_lowerings():
     points = SPACES[("tree_ensemble", "llvm")].points(tree_task(depth=12))
-    perfect = [p["rows_per_block"] for p in points[1:] if p["strategy"] == "perfect"]
-    assert perfect and max(perfect) * 12 <= MAX_UNROLLED_STEPS
+    unrolled = [p["rows_per_block"] for p in points[1:] if p["strategy"] == "perfect" and p["unroll_depth"]]
+    assert unrolled and max(unrolled) * 12 <= MAX_UNROLLED_STEPS
+    looped = [p["rows_per_block"] for p in points[1:] if p["strategy"] == "perfect" and not p["unroll_depth"]]
+    assert max(looped) == 64                                  # a loop over the levels: any block of rows
+    assert all(p["unroll_depth"] for p in points[1:] if p["strategy"] != "perfect")
     only_traversal = SPACES[("tree_ensemble", "llvm")].points(tree_task(strategies=("traversal",)))
     assert {p["strategy"] for p in only_traversal[1:]} == {"traversal"}
 
@@ -418,7 +421,8 @@ def test_every_matmul_tiling_gives_the_default_results(cache):
 @pytest.mark.tune
 def test_every_tree_lowering_gives_the_default_results():
     """The tuner's tree lowerings of one node (both walks and the GEMM kernel, several block
-    sizes) give the same sums, bit for bit, on rows with NaN and rows exactly on thresholds."""
+    sizes, the perfect walk's depth loop unrolled or not) give the same sums, bit for bit, on
+    rows with NaN and rows exactly on thresholds."""
     X, y = classification_data(3, n_features=6)
     X[::9, 2] = np.nan
     forest = RandomForestClassifier(8, max_depth=5, random_state=0).fit(X, y)
@@ -437,7 +441,8 @@ def test_every_tree_lowering_gives_the_default_results():
     expected = run({})
     points = SPACES[("tree_ensemble", "llvm")].points(inst.task)
     assert {p["strategy"] for p in points[1:]} == {"perfect", "traversal", "gemm"}
-    for point in points[1::3]:
+    looped = [p for p in points[1:] if not p["unroll_depth"]]
+    for point in points[1::3] + looped[::2]:
         assert np.array_equal(run(point), expected), point
 
 

@@ -91,14 +91,18 @@ def _fused_cpu_valid(task, p):
 
 
 def _tree_cpu_axes(task):
-    return {"strategy": task.options.get("strategy", ("",)), "rows_per_block": (1, 2, 4, 8, 16, 32, 64)}
+    return {"strategy": task.options.get("strategy", ("",)), "rows_per_block": (1, 2, 4, 8, 16, 32, 64),
+            "unroll_depth": (True, False)}
 
 
 def _tree_cpu_valid(task, p):
     f = task.features
     rows = p["rows_per_block"]
-    if p["strategy"] == "perfect":
-        return rows * f["depth"] <= MAX_UNROLLED_STEPS and rows * f["n_features"] * 8 <= L2_BYTES
+    if p["strategy"] == "perfect":   # the depth loop unrolled (rows x depth steps of code) or not
+        return ((not p["unroll_depth"] or rows * f["depth"] <= MAX_UNROLLED_STEPS)
+                and rows * f["n_features"] * 8 <= L2_BYTES)
+    if not p["unroll_depth"]:        # the knob of the perfect walk only
+        return False
     if p["strategy"] == "gemm":   # chunks of rows of a fused kernel, its (rows, nodes) intermediates in L2
         return rows >= 8 and (rows * f["n_nodes"] * 8 <= L2_BYTES or rows == 8)
     return rows <= 32
@@ -144,7 +148,7 @@ SPACES = {
 KNOB_NAMES = {
     "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "mm_row_groups", "threads_per_block",
               "rows_per_thread"},
-    "tree_ensemble": {"strategy", "rows_per_block", "threads_per_block"},
+    "tree_ensemble": {"strategy", "rows_per_block", "unroll_depth", "threads_per_block"},
     "sparse_matmul": {"format", "rows_per_block", "mm_row_tile", "threads_per_block"},
 }
 
