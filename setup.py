@@ -5,7 +5,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
-VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "cmlc" / "__init__.py").read_text()).group(1)
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "cmlc" / "version.py").read_text()).group(1)
 
 # kernels/ and passes/ live at the top level but install as cmlc.kernels / cmlc.passes.
 PACKAGE_DIR = {"cmlc": "cmlc", "cmlc.kernels": "kernels", "cmlc.passes": "passes"}

@@ -9,7 +9,7 @@ serial builds, so that other processes sharing the CPU disturb the figures less)
 times are fitted, per dtype, by non-negative least squares on the cost features of
 ``cmlc.passes.sparse_replacing`` (``dense_features`` / ``sparse_features``); the fitted
 constants are printed as the ``COST_NS`` literal that the pass stores. A second table times the
-block-diagonal path matrix of random forests (``cmlc.frontends.tree_gemm``) dense, as CSR, and
+block-diagonal path matrix of random forests (``cmlc.passes.tree_gemm``) dense, as CSR, and
 as per-tree dense products (``take`` + ``matmul`` per tree, then ``concat``).
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ from cmlc.ecg.ops import csr_attrs
 from cmlc.passes.sparse_replacing import DTYPES, dense_features, sparse_features, used_columns
 from cmlc.runtime import aligned_empty
 from cmlc.target import host_target
-from cmlc.translate import build, serial_name
+from cmlc.spec import serial_name
+from cmlc.translate import build
 
 ROOT = Path(__file__).resolve().parent.parent
 KS = (256, 1024)
@@ -110,7 +111,7 @@ def forest_path_matrix(n_estimators: int, max_depth: int):
     from sklearn.ensemble import RandomForestClassifier
 
     from cmlc.frontends.sklearn_trees import class_fractions, ensemble_from_sklearn
-    from cmlc.frontends.tree_gemm import path_matrices
+    from cmlc.passes.tree_gemm import path_matrices
 
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((2000, 20)), rng.integers(0, 3, 2000)

@@ -37,13 +37,8 @@ ROUNDS = 7        # interleaved timing rounds of the default, tuned and MetaSche
 
 
 def _graph(model):
-    from cmlc import passes
-    from cmlc.ecg import analyze
-    from cmlc.frontends import convert
-    spec = convert(model, {})
-    graph, _ = passes.run_passes(spec.graph, 2, ())
-    analyze(graph)
-    return graph
+    from cmlc.pipeline import lower
+    return lower(model).graph
 
 
 def run_model(name: str, trials: int, ms_trials: int, batch: int, n_train: int, ms_budget: float) -> list:

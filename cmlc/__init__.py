@@ -4,8 +4,6 @@
 >>> cm = cmlc.compile(model, target="llvm")
 >>> cm.predict(X); cm.predict_proba(X)
 """
-__version__ = "0.1.0"
-
 import os as _os
 
 # TVM's thread pool defaults to one thread per *physical* core it detects, which on small VMs is
@@ -17,12 +15,8 @@ from . import dask, errors, tune  # noqa: E402 (cmlc.dask imports dask only when
 from .api import compile  # noqa: E402,A004
 from .frontends.pytorch import TorchTransformer  # noqa: E402 (imports torch only when used)
 from .runtime import CompiledModel, load  # noqa: E402
-
-
-def supported() -> list:
-    """The supported estimators, from the frontend registry (see :mod:`cmlc.support_table`)."""
-    from .support_table import supported as rows
-    return rows()
+from .support_table import supported  # noqa: E402
+from .version import __version__  # noqa: E402
 
 
 __all__ = ["CompiledModel", "TorchTransformer", "compile", "errors", "load", "supported", "__version__"]

@@ -1,19 +1,17 @@
-"""``cmlc.compile``: frontends -> passes -> analysis -> translate -> build."""
+"""``cmlc.compile``: lower (``cmlc.pipeline``) -> tune -> translate and build -> ``CompiledModel``."""
 from __future__ import annotations
 
 import tvm
 
-from cmlc import passes
-from cmlc.ecg import analyze
-from cmlc.frontends import METHODS, convert
-from cmlc.frontends.pytorch import prepare_model
 from cmlc.kernels import CpuKnobs, GpuKnobs
 from cmlc.options import CompileOptions, OptionError
-from cmlc.runtime import CompiledModel, classes_to_json
-from cmlc.runtime.artifact import FORMAT, FORMAT_VERSION
+from cmlc.pipeline import lower
+from cmlc.runtime import CompiledModel
+from cmlc.spec import FORMAT, FORMAT_VERSION
 from cmlc.target import resolve_target, target_to_json
 from cmlc.translate import backend_of, build, workspace_row_bytes
 from cmlc.tune import DEFAULT_BATCH, DEFAULT_TRIALS, RecordDB, batch_bucket, tune_graph
+from cmlc.version import __version__
 
 
 def _trials(tune) -> int:
@@ -60,12 +58,9 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
     -------
     CompiledModel with the estimator's prediction methods. One build serves every batch size.
     """
-    from cmlc import __version__
     tvm_target = resolve_target(target)
     opts = CompileOptions.from_user(options)
-    spec = convert(prepare_model(model, example_input), {"tree_strategy": opts.tree_strategy})
-    graph, log = passes.run_passes(spec.graph, opts.opt_level, opts.disable_passes)
-    analyze(graph)
+    graph, log, spec = lower(model, opts, example_input)
     backend = backend_of(tvm_target)
     knobs = CpuKnobs(rows_per_chunk=opts.rows_per_chunk) if isinstance(backend.knobs, CpuKnobs) else GpuKnobs()
     trials = _trials(tune)
@@ -81,15 +76,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "cmlc_version": __version__,
         "tvm_version": tvm.__version__,
         "target": target_to_json(tvm_target),
-        "estimator": spec.estimator_name,
-        "methods": {m: {"shape": list(v.shape), "dtype": v.dtype} for m, v in graph.outputs.items() if m in METHODS},
-        "label_methods": ["predict"] if spec.classes is not None and spec.decode_labels else [],
-        "list_outputs": spec.list_outputs,
-        "input": {"n_features": spec.n_features, "row_shape": spec.row_shape, "feature_names": spec.feature_names, "allow_nan": spec.allow_nan,
-                  "allow_inf": spec.allow_inf, "nan_methods": list(spec.nan_methods), "domains": [d.to_json() for d in spec.input_domains],
-                  "domain_checks": {name: d.to_json() for name, d in spec.domain_checks.items()}},
-        "float32_out": spec.float32_out,
-        "classes": classes_to_json(spec.classes),
+        **spec.manifest(graph),
         "serial_max_rows": opts.serial_max_rows if backend.serial_twin else 0,
         "workspace_row_bytes": workspace_row_bytes(graph),
         "max_workspace_bytes": opts.max_workspace_bytes,

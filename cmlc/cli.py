@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from cmlc.api import compile as compile_model
+from cmlc.errors import CmlcError
+from cmlc.runtime import load
 import time
 from pathlib import Path
 
@@ -91,10 +95,9 @@ def write_output(path: Path, values) -> None:
 
 
 def cmd_compile(args) -> int:
-    import cmlc
     model = load_model(Path(args.model))
     start = time.perf_counter()
-    cm = cmlc.compile(model, target=args.target, tune=args.tune or False, batch_hint=args.batch_hint)
+    cm = compile_model(model, target=args.target, tune=args.tune or False, batch_hint=args.batch_hint)
     cm.save(args.output)
     print(f"compiled {cm.manifest['estimator']} for {json.loads(cm.target)['kind']} in "
           f"{time.perf_counter() - start:.1f} s -> {args.output}")
@@ -102,8 +105,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import cmlc
-    cm = cmlc.load(args.model)
+    cm = load(args.model)
     X = read_batch(Path(args.input))
     method = getattr(cm, args.method, None)
     if method is None:
@@ -114,8 +116,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_info(args) -> int:
-    import cmlc
-    cm = cmlc.load(args.model)
+    cm = load(args.model)
     m = cm.manifest
     inp = m["input"]
     target = json.loads(m["target"])
@@ -134,11 +135,10 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import cmlc
     model = load_model(Path(args.model))
     if isinstance(model, str):
         raise CliError("cmlc bench times a model against its own framework; for ONNX files use onnxruntime directly")
-    cm = cmlc.compile(model, target=args.target)
+    cm = compile_model(model, target=args.target)
     X = np.random.default_rng(0).standard_normal((args.rows, cm.n_features_in_))
     method = "predict_proba" if hasattr(model, "predict_proba") and hasattr(cm, "predict_proba") else "predict"
     reference = _reference_method(model, method)
@@ -204,7 +204,6 @@ def _target_arg(text: str):
 
 
 def main(argv=None) -> int:
-    from cmlc.errors import CmlcError
     args = parser().parse_args(argv)
     if hasattr(args, "target"):
         args.target = _target_arg(args.target)

@@ -20,6 +20,7 @@ import threading
 import numpy as np
 
 from cmlc.errors import CmlcError, InputError
+from cmlc.runtime import load
 
 _LOADED: dict = {}          # artifact sha256 -> CompiledModel, per worker process
 _LOADING = threading.Lock()
@@ -38,8 +39,7 @@ def _model(blob: bytes, digest: str):
     global loads_in_this_process
     with _LOADING:
         if digest not in _LOADED:
-            import cmlc
-            _LOADED[digest] = cmlc.load(io.BytesIO(blob))
+            _LOADED[digest] = load(io.BytesIO(blob))
             loads_in_this_process += 1
         return _LOADED[digest]
 

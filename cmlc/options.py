@@ -6,6 +6,11 @@ from dataclasses import dataclass, fields
 from cmlc.errors import CmlcError
 
 
+#: the lowerings of a tree ensemble a user may ask for (``tree_strategy``, besides ``"auto"``);
+#: ``cmlc.translate.tree_strategy`` builds each of them
+TREE_STRATEGIES = ("perfect", "traversal", "gemm")
+
+
 class OptionError(CmlcError, ValueError):
     """An unknown compile option or a value it does not accept."""
 
@@ -21,7 +26,7 @@ class CompileOptions:
         kernel: 64, fewer where its intermediates' rows would not fit L2 (``cmlc.kernels.cpu_schedule``).
     serial_max_rows : batches of at most this many rows run single-threaded.
     tree_strategy : "auto", "perfect", "traversal" or "gemm": how tree ensembles are lowered
-        (see ``cmlc.kernels.trees`` and ``cmlc.frontends.tree_gemm``).
+        (decided in ``cmlc.translate.tree_strategy``).
     max_workspace_bytes : memory a method call may use for the batch's intermediate tensors
         (input staging, tensors passed between kernels, the output); larger batches run in
         chunks of rows that fit (``CompiledModel.chunk_rows``). Default 256 MiB.
@@ -50,9 +55,8 @@ class CompileOptions:
         opts = cls(**{**options, "disable_passes": tuple(options.get("disable_passes", ()))})
         if opts.opt_level not in (0, 1, 2, 3):
             raise OptionError(f"opt_level must be 0, 1, 2 or 3, not {opts.opt_level!r}")
-        from cmlc.kernels.trees import TREE_KERNELS
-        if opts.tree_strategy not in ("auto", *TREE_KERNELS):
-            raise OptionError(f"tree_strategy must be one of auto, {', '.join(TREE_KERNELS)}; got {opts.tree_strategy!r}")
+        if opts.tree_strategy not in ("auto", *TREE_STRATEGIES):
+            raise OptionError(f"tree_strategy must be one of auto, {', '.join(TREE_STRATEGIES)}; got {opts.tree_strategy!r}")
         for name in ("rows_per_chunk", "serial_max_rows", "max_workspace_bytes"):
             value = getattr(opts, name)
             if name == "rows_per_chunk" and value is None:

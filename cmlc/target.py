@@ -10,7 +10,7 @@ TVM's default; ``{"kind": "cuda", "arch": "sm_90"}`` names one. Its host code (k
 and shape arithmetic, no hot loops) is built for a generic CPU of the host's architecture, so a
 CUDA artifact runs on any GPU machine of that architecture, whatever its CPU. Building needs no
 GPU (the module embeds CUDA source, which TVM compiles for the GPU it runs on when a kernel
-first runs, see :mod:`cmlc.runtime.devices`); running does. The source does not depend on
+first runs, see :mod:`cmlc.devices`); running does. The source does not depend on
 ``arch`` (see :func:`cuda_source`).
 """
 from __future__ import annotations

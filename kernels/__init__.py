@@ -10,9 +10,11 @@ a fused graph kernel and their knobs.
 
 Opaque ops (``OpGroup.OPAQUE``: tree ensembles, the CSR SpMM of ``sparse.py``, top-k, libsvm's
 pairwise coupling) are not fused:
-``OPAQUE_KERNELS[op](node, rows)`` returns a scheduled PrimFunc ``(input, *consts, output)`` and
-its constant arrays; ``rows`` (a :class:`RowLoop`) says how its row tasks map onto the target's
-threads.
+``OPAQUE_KERNELS[op](node, rows, tuned)`` returns a scheduled PrimFunc ``(input, *consts, output)``
+and its constant arrays; ``rows`` (a :class:`RowLoop`) says how its row tasks map onto the target's
+threads, ``tuned`` is a dict of the kernel's own knobs. ``tree_ensemble`` is not in the table: its
+kernels are in ``trees.py``, and which one a node gets is decided (and built) by
+``cmlc.translate.tree_strategy``.
 """
 from cmlc.ecg import Op
 
@@ -23,9 +25,9 @@ from .lowering import LOWER, LoweringContext
 from .rows import RowLoop
 from .sparse import build_sparse_matmul
 from .topk import build_topk
-from .trees import build_tree_ensemble, build_tree_leaves
+from .trees import build_tree_leaves
 
-OPAQUE_KERNELS = {Op.TREE_ENSEMBLE: build_tree_ensemble, Op.TREE_LEAVES: build_tree_leaves,
+OPAQUE_KERNELS = {Op.TREE_LEAVES: build_tree_leaves,
                   Op.SPARSE_MATMUL: build_sparse_matmul, Op.TOPK: build_topk,
                   Op.PAIRWISE_COUPLING: build_pairwise_coupling}
 

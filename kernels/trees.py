@@ -15,9 +15,9 @@ Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic b
 Both accumulate in tree order in the ensemble's ``value_dtype`` (float64 for scikit-learn,
 float32 for XGBoost), which is how the references sum their trees.
 
-A third lowering, ``gemm`` (:func:`gemm_kernel`), is the frontend's GEMM formulation
-(``cmlc.frontends.tree_gemm``) compiled as one fused kernel; the frontend never picks it by
-heuristic, the tuner measures it against the walks for small ensembles (:func:`gemm_applies`).
+Which lowering a node gets (these two, or the GEMM formulation of ``cmlc.passes.tree_gemm``) is
+decided in one place, ``cmlc.translate.tree_strategy``, which also builds the ``tree_ensemble``
+kernels; this module only defines them.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
@@ -41,12 +41,12 @@ class TreeKnobs:
     rows_per_block : rows walked together on a CPU (perfect: unrolled independent chains;
         traversal: rows sharing one pass over the trees); one per thread on a GPU.
     rows : how row blocks map onto the hardware (thread pool, serial, GPU threads).
-    strategy : the lowering (a key of :data:`TREE_KERNELS`); empty for the node's own (the
-        frontend's choice). The tuner sets it only where the frontend chose by heuristic.
+    strategy : the lowering (one of ``cmlc.options.TREE_STRATEGIES``); empty for the node's own
+        (decided by ``cmlc.translate.tree_strategy``). The tuner sets it only where that
+        decision was the heuristic's.
     unroll_depth : the perfect walk unrolls its depth loop (rows x depth steps of straight code);
-        False keeps a loop over the levels around the unrolled rows. On a 100-tree depth-8
-        forest (4096 rows, 2 threads) 8 rows without the unrolled depth ran 2.28-2.33 ms against
-        2.56 ms for the default (16 rows, unrolled), and built in half the time.
+        False keeps a loop over the levels around the unrolled rows: its code does not grow with
+        the depth, so it builds faster and may run faster (measured: bench/results/design-notes.md).
     """
 
     rows_per_block: int = 16
@@ -120,8 +120,8 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 @functools.lru_cache(maxsize=256)
 def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
                   index_dtype: str, B: int, rows: RowLoop, unroll_depth: bool = True):
-    """The perfect walk's PrimFunc, which depends on these scalars only (parsing TVMScript costs
-    a quarter second, and one compile asks for the same kernel once per method)."""
+    """The perfect walk's PrimFunc, which depends on these scalars only (parsing TVMScript is
+    slow, and one compile asks for the same kernel once per method)."""
     NI = 2 ** D - 1
     W = rows.width
     depth_loop = T.unroll if unroll_depth else T.serial
@@ -301,97 +301,9 @@ def _leaves_func(NT: int, NN: int, F: int, NCAT: int, tdtype: str, cmp: str, all
     return tree_leaves
 
 
-GEMM_TUNING_ENTRIES = 1 << 20   # the tuner offers the GEMM lowering up to this many path-matrix entries
-
-
-def gemm_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
-                index_dtype: str = "int32"):
-    """The GEMM lowering (``cmlc.frontends.tree_gemm``: gather, compare, path matmul, leaf
-    matmul) as one fused kernel ``(X float64 (N, F), *constants, Y (N, K))`` and its constant
-    arrays, so that the tuner can measure it against the walks for the same node. Its ECG ops go
-    through the optimizer (the dtype pass narrows the path matrix) but stay dense: one kernel.
-    ``knobs.rows_per_block`` is its chunk height on a CPU; ``index_dtype`` does not apply (the
-    gather's indices are constants)."""
-    from cmlc import passes
-    from cmlc.ecg import BATCH, GraphBuilder
-    from cmlc.frontends.tree_gemm import gemm_tree_sum
-    from cmlc.translate.fused_kernel import build_fused_kernel
-
-    b = GraphBuilder()
-    x = b.input("X", (BATCH, n_features), "float64")
-    graph, _ = passes.run_passes(b.build({"sum": gemm_tree_sum(b, x, ensemble, allow_nan)}), 2, ("sparse_replacing",))
-    kernel = build_fused_kernel(graph, graph.outputs["sum"], {id(graph.inputs[0])})
-    func = knobs.rows.schedule_fused(kernel.func, kernel.output_block, kernel.block_ops, kernel.define,
-                                     rows_per_chunk=knobs.rows_per_block)
-    return func, kernel.consts
-
-
-def gemm_applies(ensemble: TreeEnsemble) -> bool:
-    """Whether the tuner offers the GEMM lowering: numeric splits, at least one, and a path
-    matrix of at most :data:`GEMM_TUNING_ENTRIES` (beyond it a row's multiply-adds outnumber a
-    walk's steps by orders of magnitude)."""
-    internal = int((~ensemble.is_leaf()).sum())
-    return (not ensemble.has_categorical and internal > 0
-            and internal * int(ensemble.is_leaf().sum()) <= GEMM_TUNING_ENTRIES)
-
-
-TREE_KERNELS = {"perfect": perfect_kernel, "traversal": traversal_kernel, "gemm": gemm_kernel}
-
-
 def build_tree_leaves(node, rows: RowLoop, tuned: dict):
     """Opaque-kernel builder of a ``tree_leaves`` node (attrs ``ensemble``, ``handle_nan``);
     ``tuned``: :class:`TreeKnobs` fields other than ``rows`` (the walk is one row per task, so
     none applies today)."""
     return leaves_kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
                          TreeKnobs(rows=rows, **tuned), node.attrs.get("index_dtype", "int32"))
-
-
-def tunable_strategies(node) -> tuple:
-    """The lowerings the tuner may choose between for a ``tree_ensemble`` node: every one that
-    takes the ensemble when the frontend chose by heuristic (``strategy_requested`` auto), else
-    only the requested one."""
-    ensemble = node.attrs["ensemble"]
-    if node.attrs.get("strategy_requested", "auto") != "auto" or ensemble.has_categorical:
-        return (node.attrs["strategy"],)
-    applies = {"perfect": perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES, "traversal": True, "gemm": gemm_applies(ensemble)}
-    return tuple(s for s in TREE_KERNELS if applies[s])
-
-
-def build_tree_ensemble(node, rows: RowLoop, tuned: dict):
-    """Opaque-kernel builder of a ``tree_ensemble`` node: ``(PrimFunc, constant arrays)``.
-
-    ``node.attrs``: ``ensemble``, ``strategy`` (already resolved by the frontend), ``handle_nan``
-    (False when NaN cannot reach the op because the model refuses NaN input), ``index_dtype``
-    (dtype of the feature-index array, narrowed by the dtype rewriting pass; default int32).
-    ``tuned``: :class:`TreeKnobs` fields other than ``rows`` (a tuned ``strategy`` replaces the
-    node's; it must be one of :func:`tunable_strategies`).
-    """
-    ensemble = node.attrs["ensemble"]
-    knobs = TreeKnobs(rows=rows, **tuned)
-    if knobs.strategy and knobs.strategy not in tunable_strategies(node):
-        raise ValueError(f"tree strategy {knobs.strategy!r} does not apply to this ensemble; "
-                         f"choose from {tunable_strategies(node)}")
-    return TREE_KERNELS[knobs.strategy or node.attrs["strategy"]](ensemble, int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                                  knobs, node.attrs.get("index_dtype", "int32"))
-
-
-def choose_strategy(ensemble: TreeEnsemble, requested: str = "auto") -> str:
-    """The lowering to use. ``auto``: ``perfect`` while its padded arrays fit the budget and the
-    trees are not much deeper than they are bushy (padding would mostly be wasted work), else
-    ``traversal``. A forced ``perfect`` over budget raises ``ValueError``."""
-    if requested not in ("auto", *TREE_KERNELS):
-        raise ValueError(f"unknown tree strategy {requested!r}; choose from auto, {', '.join(TREE_KERNELS)}")
-    if ensemble.has_categorical:
-        if requested not in ("auto", "traversal"):
-            raise ValueError(f"the {requested} tree lowering does not take categorical splits yet; use traversal")
-        return "traversal"
-    fits = perfect_bytes(ensemble) <= PERFECT_BUDGET_BYTES
-    if requested == "perfect" and not fits:
-        raise ValueError(f"perfect-tree lowering needs {perfect_bytes(ensemble) / 2**20:.0f} MiB of padded arrays "
-                         f"(depth {ensemble.max_depth()}), over the {PERFECT_BUDGET_BYTES / 2**20:.0f} MiB budget")
-    if requested != "auto":
-        return requested
-    depth = ensemble.max_depth()
-    n_leaves = int(ensemble.is_leaf().sum())
-    padded_leaves = ensemble.n_trees * 2 ** depth
-    return "perfect" if fits and depth <= 12 and padded_leaves <= 16 * n_leaves else "traversal"

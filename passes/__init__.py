@@ -7,6 +7,7 @@ Every pass must keep ``ecg.evaluate(before, X) == ecg.evaluate(after, X)``.
 """
 from .manager import PASSES, PassRecord, explain, passes_of_family, register_pass, run_passes
 # registration order is run order
+from . import tree_gemm  # noqa: F401,E402
 from . import redundant_elimination  # noqa: F401,E402
 from . import fold_into_trees  # noqa: F401,E402
 from . import relaxed  # noqa: F401,E402

@@ -32,7 +32,7 @@ from cmlc.ecg import Op
 from cmlc.errors import DeviceNotFoundError, InputError, TargetError
 from cmlc.kernels import GpuKnobs
 from cmlc.runtime import CompiledModel
-from cmlc.runtime.devices import CudaPlacement, ensure_cuda_compiler
+from cmlc.devices import CudaPlacement, ensure_cuda_compiler
 from cmlc.runtime.inputs import address, check_input
 from cmlc.target import cuda_source, host_target, resolve_target, target_to_json
 from cmlc.translate import BACKENDS, build
@@ -278,7 +278,7 @@ def test_default_cuda_host_is_portable():
 
 
 def test_nvcc_chosen_when_nvrtc_bindings_are_missing(monkeypatch):
-    from cmlc.runtime import devices
+    from cmlc import devices
     for name in ("TVM_CUDA_COMPILE_MODE", *devices.EXACT_MATH_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(devices, "_has_nvrtc_bindings", lambda: False)

@@ -13,16 +13,14 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 import cmlc
-from cmlc import passes
-from cmlc.ecg import analyze
 from cmlc.errors import DeviceNotFoundError, TuningRecordWarning
-from cmlc.frontends import convert
 from cmlc.options import OptionError
+from cmlc.pipeline import lower
 from cmlc.target import resolve_target, target_to_json
 from cmlc.translate import KernelTask, build, kernel_instances
+from cmlc.translate.tree_strategy import GEMM_TUNING_ENTRIES
 from cmlc.tune import CostModel, MeasureConfig, Record, RecordDB, SPACES, batch_bucket, clear_cache, tune_graph
 from cmlc.tune import records as records_module
-from cmlc.kernels.trees import GEMM_TUNING_ENTRIES
 from cmlc.tune.space import L2_BYTES, MAX_UNROLLED_STEPS, REGISTER_FILE_BYTES, _spread_divisors
 
 from conftest import classification_data, fresh_rows
@@ -39,10 +37,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def graph_of(model):
-    spec = convert(model, {})
-    graph, _ = passes.run_passes(spec.graph, 2, ())
-    analyze(graph)
-    return graph
+    return lower(model).graph
 
 
 def fused_task(max_red, max_cols, elementwise=4.0):
@@ -161,8 +156,8 @@ def test_tree_lowerings_offered_follow_the_request():
     forest = RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, y)
     (tree,) = [i for i in kernel_instances(graph_of(forest), TARGET) if i.task.kind == "tree_ensemble"]
     assert tree.task.options["strategy"] == ("perfect", "traversal", "gemm")
-    spec = convert(forest, {"tree_strategy": "traversal"})
-    (forced,) = [i for i in kernel_instances(spec.graph, TARGET) if i.task.kind == "tree_ensemble"]
+    forced_graph = lower(forest, {"tree_strategy": "traversal"}).graph
+    (forced,) = [i for i in kernel_instances(forced_graph, TARGET) if i.task.kind == "tree_ensemble"]
     assert forced.task.options["strategy"] == ("traversal",)
 
 
@@ -353,7 +348,7 @@ def test_bad_batch_hint(batch_hint):
 
 
 def test_tuning_for_cuda_needs_a_gpu(cache):
-    from cmlc.runtime.devices import CudaPlacement
+    from cmlc.devices import CudaPlacement
     if CudaPlacement().unavailable_reason() is None:
         pytest.skip("a GPU is present")
     X, y = classification_data(2)

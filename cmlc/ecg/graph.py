@@ -136,9 +136,7 @@ class GraphBuilder:
     >>> y = b.emit(Op.MATMUL, x, b.const(np.ones((3, 2))))
     """
 
-    def __init__(self, options: dict | None = None):
-        #: frontend options (e.g. ``tree_strategy``), read by converters
-        self.options = dict(options or {})
+    def __init__(self):
         self.inputs: list = []
         self.nodes: list = []
         self._ids = itertools.count()

@@ -1,64 +1,19 @@
 """Fitted estimator -> :class:`ModelSpec` (the ECG plus what the runtime needs to answer like it)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from cmlc.ecg import BATCH, Graph, Op
+from cmlc.ecg import BATCH, Op
 from cmlc.errors import NotFittedError, UnsupportedModelError
+from cmlc.spec import METHODS, ModelSpec
 
 from .onnx_ml import convert_onnx, is_onnx_source
-from .registry import METHODS, REGISTRY, FrontendBuilder
+from .registry import REGISTRY, FrontendBuilder
 from .tags import step_accepts_nan
-
-
-@dataclass
-class ModelSpec:
-    """Everything the rest of the compiler needs to know about one fitted model.
-
-    graph : ECG whose outputs are keyed by method name; input ``X`` is float64 (N, n_features).
-    estimator_name : class name of the source estimator.
-    classes : ``classes_`` of a classifier (``predict`` outputs index into it), else None.
-    n_features : ``n_features_in_``.
-    feature_names : ``feature_names_in_`` as a list of str, or None.
-    float32_out : float outputs are float32 when the input is float32.
-    allow_nan : NaN is accepted in the input (scikit-learn's ``allow_nan`` input tag: where the
-        reference refuses NaN, cmlc refuses it too).
-    allow_inf : infinite values are accepted (IsolationForest).
-    decode_labels : ``predict`` returns ``classes_[index]`` (else the index itself).
-    input_domains : list of :class:`~cmlc.frontends.registry.InputDomain` the input ``X`` must lie in
-        (checked in numpy).
-    domain_checks : graph output name -> the ``InputDomain`` that output must lie in: values
-        computed from ``X`` (the input of a later Pipeline step) that the runtime computes and
-        checks before running a method.
-    list_outputs : method -> widths of the arrays the method returns as a list.
-    row_shape : shape of one input row when X may also come as (n_samples, *row_shape) (a torch
-        module's input), else None.
-    nan_methods : methods that accept NaN although ``allow_nan`` is False.
-
-    ``classes`` is a list of arrays, one per output, for a multi-output classifier (its
-    ``predict`` outputs (N, n_outputs) indices, column ``k`` into ``classes[k]``).
-    """
-
-    graph: Graph
-    estimator_name: str
-    classes: np.ndarray | None
-    n_features: int
-    feature_names: list | None
-    float32_out: bool
-    allow_nan: bool
-    allow_inf: bool = False
-    decode_labels: bool = True
-    input_domains: list = field(default_factory=list)
-    domain_checks: dict = field(default_factory=dict)
-    list_outputs: dict = field(default_factory=dict)
-    row_shape: tuple | None = None
-    nan_methods: tuple = ()
 
 
 #: name of the graph output that computes the ``i``-th value a domain check reads
@@ -99,14 +54,14 @@ def _check_fitted(model) -> None:
             raise NotFittedError(f"{type(step).__name__} is not fitted: call fit() before cmlc.compile(). ({err})") from None
 
 
-def convert(model, options: dict | None = None) -> ModelSpec:
+def convert(model, tree_strategy: str = "auto") -> ModelSpec:
     """Build the :class:`ModelSpec` of a fitted estimator (raises for unsupported or unfitted ones).
 
-    ``options`` are frontend options passed to converters (``tree_strategy``). An ONNX model
+    ``tree_strategy`` is the user's option, passed on to every tree ensemble's node. An ONNX model
     (``onnx.ModelProto``, a path or the serialized bytes) goes to :mod:`cmlc.frontends.onnx_ml`.
     """
     if is_onnx_source(model):
-        return convert_onnx(model, options)
+        return convert_onnx(model, tree_strategy)
     entry = REGISTRY.lookup(model)
     _check_fitted(model)
     if hasattr(model, "n_features_in_"):
@@ -116,7 +71,7 @@ def convert(model, options: dict | None = None) -> ModelSpec:
     else:
         raise UnsupportedModelError(f"{type(model).__name__} does not record its number of input features "
                                     "(n_features_in_), e.g. an SVC with a callable kernel; cmlc cannot compile it")
-    b = FrontendBuilder(options)
+    b = FrontendBuilder(tree_strategy)
     x = b.input("X", (BATCH, n_features), "float64")
     converted = entry.convert(model, b, x)
     outputs = {m: v for m, v in converted.outputs.items() if hasattr(model, m)}

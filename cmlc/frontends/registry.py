@@ -7,7 +7,6 @@ it implements. It never mutates the estimator and never calls TVM.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,10 +14,7 @@ import numpy as np
 
 from cmlc.ecg import ECGTypeError, GraphBuilder, Value
 from cmlc.errors import UnsupportedModelError
-
-# Methods a compiled model can expose, in the order the docs list them.
-METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples",
-           "apply")
+from cmlc.spec import METHODS, InputDomain  # noqa: F401  (converters import them from here)
 
 
 @dataclass
@@ -56,52 +52,6 @@ class Converted:
     row_shape: tuple | None = None
 
 
-def _bound_json(v: float):
-    return None if math.isinf(v) else v
-
-
-@dataclass(frozen=True)
-class InputDomain:
-    """The values an estimator accepts in each column of its input, where scikit-learn refuses
-    others at predict time (CategoricalNB raises on a category code it has not seen).
-
-    Per feature ``j``: ``low[j] < x`` (``<=`` when ``low_closed``) and ``x < high[j]`` (``<=`` when
-    ``high_closed``); ``-inf`` / ``inf`` leave a side open. NaN is never outside a domain (the
-    NaN check is the input schema's). ``estimator`` and ``rule`` (what the estimator requires,
-    in words) make the error message.
-    """
-
-    low: tuple
-    high: tuple
-    low_closed: bool
-    high_closed: bool
-    estimator: str
-    rule: str
-
-    def outside(self, values: np.ndarray) -> np.ndarray:
-        """(N, F) bool: which entries of ``values`` (N, F) break the domain."""
-        low, high = np.asarray(self.low), np.asarray(self.high)
-        below = values < low if self.low_closed else values <= low
-        above = values > high if self.high_closed else values >= high
-        return below | above
-
-    def interval(self, feature: int) -> str:
-        """Feature ``feature``'s accepted values, e.g. ``(-1, 5)``."""
-        return (f"{'[' if self.low_closed else '('}{self.low[feature]:g}, "
-                f"{self.high[feature]:g}{']' if self.high_closed else ')'}")
-
-    def to_json(self) -> dict:
-        return {"low": [_bound_json(v) for v in self.low], "high": [_bound_json(v) for v in self.high],
-                "low_closed": self.low_closed, "high_closed": self.high_closed,
-                "estimator": self.estimator, "rule": self.rule}
-
-    @classmethod
-    def from_json(cls, spec: dict) -> "InputDomain":
-        return cls(tuple(-math.inf if v is None else float(v) for v in spec["low"]),
-                   tuple(math.inf if v is None else float(v) for v in spec["high"]),
-                   bool(spec["low_closed"]), bool(spec["high_closed"]), spec["estimator"], spec["rule"])
-
-
 class FrontendBuilder(GraphBuilder):
     """The builder converters receive: a :class:`GraphBuilder` that also records the input
     domains converters declare with :meth:`require`.
@@ -111,8 +61,11 @@ class FrontendBuilder(GraphBuilder):
     value an extra graph output, which the runtime computes and checks before the method runs.
     """
 
-    def __init__(self, options: dict | None = None):
-        super().__init__(options)
+    def __init__(self, tree_strategy: str = "auto"):
+        super().__init__()
+        #: the user's ``tree_strategy`` option, passed on to every ``tree_ensemble`` node (the
+        #: lowering is decided in ``cmlc.translate.tree_strategy``)
+        self.tree_strategy = tree_strategy
         #: ``[(value, InputDomain)]`` in declaration order
         self.requirements: list = []
 

@@ -22,7 +22,7 @@ from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
 from .registry import REGISTRY, Converted, frontend
-from .sklearn_linear import as_column, normalize_rows_or_uniform
+from .builders import as_column, normalize_rows_or_uniform
 from .sklearn_meta import response
 from .tags import step_accepts_nan
 

@@ -9,45 +9,12 @@ import numpy as np
 from sklearn import linear_model as lm
 from sklearn import svm
 
-from cmlc.ecg import BATCH, GraphBuilder, Op, Value
+from cmlc.ecg import BATCH, Op, Value
 from cmlc.errors import UnsupportedModelError
 
+from .builders import affine, binary_columns, class_index, normalize_rows_or_uniform
 from .links import INVERSE, link_name
 from .registry import Converted, frontend
-
-
-def affine(b: GraphBuilder, x: Value, coef, intercept) -> Value:
-    """``x @ coef.T + intercept``: shape (N,) for a 1-D ``coef`` (F,), else (N, K) for (K, F)."""
-    coef = np.asarray(coef, dtype=np.float64)
-    weights = coef.T if coef.ndim == 2 else coef[:, None]
-    bias = np.broadcast_to(np.asarray(intercept, dtype=np.float64).reshape(-1), (weights.shape[1],))
-    z = b.emit(Op.ADD, b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(weights))), b.const(bias.copy()))
-    return b.emit(Op.RESHAPE, z, shape=(BATCH,)) if coef.ndim == 1 else z
-
-
-def as_column(b: GraphBuilder, v: Value) -> Value:
-    return b.emit(Op.RESHAPE, v, shape=(BATCH, 1))
-
-
-def binary_columns(b: GraphBuilder, positive: Value) -> Value:
-    """(N,) probability of the positive class -> (N, 2) ``[1 - p, p]``, as ``np.stack`` does."""
-    negative = b.emit(Op.SUB, b.const(1.0, dtype=positive.dtype), positive)
-    return b.emit(Op.CONCAT, as_column(b, negative), as_column(b, positive), axis=1)
-
-
-def normalize_rows_or_uniform(b: GraphBuilder, scores: Value) -> Value:
-    """Divide each row by its sum; a row summing to 0 becomes uniform (liblinear's rule)."""
-    total = b.emit(Op.REDUCE_SUM, scores, keepdims=True)
-    n_classes = scores.shape[1]
-    uniform = b.const(1.0 / n_classes)
-    return b.emit(Op.WHERE, b.emit(Op.EQUAL, total, b.const(0.0)), uniform, b.emit(Op.DIV, scores, total))
-
-
-def class_index(b: GraphBuilder, decision: Value) -> Value:
-    """``LinearClassifierMixin.predict``: ``decision > 0`` for one column, else ``argmax``."""
-    if len(decision.shape) == 1:
-        return b.emit(Op.CAST, b.emit(Op.GREATER, decision, b.const(0.0)), dtype="int32")
-    return b.emit(Op.ARGMAX, decision)
 
 
 def _classifier_decision(b, x, est) -> Value:

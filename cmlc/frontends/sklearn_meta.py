@@ -14,7 +14,7 @@ from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
 from .registry import REGISTRY, Converted, frontend
-from .sklearn_linear import as_column
+from .builders import as_column
 
 
 def _inner(est, b: GraphBuilder, x: Value) -> Converted:

@@ -11,7 +11,7 @@ from sklearn import neural_network as nn
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .sklearn_linear import binary_columns
+from .builders import binary_columns
 from .registry import Converted, frontend
 
 ACTIVATIONS = {

@@ -16,9 +16,9 @@ from cmlc.ecg import BATCH, Op, TreeEnsemble, round_threshold_down
 from cmlc.errors import UnsupportedModelError
 
 from .links import FORWARD, INVERSE, link_name
-from .tree_gemm import gemm_tree_sum
-from .registry import Converted, frontend
-from .sklearn_linear import binary_columns
+from .ensembles import concat_ensembles, tree_apply, tree_sum
+from .registry import REGISTRY, Converted, frontend
+from .builders import binary_columns
 
 def ensemble_from_sklearn(trees, leaf_values) -> TreeEnsemble:
     """Concatenate fitted ``sklearn.tree._tree.Tree`` objects into one :class:`TreeEnsemble`.
@@ -55,32 +55,6 @@ def regression_values(tree) -> np.ndarray:
     return tree.value[:, :, 0].astype(np.float64)
 
 
-def tree_sum(b, x, ensemble: TreeEnsemble, strategy: str, handle_nan: bool):
-    """The sum of leaf values (N, K): a ``tree_ensemble`` node for the kernel lowerings, or the
-    GEMM lowering's ECG ops (``strategy="gemm"``). ``auto`` is resolved here (``cmlc.kernels.trees``)."""
-    from cmlc.kernels.trees import choose_strategy
-    try:
-        if strategy == "gemm":
-            return gemm_tree_sum(b, x, ensemble, handle_nan)
-        resolved = choose_strategy(ensemble, strategy)
-    except ValueError as err:
-        raise UnsupportedModelError(str(err)) from None
-    return b.emit(Op.TREE_ENSEMBLE, x, ensemble=ensemble, strategy=resolved, strategy_requested=strategy,
-                  handle_nan=handle_nan)
-
-
-def tree_apply(b, x, ensemble: TreeEnsemble, handle_nan: bool, dtype: str, shape=None):
-    """``apply``: each row's leaf in each tree as a node id local to its tree, (N, n_trees) of
-    ``dtype`` (or reshaped to ``shape``, batch first)."""
-    leaves = b.emit(Op.TREE_LEAVES, x, ensemble=ensemble, handle_nan=handle_nan)
-    local = b.emit(Op.CAST, b.emit(Op.SUB, leaves, b.const(ensemble.roots.astype(np.int32))), dtype=dtype)
-    return b.emit(Op.RESHAPE, local, shape=shape) if shape is not None else local
-
-
-def _strategy(b) -> str:
-    return b.options.get("tree_strategy", "auto")
-
-
 def _estimators(est):
     return est.estimators_ if hasattr(est, "estimators_") else [est]
 
@@ -97,7 +71,7 @@ def convert_forest_classifier(est, b, x):
         raise UnsupportedModelError(f"multi-output {type(est).__name__} is not supported")
     trees = [e.tree_ for e in _estimators(est)]
     ensemble = ensemble_from_sklearn(trees, class_fractions)
-    total = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
+    total = tree_sum(b, x, ensemble, _handle_nan(est))
     proba = b.emit(Op.DIV, total, b.const(float(len(trees)))) if len(trees) > 1 else total
     return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba,
                       "apply": _forest_apply(est, b, x, ensemble)})
@@ -115,7 +89,7 @@ def _forest_apply(est, b, x, ensemble):
 def convert_forest_regressor(est, b, x):
     trees = [e.tree_ for e in _estimators(est)]
     ensemble = ensemble_from_sklearn(trees, regression_values)
-    total = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
+    total = tree_sum(b, x, ensemble, _handle_nan(est))
     mean = b.emit(Op.DIV, total, b.const(float(len(trees)))) if len(trees) > 1 else total
     return Converted({"predict": b.emit(Op.RESHAPE, mean, shape=(BATCH,)) if est.n_outputs_ == 1 else mean,
                       "apply": _forest_apply(est, b, x, ensemble)})
@@ -134,7 +108,6 @@ def _boosting_init(est, b, x, n_outputs):
             raise UnsupportedModelError(f"init estimator {type(init).__name__}(strategy={init.strategy!r}) is random")
         base = est._raw_predict_init(np.zeros((1, est.n_features_in_), dtype=np.float32))[0]
         return base.astype(np.float64), None
-    from .registry import REGISTRY
     # scikit-learn hands the init estimator the float32-validated X
     x32 = b.emit(Op.CAST, b.emit(Op.CAST, x, dtype="float32"), dtype="float64")
     converted = REGISTRY.lookup(init).convert(init, b, x32).outputs
@@ -172,7 +145,7 @@ def convert_gradient_boosting(est, b, x):
     parts = [ensemble_from_sklearn([t], stage_values(k)) for t, k in trees]
     ensemble = concat_ensembles(parts)
     ensemble.base, init_value = _boosting_init(est, b, x, n_outputs)
-    raw = tree_sum(b, x, ensemble, _strategy(b), _handle_nan(est))
+    raw = tree_sum(b, x, ensemble, _handle_nan(est))
     if init_value is not None:
         raw = b.emit(Op.ADD, init_value, raw)
     converted = boosting_head(est, b, raw, est._loss, ge_zero=True)
@@ -204,37 +177,6 @@ def boosting_head(est, b, raw, loss, ge_zero):
         label = b.emit(Op.ARGMAX, raw)
         proba = inverse(b, raw)
     return Converted({"predict": label, "decision_function": flat, "predict_proba": proba})
-
-
-def concat_ensembles(parts) -> TreeEnsemble:
-    """One ensemble holding the trees of ``parts`` in order (same comparison semantics)."""
-    offsets = np.cumsum([0] + [p.n_nodes for p in parts])
-
-    def shifted(name, p, o):
-        a = getattr(p, name)
-        return np.where(a >= 0, a + o, -1).astype(np.int32)
-
-    first = parts[0]
-    category_row, category_table = None, None
-    if any(p.has_categorical for p in parts):
-        rows, tables, n_rows = [], [], 0
-        for p in parts:
-            r = p.category_row if p.category_row is not None else np.full(p.n_nodes, -1, np.int32)
-            rows.append(np.where(r >= 0, r + n_rows, -1).astype(np.int32))
-            if p.category_table is not None:
-                tables.append(p.category_table)
-                n_rows += len(p.category_table)
-        category_row, category_table = np.concatenate(rows), np.concatenate(tables)
-    return TreeEnsemble(
-        roots=np.concatenate([p.roots + o for p, o in zip(parts, offsets)]).astype(np.int32),
-        feature=np.concatenate([p.feature for p in parts]),
-        threshold=np.concatenate([p.threshold for p in parts]),
-        left=np.concatenate([shifted("left", p, o) for p, o in zip(parts, offsets)]),
-        right=np.concatenate([shifted("right", p, o) for p, o in zip(parts, offsets)]),
-        missing_left=np.concatenate([p.missing_left for p in parts]),
-        value=np.concatenate([p.value for p in parts]),
-        comparison=first.comparison, threshold_dtype=first.threshold_dtype,
-        category_row=category_row, category_table=category_table)
 
 
 def _bits(bitsets: np.ndarray) -> np.ndarray:
@@ -317,7 +259,7 @@ def convert_hist_gradient_boosting(est, b, x):
     n_outputs = est._baseline_prediction.shape[-1] if np.ndim(est._baseline_prediction) else 1
     ensemble = ensemble_from_hist_predictors(est, n_outputs)
     ensemble.base = np.asarray(est._baseline_prediction, np.float64).reshape(-1)
-    raw = tree_sum(b, x, ensemble, _strategy(b), True)
+    raw = tree_sum(b, x, ensemble, True)
     return boosting_head(est, b, raw, est._loss, ge_zero=False)
 
 
@@ -332,7 +274,7 @@ def convert_isolation_forest(est, b, x):
         if subsample:
             part.feature = np.where(part.left >= 0, np.asarray(features)[part.feature], 0).astype(np.int32)
         parts.append(part)
-    depth_sum = b.emit(Op.RESHAPE, tree_sum(b, x, concat_ensembles(parts), _strategy(b), True), shape=(BATCH,))
+    depth_sum = b.emit(Op.RESHAPE, tree_sum(b, x, concat_ensembles(parts), True), shape=(BATCH,))
     denominator = len(est.estimators_) * float(_average_path_length([est._max_samples])[0])
     if denominator != 0:
         # 2 ** (-depths / denominator), as exp(log(2) * ...)

@@ -19,8 +19,8 @@ from cmlc.ecg import BATCH, Op, TreeEnsemble
 from cmlc.errors import UnsupportedModelError
 
 from .registry import Converted, frontend
-from .sklearn_linear import binary_columns
-from .sklearn_trees import concat_ensembles, tree_apply, tree_sum
+from .builders import binary_columns
+from .ensembles import concat_ensembles, tree_apply, tree_sum
 
 try:
     import xgboost as xgb
@@ -125,7 +125,7 @@ def _margin(est, b, x):
     """``(raw margin (N, K) float32, objective, K, outputs shared by every XGBoost model)``."""
     booster = est.get_booster() if hasattr(est, "get_booster") else est
     ensemble, objective, n_outputs = ensemble_from_booster(booster)
-    raw = tree_sum(b, x, ensemble, b.options.get("tree_strategy", "auto"), handle_nan=True)
+    raw = tree_sum(b, x, ensemble, handle_nan=True)
     # XGBModel.apply: leaf ids as float32, (N, n_trees); (N,) for a single tree (XGBoost squeezes it)
     shared = {"apply": tree_apply(b, x, ensemble, True, "float32", shape=(BATCH,) if ensemble.n_trees == 1 else None)}
     return raw, objective, n_outputs, shared

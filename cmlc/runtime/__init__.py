@@ -1,6 +1,6 @@
-"""Runtime: the compiled model, input checking and artifacts."""
-from .artifact import load
-from .compiled_model import CompiledModel, classes_from_json, classes_to_json
+"""Runtime: the compiled model, input checking and artifacts. It reads what the compiler wrote
+(the manifest, :mod:`cmlc.spec`) and never imports the frontends or the translator."""
+from .compiled_model import CompiledModel, load
 from .inputs import InputSchema, aligned_empty, prepare_input
 
-__all__ = ["CompiledModel", "InputSchema", "aligned_empty", "classes_from_json", "classes_to_json", "load", "prepare_input"]
+__all__ = ["CompiledModel", "InputSchema", "aligned_empty", "load", "prepare_input"]

@@ -2,7 +2,8 @@
 
 No pickle anywhere: the manifest is JSON (format version, cmlc and TVM versions, target, input
 schema with its domains, methods, classes, sha256 of the library) and the library is what ``export_library``
-wrote. :func:`load` checks all of it before it loads any code. A CUDA artifact loads on a
+wrote. :func:`read_artifact` checks all of it before any code is loaded
+(:func:`cmlc.load` loads the library only then). A CUDA artifact loads on a
 machine without a GPU too: its library stays unloaded bytes there (TVM cannot load a CUDA module
 without the CUDA runtime), it saves again unchanged, and its methods raise
 :class:`~cmlc.errors.DeviceNotFoundError`.
@@ -18,34 +19,37 @@ import zipfile
 import tvm
 
 from cmlc.errors import ArtifactError, TargetError
+from cmlc.spec import FORMAT, READABLE_VERSIONS, REQUIRED_KEYS
 from cmlc.target import check_runnable_here
 
-from .devices import placement_for
-
-FORMAT = "cmlc-artifact"
-#: version 2 added input domains, domain checks, list outputs and per-output classes (a version 1
-#: manifest has none of them and still loads; an older cmlc refuses version 2, which it would
-#: otherwise run without the domain checks)
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 LIBRARY = "model.so"
-REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "target", "estimator", "methods",
-                 "label_methods", "input", "float32_out", "classes", "serial_max_rows", "library_sha256")
 
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def save_artifact(model, path) -> None:
-    library = model._library  # a loaded model's library, written back byte for byte
-    if library is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            lib_path = os.path.join(tmp, LIBRARY)
-            model._executable.export_library(lib_path)
-            with open(lib_path, "rb") as f:
-                library = f.read()
-    manifest = {**model.manifest, "library_sha256": hashlib.sha256(library).hexdigest()}
+def library_bytes(executable) -> bytes:
+    """What ``export_library`` writes for ``executable`` (the built module), as bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lib_path = os.path.join(tmp, LIBRARY)
+        executable.export_library(lib_path)
+        with open(lib_path, "rb") as f:
+            return f.read()
+
+
+def load_library(library: bytes):
+    """The module ``export_library`` wrote as ``library`` (bytes), loaded from a temporary file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, LIBRARY)
+        with open(path, "wb") as f:
+            f.write(library)
+        return tvm.runtime.load_module(path)
+
+
+def write_artifact(manifest: dict, library: bytes, path) -> None:
+    """Write ``manifest`` (with the library's sha256 added) and ``library`` to the zip file ``path``."""
+    manifest = {**manifest, "library_sha256": hashlib.sha256(library).hexdigest()}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         # fixed timestamps: the same model saves to the same bytes (cmlc.dask keys workers' caches on them)
         for name, data in ((MANIFEST, json.dumps(manifest, indent=1)), (LIBRARY, library)):
@@ -87,11 +91,9 @@ def check_manifest(manifest, library: bytes, path) -> None:
         raise ArtifactError(f"{path}: {err}") from None
 
 
-def load(path):
-    """Load a model saved with ``CompiledModel.save`` (raises :class:`ArtifactError` if it cannot be trusted)."""
-    from .compiled_model import CompiledModel, _load_library
+def read_artifact(path) -> tuple[dict, bytes]:
+    """``(manifest, library bytes)`` of the artifact ``path``, checked (raises :class:`ArtifactError`
+    if it cannot be trusted) before any of its code is loaded."""
     manifest, library = _read(path)
     check_manifest(manifest, library, path)
-    runnable = placement_for(json.loads(manifest["target"])).unavailable_reason() is None
-    executable = _load_library(library) if runnable else None
-    return CompiledModel(executable, manifest, library=library)
+    return manifest, library

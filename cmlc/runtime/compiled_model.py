@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 import threading
 
 import numpy as np
 import tvm
 from tvm import relax
 
+from cmlc.devices import DLPACK_CUDA, device_missing_error, placement_for
 from cmlc.errors import CmlcError, InputError
-from cmlc.frontends import METHODS
-from cmlc.frontends.registry import InputDomain
-from cmlc.translate import serial_name
+from cmlc.passes import explain
+from cmlc.spec import METHODS, InputDomain, classes_from_json, serial_name
 
 from . import tensors
-from .devices import DLPACK_CUDA, device_missing_error, placement_for
+from .artifact import library_bytes, load_library, read_artifact, write_artifact
 from .inputs import InputSchema, aligned_empty, check_domain, check_input, kernel_layout
 
 
@@ -129,7 +127,7 @@ class CompiledModel:
         """Make the VM on the placement's device and look up every method (and serial twin)."""
         self._placement.prepare()
         if self._executable is None:
-            self._executable = _load_library(self._library)
+            self._executable = load_library(self._library)
         self._vm = relax.VirtualMachine(self._executable, self._placement.device)
         twins = (lambda m: (m, serial_name(m))) if self._small_rows else (lambda m: (m,))
         self._functions = {name: self._vm[name] for m in [*self.manifest["methods"], *self._domain_checks]
@@ -145,7 +143,6 @@ class CompiledModel:
         if self.pass_log is None:
             raise CmlcError("the pass log was not kept: compile with options={'explain': True}"
                             + (" (a loaded artifact has none)" if self.graph is None else ""))
-        from cmlc.passes import explain
         return explain(self.pass_log)
 
     @property
@@ -252,21 +249,21 @@ class CompiledModel:
 
     def save(self, path) -> None:
         """Write the compiled library and its manifest to one file (see :mod:`cmlc.runtime.artifact`)."""
-        from .artifact import save_artifact
-        save_artifact(self, path)
+        # a loaded model's library is written back byte for byte
+        library = self._library if self._library is not None else library_bytes(self._executable)
+        write_artifact(self.manifest, library, path)
 
     def __repr__(self):
         methods = ", ".join(m for m in METHODS if m in self.manifest["methods"])
         return f"CompiledModel({self.manifest['estimator']}, target={self.target}, methods=[{methods}])"
 
 
-def _load_library(library: bytes):
-    """The module ``export_library`` wrote as ``library`` (bytes), loaded from a temporary file."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.so")
-        with open(path, "wb") as f:
-            f.write(library)
-        return tvm.runtime.load_module(path)
+def load(path) -> CompiledModel:
+    """Load a model saved with :meth:`CompiledModel.save` (raises :class:`~cmlc.errors.ArtifactError`
+    if it cannot be trusted; its library is loaded only after every check passed)."""
+    manifest, library = read_artifact(path)
+    runnable = placement_for(json.loads(manifest["target"])).unavailable_reason() is None
+    return CompiledModel(load_library(library) if runnable else None, manifest, library=library)
 
 
 def decode_labels(classes, indices: np.ndarray) -> np.ndarray:
@@ -276,20 +273,3 @@ def decode_labels(classes, indices: np.ndarray) -> np.ndarray:
     if isinstance(classes, list):
         return np.asarray([c.take(indices[:, k]) for k, c in enumerate(classes)]).T
     return classes.take(indices)
-
-
-def classes_to_json(classes) -> dict | None:
-    """``classes_`` (an array, a list of arrays one per output, or None) as JSON."""
-    if classes is None:
-        return None
-    if isinstance(classes, list):
-        return {"outputs": [classes_to_json(c) for c in classes]}
-    return {"dtype": classes.dtype.str if classes.dtype != object else "object", "values": classes.tolist()}
-
-
-def classes_from_json(spec):
-    if spec is None:
-        return None
-    if "outputs" in spec:
-        return [classes_from_json(c) for c in spec["outputs"]]
-    return np.array(spec["values"], dtype=object if spec["dtype"] == "object" else np.dtype(spec["dtype"]))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cmlc.errors import InputError
-from cmlc.frontends.registry import InputDomain
+from cmlc.spec import InputDomain
 
 ALIGNMENT = 64
 

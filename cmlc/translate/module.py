@@ -22,15 +22,17 @@ import numpy as np
 import tvm
 from tvm import relax, tirx
 
-from cmlc.ecg import BATCH, Graph, OpGroup
+from cmlc.ecg import BATCH, Graph, Op, OpGroup
 from cmlc.errors import TuningRecordWarning
+from cmlc.spec import serial_name
 from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_cpu, schedule_gpu
 
 from .fused_kernel import build_fused_kernel
 from .tasks import KernelTask, fused_task, opaque_task
+from .tree_strategy import build_tree_ensemble
 
-SERIAL_SUFFIX = "__serial"
-
+#: builders of the opaque ops' kernels (see ``cmlc.kernels``), tree ensembles through their strategy
+OPAQUE_BUILDERS = {**OPAQUE_KERNELS, Op.TREE_ENSEMBLE: build_tree_ensemble}
 
 @dataclass(frozen=True)
 class Backend:
@@ -96,11 +98,6 @@ def _row_bytes(value) -> int:
     return int(np.prod([int(d) for d in value.shape[1:]], dtype=np.int64)) * np.dtype(value.dtype).itemsize
 
 
-def serial_name(method: str) -> str:
-    """Name of the single-threaded build of ``method`` (what small batches call on a CPU)."""
-    return method + SERIAL_SUFFIX
-
-
 class _MethodEmitter:
     """Emits the body of one Relax function: materializes ECG values as ``call_tir`` results."""
 
@@ -164,7 +161,7 @@ class _MethodEmitter:
         def make(tuned: dict):
             knobs = dataclasses.replace(self.knobs, **{k: v for k, v in tuned.items() if k in backend_fields})
             kernel_knobs = {k: v for k, v in tuned.items() if k not in backend_fields}
-            return OPAQUE_KERNELS[node.op](node, self.backend.row_loop(knobs), kernel_knobs)
+            return OPAQUE_BUILDERS[node.op](node, self.backend.row_loop(knobs), kernel_knobs)
         return make
 
 

@@ -19,6 +19,8 @@ from tvm import tirx
 
 from cmlc.ecg import Op, OpGroup
 
+from . import tree_strategy
+
 #: kinds of kernel the tuner searches (the others keep their default schedule)
 TUNABLE_KINDS = ("fused", Op.TREE_ENSEMBLE.value, Op.SPARSE_MATMUL.value)
 
@@ -74,14 +76,13 @@ def fused_task(func: tirx.PrimFunc, block_ops: dict) -> KernelTask:
 
 
 def _tree_task(node) -> KernelTask:
-    from cmlc.kernels.trees import tunable_strategies
     e = node.attrs["ensemble"]
     feats = {"n_trees": e.n_trees, "depth": e.max_depth(), "mean_depth": float(e.depths().mean()) if e.n_trees else 0.0,
              "n_nodes": e.n_nodes, "n_features": int(node.inputs[0].shape[1]), "n_outputs": e.n_outputs,
              "value_bytes": np.dtype(e.value_dtype).itemsize, "handle_nan": float(node.attrs.get("handle_nan", True))}
-    strategies = tunable_strategies(node)
+    strategies = tree_strategy.tunable(node)
     key = (sorted(feats.items()), e.threshold_dtype, e.comparison, e.has_categorical,
-           node.attrs.get("index_dtype", "int32"), node.attrs["strategy"], strategies)
+           node.attrs.get("index_dtype", "int32"), tree_strategy.strategy_of(node), strategies)
     return KernelTask(Op.TREE_ENSEMBLE.value, _digest(*key), {k: float(v) for k, v in feats.items()},
                       {"strategy": strategies})
 

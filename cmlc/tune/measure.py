@@ -17,7 +17,7 @@ import tvm
 
 from cmlc.ecg import BATCH, Graph, evaluate
 from cmlc.errors import DeviceNotFoundError
-from cmlc.runtime.devices import placement_for
+from cmlc.devices import placement_for
 from cmlc.target import target_to_json
 
 

@@ -22,16 +22,16 @@ one tensor, no regressor op            ``transform``
 ``import onnx`` happens only when a model is compiled (:mod:`.loading`).
 """
 from . import linear_ops, ml_ops, standard_ops, svm_ops, tree_ops  # noqa: F401  (registration)
+from .importer import walk
 from .loading import is_onnx_source, load_model
+from .outputs import model_spec
 from .registry import ONNX_OPS
 
 
-def convert_onnx(source, options: dict | None = None):
-    """The :class:`~cmlc.frontends.convert.ModelSpec` of an ONNX model (ModelProto, path or bytes)."""
-    from .importer import walk
-    from .outputs import model_spec
+def convert_onnx(source, tree_strategy: str = "auto"):
+    """The :class:`~cmlc.spec.ModelSpec` of an ONNX model (ModelProto, path or bytes)."""
     model = load_model(source)
-    return model_spec(walk(model, options), model)
+    return model_spec(walk(model, tree_strategy), model)
 
 
 __all__ = ["ONNX_OPS", "convert_onnx", "is_onnx_source", "load_model"]

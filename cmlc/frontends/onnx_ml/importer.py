@@ -101,12 +101,12 @@ def _initializers(graph) -> dict:
     return {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
 
 
-def walk(model, options: dict | None = None) -> WalkResult:
+def walk(model, tree_strategy: str = "auto") -> WalkResult:
     """Convert every node of ``model`` (an ``onnx.ModelProto``) to ECG ops."""
     graph = model.graph
     inp: GraphInput = graph_input(model)
     opsets = {domain_name(o.domain): int(o.version) for o in model.opset_import}
-    b = FrontendBuilder(options)
+    b = FrontendBuilder(tree_strategy)
     ctx = ImportContext(b, opsets)
     x = b.input("X", (BATCH, inp.n_features), "float64")
     env: dict = _initializers(graph)

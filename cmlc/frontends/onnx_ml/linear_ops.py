@@ -19,7 +19,7 @@ import numpy as np
 from cmlc.ecg import BATCH, Op
 from cmlc.errors import UnsupportedModelError
 
-from ..sklearn_linear import binary_columns
+from ..builders import binary_columns
 from .ml_ops import float_input, ml_op
 from .post_transform import TRANSFORMS, check_post_transform, post_transform, sigmoid
 from .registry import Labels

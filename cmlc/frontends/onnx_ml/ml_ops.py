@@ -15,6 +15,7 @@ import numpy as np
 from cmlc.ecg import BATCH, Op, Value
 from cmlc.errors import UnsupportedModelError
 
+from .standard_ops import as_index
 from .registry import ML_DOMAIN, Labels, ProbabilityMaps, materialize_labels, onnx_op
 
 FLT_LOWEST = float(np.finfo(np.float32).min)
@@ -128,8 +129,7 @@ def _array_feature_extractor(ctx, node, data, indices):
     if isinstance(data, np.ndarray):
         if data.ndim != 1:
             raise UnsupportedModelError(f"{node.describe()} looks up a constant of shape {data.shape}")
-        from .standard_ops import _as_index
-        return Labels(_as_index(ctx, node, indices, len(data)), data)
+        return Labels(as_index(ctx, node, indices, len(data)), data)
     if isinstance(indices, np.ndarray):
         take = indices.reshape(-1).astype(np.int64)
         if isinstance(data, Labels):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from cmlc.errors import UnsupportedModelError
 
-from ..convert import ModelSpec
+from cmlc.spec import ModelSpec
 from .importer import WalkResult
 from .registry import Labels, ProbabilityMaps
 

@@ -386,7 +386,7 @@ def _gather(ctx, node, data, indices):
     if isinstance(data, np.ndarray):   # a constant table looked up by computed indices: labels
         if data.ndim != 1 or axis != 0:
             raise UnsupportedModelError(f"{node.describe()} gathers from a constant of shape {data.shape}")
-        return Labels(_as_index(ctx, node, indices, len(data)), data)
+        return Labels(as_index(ctx, node, indices, len(data)), data)
     data = _layout_input(ctx, node, data)
     idx = _constant_input(node, indices, "indices (cmlc gathers constant positions from computed tensors)")
     if len(data.shape) != 2 or _axis(node, axis, 2) != 1 or idx.ndim > 1:
@@ -399,7 +399,7 @@ def _gather(ctx, node, data, indices):
     return _relabel(data, gather)
 
 
-def _as_index(ctx, node, indices, size: int) -> Value:
+def as_index(ctx, node, indices, size: int) -> Value:
     """Computed integer indices into a table of ``size`` entries, as int32 (negative ones wrap)."""
     if isinstance(indices, Labels):
         indices = materialize_labels(ctx, node, indices)

@@ -25,7 +25,7 @@ import numpy as np
 from cmlc.ecg import BATCH, Op
 from cmlc.errors import UnsupportedModelError
 
-from ..sklearn_trees import tree_sum
+from ..ensembles import tree_sum
 from .linear_ops import class_labels
 from .ml_ops import ml_op
 from .post_transform import TRANSFORMS, check_post_transform, ort_logistic
@@ -48,7 +48,7 @@ def _sums(ctx, x, node, trees: OnnxTrees, columns=None):
     ensemble = to_ensemble(node, trees, columns)
     if int(ensemble.feature.max(initial=0)) >= x.shape[1]:
         raise UnsupportedModelError(f"{node.describe()} tests feature {int(ensemble.feature.max())} of {x.shape[1]}")
-    return tree_sum(ctx.b, x, ensemble, ctx.b.options.get("tree_strategy", "auto"), handle_nan=True)
+    return tree_sum(ctx.b, x, ensemble, handle_nan=True)
 
 
 def _column(ctx, v, k: int):

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from cmlc.ecg import BATCH, Op
 from cmlc.errors import UnsupportedModelError
+from cmlc.options import OptionError
 from cmlc.frontends.registry import REGISTRY, Converted, frontend
 
 from .transformer import TorchTransformer, as_numpy, is_torch_module
@@ -101,6 +102,5 @@ def prepare_model(model, example_input=None):
     if is_torch_module(model):
         return _torch_step(model, None if example_input is None else as_numpy(example_input))
     if example_input is not None:
-        from cmlc.options import OptionError
         raise OptionError(f"example_input is only used to compile torch modules, not {type(model).__name__}")
     return model

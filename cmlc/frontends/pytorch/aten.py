@@ -21,7 +21,7 @@ import torch
 
 from cmlc.ecg import BATCH, Op, Value
 from cmlc.errors import UnsupportedModelError
-from cmlc.frontends.registry import InputDomain
+from cmlc.spec import InputDomain
 
 from .capture import BATCH_SIZE, GETITEM, Unavailable
 

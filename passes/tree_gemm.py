@@ -1,4 +1,7 @@
-"""The GEMM lowering of a tree ensemble, as plain ECG ops (Hummingbird's formulation, exact).
+"""The GEMM lowering of a tree ensemble: a ``tree_ensemble`` node whose ``strategy`` is ``"gemm"``
+becomes plain ECG ops (Hummingbird's formulation, exact), which the other passes then optimize.
+Which ensembles take it is decided in ``cmlc.translate.tree_strategy`` (before the passes run);
+this pass only rewrites.
 
 With I internal nodes and L leaves over all trees:
   G = take(float32(X), feature)            (N, I)   the tested feature of each node (a gather,
@@ -11,8 +14,9 @@ With I internal nodes and L leaves over all trees:
   Y = float(R) @ E                          (N, K)   E[l] = leaf values
 Column 0 of C, D and E is a virtual leaf every row reaches (C = 0, D = 0) holding the base
 score, so the product adds the base first and then the trees in order, as the references do.
-C is dense over all trees (block-diagonal in truth), so the lowering is refused when C exceeds
-:data:`GEMM_BUDGET_BYTES`; the dtype pass narrows C and S where the tree sizes allow.
+C is dense over all trees (block-diagonal in truth), so the lowering is refused when C has more
+than :data:`PATH_MATRIX_MAX_ENTRIES` entries; the dtype pass narrows C and S where the tree sizes
+allow, and sparse replacing may turn the path product into a CSR SpMM.
 """
 from __future__ import annotations
 
@@ -20,12 +24,16 @@ import numpy as np
 
 from cmlc.ecg import Op, TreeEnsemble
 
-GEMM_BUDGET_BYTES = 64 * 2 ** 20
+from .manager import register_pass
+from .patterns import P, RuleSet
+
+#: the one limit of the path matrix C: at most this many entries (64 MiB as int32)
+PATH_MATRIX_MAX_ENTRIES = 16 * 2 ** 20
 
 
-def gemm_bytes(ensemble: TreeEnsemble) -> int:
-    n_internal = int((~ensemble.is_leaf()).sum())
-    return n_internal * int(ensemble.is_leaf().sum()) * 4
+def path_matrix_entries(ensemble: TreeEnsemble) -> int:
+    """Entries of the path matrix C: internal nodes x leaves, over all trees."""
+    return int((~ensemble.is_leaf()).sum()) * int(ensemble.is_leaf().sum())
 
 
 def path_matrices(ensemble: TreeEnsemble):
@@ -53,15 +61,10 @@ def path_matrices(ensemble: TreeEnsemble):
 
 
 def gemm_tree_sum(b, x, ensemble: TreeEnsemble, handle_nan: bool):
-    """Emit the GEMM lowering; returns the (N, K) sum of leaf values (``ensemble.value_dtype``)."""
-    if ensemble.has_categorical:
-        raise ValueError("the gemm tree lowering does not take categorical splits yet; use traversal")
-    if gemm_bytes(ensemble) > GEMM_BUDGET_BYTES:
-        raise ValueError(f"GEMM tree lowering needs a {gemm_bytes(ensemble) / 2**20:.0f} MiB path matrix, over the "
-                         f"{GEMM_BUDGET_BYTES / 2**20:.0f} MiB budget")
+    """Emit the GEMM lowering of ``ensemble`` (numeric splits, at least one) on ``x`` through ``b``
+    (anything with ``emit`` and ``const``: a ``GraphBuilder`` or a rewrite context); returns the
+    (N, K) sum of leaf values (``ensemble.value_dtype``)."""
     internal, leaves, C, D = path_matrices(ensemble)
-    if len(internal) == 0:
-        raise ValueError("GEMM tree lowering needs at least one split")
     C = np.hstack([np.zeros((C.shape[0], 1), np.int32), C])
     D = np.concatenate([[0], D]).astype(np.int32)
     vdtype, tdtype = ensemble.value_dtype, ensemble.threshold_dtype
@@ -74,3 +77,20 @@ def gemm_tree_sum(b, x, ensemble: TreeEnsemble, handle_nan: bool):
     s = b.emit(Op.MATMUL, b.emit(Op.CAST, go_left, dtype="int32"), b.const(C))
     reached = b.emit(Op.CAST, b.emit(Op.EQUAL, s, b.const(D)), dtype=vdtype)
     return b.emit(Op.MATMUL, reached, values)
+
+
+def _expand(node, ctx):
+    if node.attrs.get("strategy") != "gemm":
+        return None
+    return gemm_tree_sum(ctx, node.inputs[0], node.attrs["ensemble"], node.attrs.get("handle_nan", True))
+
+
+GEMM_LOWERING = RuleSet([
+    (P(Op.TREE_ENSEMBLE, name="node"), _expand),   # tree_ensemble(x) [strategy gemm] -> path matrix products
+])
+
+
+@register_pass("tree_gemm", opt_level=0, family="tree_lowering")
+def tree_gemm(graph):
+    """Expand every ``tree_ensemble`` node decided for the GEMM lowering into its ECG ops."""
+    return GEMM_LOWERING.apply(graph)

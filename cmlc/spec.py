@@ -1,0 +1,172 @@
+"""The contract between the compiler's stages: what a converted model is and what a compiled one
+promises, imported alike by the frontends, the translator, the API and the runtime (which never
+imports the frontends).
+
+- :data:`METHODS`: the prediction methods a compiled model can have.
+- :class:`InputDomain`: values an estimator accepts per input column (checked by the runtime).
+- :class:`ModelSpec`: a converted model (its ECG and how to answer like the estimator), and
+  :meth:`ModelSpec.manifest`, the model's part of the artifact manifest.
+- The manifest schema: :data:`FORMAT`, :data:`FORMAT_VERSION`, :data:`REQUIRED_KEYS`, class labels
+  as JSON, and :func:`serial_name` (the compiled function a method's small batches call).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:   # annotations only: the contract does not import the ECG
+    from cmlc.ecg import Graph
+
+#: methods a compiled model can expose, in the order the docs list them
+METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples",
+           "apply")
+
+FORMAT = "cmlc-artifact"
+#: version 2 added input domains, domain checks, list outputs and per-output classes (a version 1
+#: manifest has none of them and still loads; an older cmlc refuses version 2, which it would
+#: otherwise run without the domain checks)
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: keys every manifest has: the build's (format, versions, target, threading) and the model's
+#: (:meth:`ModelSpec.manifest`); ``library_sha256`` is added when the artifact is written
+REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "target", "estimator", "methods",
+                 "label_methods", "input", "float32_out", "classes", "serial_max_rows", "library_sha256")
+
+#: suffix of a method's single-threaded twin in the compiled module
+SERIAL_SUFFIX = "__serial"
+
+
+def serial_name(method: str) -> str:
+    """Name of the single-threaded build of ``method`` (what small batches call on a CPU)."""
+    return method + SERIAL_SUFFIX
+
+
+def _bound_json(v: float):
+    return None if math.isinf(v) else v
+
+
+@dataclass(frozen=True)
+class InputDomain:
+    """The values an estimator accepts in each column of its input, where scikit-learn refuses
+    others at predict time (CategoricalNB raises on a category code it has not seen).
+
+    Per feature ``j``: ``low[j] < x`` (``<=`` when ``low_closed``) and ``x < high[j]`` (``<=`` when
+    ``high_closed``); ``-inf`` / ``inf`` leave a side open. NaN is never outside a domain (the
+    NaN check is the input schema's). ``estimator`` and ``rule`` (what the estimator requires,
+    in words) make the error message.
+    """
+
+    low: tuple
+    high: tuple
+    low_closed: bool
+    high_closed: bool
+    estimator: str
+    rule: str
+
+    def outside(self, values: np.ndarray) -> np.ndarray:
+        """(N, F) bool: which entries of ``values`` (N, F) break the domain."""
+        low, high = np.asarray(self.low), np.asarray(self.high)
+        below = values < low if self.low_closed else values <= low
+        above = values > high if self.high_closed else values >= high
+        return below | above
+
+    def interval(self, feature: int) -> str:
+        """Feature ``feature``'s accepted values, e.g. ``(-1, 5)``."""
+        return (f"{'[' if self.low_closed else '('}{self.low[feature]:g}, "
+                f"{self.high[feature]:g}{']' if self.high_closed else ')'}")
+
+    def to_json(self) -> dict:
+        return {"low": [_bound_json(v) for v in self.low], "high": [_bound_json(v) for v in self.high],
+                "low_closed": self.low_closed, "high_closed": self.high_closed,
+                "estimator": self.estimator, "rule": self.rule}
+
+    @classmethod
+    def from_json(cls, spec: dict) -> "InputDomain":
+        return cls(tuple(-math.inf if v is None else float(v) for v in spec["low"]),
+                   tuple(math.inf if v is None else float(v) for v in spec["high"]),
+                   bool(spec["low_closed"]), bool(spec["high_closed"]), spec["estimator"], spec["rule"])
+
+
+@dataclass
+class ModelSpec:
+    """Everything the rest of the compiler needs to know about one fitted model.
+
+    graph : ECG whose outputs are keyed by method name; input ``X`` is float64 (N, n_features).
+    estimator_name : class name of the source estimator.
+    classes : ``classes_`` of a classifier (``predict`` outputs index into it), else None.
+    n_features : ``n_features_in_``.
+    feature_names : ``feature_names_in_`` as a list of str, or None.
+    float32_out : float outputs are float32 when the input is float32.
+    allow_nan : NaN is accepted in the input (scikit-learn's ``allow_nan`` input tag: where the
+        reference refuses NaN, cmlc refuses it too).
+    allow_inf : infinite values are accepted (IsolationForest).
+    decode_labels : ``predict`` returns ``classes_[index]`` (else the index itself).
+    input_domains : list of :class:`InputDomain` the input ``X`` must lie in
+        (checked in numpy).
+    domain_checks : graph output name -> the ``InputDomain`` that output must lie in: values
+        computed from ``X`` (the input of a later Pipeline step) that the runtime computes and
+        checks before running a method.
+    list_outputs : method -> widths of the arrays the method returns as a list.
+    row_shape : shape of one input row when X may also come as (n_samples, *row_shape) (a torch
+        module's input), else None.
+    nan_methods : methods that accept NaN although ``allow_nan`` is False.
+
+    ``classes`` is a list of arrays, one per output, for a multi-output classifier (its
+    ``predict`` outputs (N, n_outputs) indices, column ``k`` into ``classes[k]``).
+    """
+
+    graph: Graph
+    estimator_name: str
+    classes: np.ndarray | None
+    n_features: int
+    feature_names: list | None
+    float32_out: bool
+    allow_nan: bool
+    allow_inf: bool = False
+    decode_labels: bool = True
+    input_domains: list = field(default_factory=list)
+    domain_checks: dict = field(default_factory=dict)
+    list_outputs: dict = field(default_factory=dict)
+    row_shape: tuple | None = None
+    nan_methods: tuple = ()
+
+    def manifest(self, graph: Graph | None = None) -> dict:
+        """The model's part of an artifact manifest (what the runtime needs to answer like the
+        estimator): ``estimator``, ``methods`` (name -> output shape and dtype, from ``graph``,
+        the optimized ECG, default this spec's), ``label_methods``, ``list_outputs``, ``input``
+        (feature count and names, row shape, NaN/inf acceptance, domains), ``float32_out`` and
+        ``classes``. The build adds the rest of :data:`REQUIRED_KEYS`."""
+        graph = self.graph if graph is None else graph
+        return {
+            "estimator": self.estimator_name,
+            "methods": {m: {"shape": list(v.shape), "dtype": v.dtype} for m, v in graph.outputs.items() if m in METHODS},
+            "label_methods": ["predict"] if self.classes is not None and self.decode_labels else [],
+            "list_outputs": self.list_outputs,
+            "input": {"n_features": self.n_features, "row_shape": self.row_shape, "feature_names": self.feature_names,
+                      "allow_nan": self.allow_nan, "allow_inf": self.allow_inf, "nan_methods": list(self.nan_methods),
+                      "domains": [d.to_json() for d in self.input_domains],
+                      "domain_checks": {name: d.to_json() for name, d in self.domain_checks.items()}},
+            "float32_out": self.float32_out,
+            "classes": classes_to_json(self.classes),
+        }
+
+
+def classes_to_json(classes) -> dict | None:
+    """``classes_`` (an array, a list of arrays one per output, or None) as JSON."""
+    if classes is None:
+        return None
+    if isinstance(classes, list):
+        return {"outputs": [classes_to_json(c) for c in classes]}
+    return {"dtype": classes.dtype.str if classes.dtype != object else "object", "values": classes.tolist()}
+
+
+def classes_from_json(spec):
+    """Inverse of :func:`classes_to_json`."""
+    if spec is None:
+        return None
+    if "outputs" in spec:
+        return [classes_from_json(c) for c in spec["outputs"]]
+    return np.array(spec["values"], dtype=object if spec["dtype"] == "object" else np.dtype(spec["dtype"]))
