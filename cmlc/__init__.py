@@ -19,4 +19,4 @@ from .support_table import supported  # noqa: E402
 from .version import __version__  # noqa: E402
 
 
-__all__ = ["CompiledModel", "TorchTransformer", "compile", "errors", "load", "supported", "__version__"]
+__all__ = ["CompiledModel", "TorchTransformer", "compile", "dask", "errors", "load", "supported", "tune", "__version__"]

@@ -27,7 +27,7 @@ _names = itertools.count()
 class P:
     """A node pattern: ``P(Op.MUL, P.var("x"), P.const("c"), commute=True)``.
 
-    ops : frozenset of Op, or None for "any value" (then ``const`` says whether it must be a Const).
+    ops : frozenset of Op, or None for "any value" (then ``const_only`` says whether it must be a Const).
     srcs : sub-patterns of the operands, in order; None matches any operands.
     name : binding name (the Node for op patterns, the Value otherwise).
     commute : for two operands, also try them swapped.
@@ -36,7 +36,7 @@ class P:
     ops: frozenset | None = None
     srcs: tuple | None = None
     name: str | None = None
-    const: bool = False
+    const_only: bool = False
     commute: bool = False
 
     def __init__(self, ops=None, *srcs, name=None, const=False, commute=False):
@@ -44,7 +44,7 @@ class P:
         object.__setattr__(self, "ops", ops)
         object.__setattr__(self, "srcs", tuple(srcs) if srcs else None)
         object.__setattr__(self, "name", name)
-        object.__setattr__(self, "const", const)
+        object.__setattr__(self, "const_only", const)
         object.__setattr__(self, "commute", commute)
 
     @staticmethod
@@ -57,7 +57,7 @@ class P:
 
     def match_value(self, value: Value, producers: dict, bound: dict) -> bool:
         if self.ops is None:
-            if self.const and not isinstance(value, Const):
+            if self.const_only and not isinstance(value, Const):
                 return False
             return self._bind(value, bound)
         node = producers.get(id(value))

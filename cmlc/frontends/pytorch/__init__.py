@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from cmlc.ecg import BATCH, Op
 from cmlc.errors import UnsupportedModelError
 from cmlc.options import OptionError
 from cmlc.frontends.registry import REGISTRY, Converted, frontend
