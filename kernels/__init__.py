@@ -8,13 +8,15 @@ schedule can find the op behind each block (``ctx.block_ops``).
 ``cpu_schedule.schedule_cpu`` and ``gpu_schedule.schedule_gpu`` hold the CPU and CUDA schedules of
 a fused graph kernel and their knobs.
 
-Opaque ops (``OpGroup.OPAQUE``: tree ensembles, the CSR SpMM of ``sparse.py``, top-k, libsvm's
-pairwise coupling) are not fused:
-``OPAQUE_KERNELS[op](node, rows, tuned)`` returns a scheduled PrimFunc ``(input, *consts, output)``
-and its constant arrays; ``rows`` (a :class:`RowLoop`) says how its row tasks map onto the target's
-threads, ``tuned`` is a dict of the kernel's own knobs. ``tree_ensemble`` is not in the table: its
-kernels are in ``trees.py``, and which one a node gets is decided (and built) by
-``cmlc.translate.tree_strategy``.
+Opaque ops (``OpGroup.OPAQUE``: tree ensembles and their ``tree_leaves``, the CSR SpMM of
+``sparse.py``, top-k, libsvm's pairwise coupling) are not fused. Each has a builder
+``build_<op>(node, rows, tuned) -> (PrimFunc, constant arrays)``: the PrimFunc is scheduled and
+takes ``(input, *consts, output)``; ``rows`` (a :class:`RowLoop`) says how its row tasks map onto
+the target's threads; ``tuned`` is a dict of the kernel's own knobs, the fields of its knobs
+dataclass other than ``rows`` (``SpmmKnobs``, ``TreeKnobs``; top-k and the coupling have none,
+so ``{}``). ``OPAQUE_KERNELS[op]`` is that builder. ``tree_ensemble`` is not in the table: its
+kernels are in ``trees.py``, and which one a node gets is decided (and built, by
+``build_tree_ensemble(node, rows, tuned)``) in ``cmlc.translate.tree_strategy``.
 """
 from cmlc.ecg import Op
 

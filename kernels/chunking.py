@@ -4,8 +4,8 @@ A CPU kernel runs its batch in chunks of ``R`` rows, with every intermediate com
 chunk. Defined over exactly ``n`` rows, the last chunk may be partial, so every block inside a
 chunk carries a bounds predicate (``chunk * R + r < n``). The predicate sits in the innermost
 matmul update, and it keeps TVM from shrinking the intermediates to chunk-sized local buffers
-(their extent then depends on the chunk): measured on a 500-feature logistic regression (4096
-rows, 2 threads), the same schedule runs 0.83 ms with predicates and 0.27 ms without.
+(their extent then depends on the chunk), which makes the same schedule run several times slower
+(measured: bench/results/design-notes.md).
 
 :class:`BatchAxis` with ``rows=R`` defines the kernel so that no block but the output needs the
 predicate: intermediates span ``ceil(n / R) * R`` rows, the rows past ``n`` read input row

@@ -8,9 +8,10 @@ NaN error counts as 0), else for each ``t`` in turn ``diff = (-Qp[t] + pQp) / Q[
 ``p[t] += diff``, ``pQp = (pQp + diff (diff Q[t][t] + 2 Qp[t])) / (1 + diff) / (1 + diff)`` and
 ``Qp[j] = (Qp[j] + diff Q[t][j]) / (1 + diff)``, ``p[j] /= (1 + diff)`` for every ``j``. Every
 operation is libsvm's, in its order and in the op's dtype, so each row's loop runs the same
-number of iterations as libsvm's and ends on the same values (``cmlc.ecg.ops.pairwise_coupling_reference``
-is the same loop in numpy). The graph used to unroll a fixed number of iterations; a loop
-compiles in a fraction of the time and needs no bound on the iterations a row takes.
+number of iterations as libsvm's and ends on the same values
+(``cmlc.ecg.reference_coupling.pairwise_coupling_reference`` is the same loop in numpy). The graph
+used to unroll a fixed number of iterations; a loop compiles in a fraction of the time and needs
+no bound on the iterations a row takes.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 
@@ -19,7 +20,7 @@ import functools
 import numpy as np
 from tvm.script import tirx as T
 
-from cmlc.ecg.ops import coupling_constants
+from cmlc.ecg.reference_coupling import coupling_constants
 
 from .rows import RowLoop
 

@@ -21,9 +21,8 @@ A split whose factor does not divide its loop's extent is skipped for that block
 
 Knobs that leave the matmul tiles unset (every default build) get them per matmul block from
 :func:`default_matmul_tiles`: a narrow matmul (a linear model's few classes) takes grouped row
-tiles, a wide one (an MLP's hidden layer) a 4 x 8 register tile. Measured at 4096 rows, 2
-threads, against the untiled loop: a 500-feature logistic regression 1.58 -> 0.27 ms (binary) and
-4.71 -> 1.07 ms (10 classes), MLPs 2.72 -> 0.62 ms (100 hidden) and 9.06 -> 5.40 ms (256, 64).
+tiles, a wide one (an MLP's hidden layer) a 4 x 8 register tile: linear models and MLPs run
+faster with them than with the untiled loop (measured: bench/results/design-notes.md).
 
 No loop is vectorized wider than :data:`MAX_VECTOR_LANES`: a wider one (an SVC's kernel row
 against 1418 support vectors, say) is first split into vectors of :func:`vector_lanes`, with a
@@ -33,7 +32,7 @@ split is its column tile (``mm_col_tile`` of 0, or one that does not divide the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -42,10 +41,37 @@ from tvm import tirx
 
 from cmlc.ecg import Op, OpGroup
 
+TUNABLE = "cmlc.tunable"   # the metadata key of a tunable knob field (see :func:`tunable`)
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """How the tuner treats a knob field (``cmlc.tune.space`` reads these declarations).
+
+    choices : the values of a categorical knob (a choice between lowerings, one-hot in the cost
+        model); empty for a numeric one.
+    row_loop : a backend knob that also shapes the :class:`~cmlc.kernels.rows.RowLoop` of the
+        opaque kernels, so kernels of every kind have it (not only the fused kernels).
+    """
+
+    choices: tuple = ()
+    row_loop: bool = False
+
+
+def tunable(default, *, choices: tuple = (), row_loop: bool = False):
+    """A knob field the tuner searches: ``name: int = tunable(16)``. Fields declared without it
+    (what the build sets, switches the tests use) are not knobs of the search space."""
+    return field(default=default, metadata={TUNABLE: Tunable(tuple(choices), row_loop)})
+
+
+def tunable_fields(knobs_type) -> dict:
+    """field name -> :class:`Tunable` of a knobs dataclass's tunable fields, in field order."""
+    return {f.name: f.metadata[TUNABLE] for f in fields(knobs_type) if TUNABLE in f.metadata}
+
 
 @dataclass(frozen=True)
 class CpuKnobs:
-    """Free parameters of the CPU schedule (the tuner's search space).
+    """Free parameters of the CPU schedule; the :func:`tunable` ones are the tuner's search space.
 
     rows_per_chunk : rows each parallel task computes at once (intermediates are this tall);
         None for :func:`auto_rows_per_chunk`.
@@ -62,13 +88,13 @@ class CpuKnobs:
         :func:`default_matmul_tiles`; some set: the others leave their loop unsplit.
     """
 
-    rows_per_chunk: int | None = None
+    rows_per_chunk: int | None = tunable(None)
     vectorize: bool = True
     parallel: bool = True
-    mm_row_tile: int | None = None
-    mm_col_tile: int | None = None
-    mm_red_tile: int | None = None
-    mm_row_groups: int | None = None
+    mm_row_tile: int | None = tunable(None)
+    mm_col_tile: int | None = tunable(None)
+    mm_red_tile: int | None = tunable(None)
+    mm_row_groups: int | None = tunable(None)
 
 
 CHUNK_ROWS = 64            # rows per chunk, unless the chunk's intermediates would not fit ...
@@ -172,8 +198,8 @@ def default_matmul_tiles(cols: int | None, red: int | None) -> dict:
     constant). Narrow (at most :data:`NARROW_COLS` columns): 4 groups of 2-row tiles over
     reduction bands of 4, i.e. 8 independent accumulator chains (8-row tiles where 4 does not
     divide the reduction). Wide: 4 rows x 8 columns (4 where 8 does not divide the columns;
-    neither: 2 rows over the columns' vector split, where 4-row tiles measured 40% slower on an
-    SVC's 1418 support vectors)."""
+    neither: 2 rows over the columns' vector split, where 4-row tiles ran slower on an SVC's
+    kernel row; bench/results/design-notes.md)."""
     if cols is None or red is None:
         return UNSPLIT
     if cols <= NARROW_COLS:

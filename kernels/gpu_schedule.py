@@ -23,15 +23,16 @@ from tvm import tirx
 from cmlc.ecg import Op, OpGroup
 from cmlc.errors import CmlcError
 
-from .cpu_schedule import try_primitive
-
+from .cpu_schedule import try_primitive, tunable
 
 REPEATED_READERS = {Op.MATMUL} | set(OpGroup.WINDOW)
 
 
 @dataclass(frozen=True)
 class GpuKnobs:
-    """Free parameters of the CUDA schedule.
+    """Free parameters of the CUDA schedule; the :func:`~cmlc.kernels.cpu_schedule.tunable` ones
+    are the tuner's search space (``threads_per_block`` for every kernel, ``rows_per_thread`` for
+    fused ones).
 
     threads_per_block : rows (threads) per CUDA block, for fused and opaque kernels alike.
     bind : bind the block and thread loops to CUDA's ``blockIdx.x`` / ``threadIdx.x``. False
@@ -46,10 +47,10 @@ class GpuKnobs:
         rows; fewer, fuller blocks for the same batch).
     """
 
-    threads_per_block: int = 128
+    threads_per_block: int = tunable(128, row_loop=True)
     bind: bool = True
     inline: bool = True
-    rows_per_thread: int = 1
+    rows_per_thread: int = tunable(1)
 
 
 def _bind_rows(sch, loop, knobs: GpuKnobs):

@@ -12,9 +12,11 @@ import numpy as np
 from tvm import te, tirx
 
 from cmlc.ecg import BATCH, Node, Op, OpGroup
-from cmlc.ecg.ops import avg_pool_divisors, pad_value, window_geometry
+from cmlc.ecg.ops import pad_value
+from cmlc.ecg.windows import avg_pool_divisors, window_geometry
 
 from .rounding import product
+
 
 class LoweringContext:
     """State shared by the lowerings of one fused kernel.

@@ -78,5 +78,4 @@ class RowLoop:
         return 1 if self.gpu else cpu_rows
 
 
-SERIAL = RowLoop(parallel=False)
 PARALLEL = RowLoop(parallel=True)

@@ -31,15 +31,17 @@ import numpy as np
 from tvm import te, tirx
 from tvm.script import tirx as T
 
-from .rows import PARALLEL, RowLoop
+from .cpu_schedule import tunable, tunable_fields
 from .rounding import product
+from .rows import PARALLEL, RowLoop
 
 VECTOR_BYTES = 128   # rows per block x itemsize: two 512-bit vectors, two independent FMA chains
 
 
 @dataclass(frozen=True)
 class SpmmKnobs:
-    """Free parameters of the SpMM kernel.
+    """Free parameters of the SpMM kernel; the :func:`~cmlc.kernels.cpu_schedule.tunable` ones
+    are the tuner's search space (``rows`` is set by the build).
 
     rows_per_block : rows computed together on a CPU (the vector width of the multiply-adds);
         ``None`` picks ``VECTOR_BYTES // itemsize``. One per thread on a GPU. In the dense form:
@@ -50,10 +52,10 @@ class SpmmKnobs:
         default tiles of ``cmlc.kernels.cpu_schedule.default_matmul_tiles``).
     """
 
-    rows_per_block: int = None
+    rows_per_block: int = tunable(None)
     rows: RowLoop = PARALLEL
-    format: str = "csr"
-    mm_row_tile: int | None = None
+    format: str = tunable("csr", choices=("csr", "dense"))
+    mm_row_tile: int | None = tunable(None)
 
 
 def kernel_arrays(attrs: dict):
@@ -174,6 +176,8 @@ def dense_kernel(attrs: dict, knobs: SpmmKnobs):
 
 
 SPMM_FORMATS = {"csr": spmm_kernel, "dense": dense_kernel}
+
+assert tuple(SPMM_FORMATS) == tunable_fields(SpmmKnobs)["format"].choices, "every format needs a kernel"
 
 
 def build_sparse_matmul(node, rows: RowLoop, tuned: dict):

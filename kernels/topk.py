@@ -8,7 +8,7 @@ root and sinks past children it is below (the larger child first, the left one o
 Which of several equal values at the k-th place survive therefore follows the heap, as in
 scikit-learn, not the index order; NaN and infinities never enter. The heap is then sorted by
 (value, index). ``O(M)`` compares per row, plus ``O(log k)`` moves per entry.
-``cmlc.ecg.ops.heap_topk_reference`` is the same algorithm in numpy.
+``cmlc.ecg.reference_topk.heap_topk_reference`` is the same algorithm in numpy.
 (No ``from __future__ import annotations`` here: TVMScript reads the buffer annotations.)
 """
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .ops import BATCH, OPS, ECGTypeError, Op, TensorType
+from .ops import OPS, ECGTypeError, Op, TensorType
 
 
 @dataclass(eq=False)

@@ -7,16 +7,23 @@ kernel that walks the batch in chunks.
 
 Dtype rules are strict: binary elementwise operands and ``matmul`` operands share one dtype
 (frontends insert ``cast``), comparisons produce ``bool``, ``argmax`` produces ``int32``.
+
+The references that are algorithms of their own live beside this module: ``reference_topk``
+(scikit-learn's top-k heap), ``reference_coupling`` (libsvm's pairwise coupling) and ``windows``
+(conv and pooling: window geometry, padding, divisors).
 """
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import scipy.special
+
+from .reference_coupling import pairwise_coupling_reference
+from .reference_topk import heap_topk_reference
+from .windows import avg_pool_reference, conv_reference, max_pool_fill, max_pool_reference, window_geometry
 
 BATCH = "N"
 
@@ -73,13 +80,15 @@ class Op(enum.Enum):
     GATHER = "gather"
     TAKE_ALONG = "take_along"
     # indices of the k smallest values of each row (attr k), chosen as scikit-learn's ArgKmin
-    # chooses among equal values at the k-th place (its max-heap, see ``heap_topk_reference``),
-    # sorted by (value, index); NaN and infinities never chosen; (N, k) int32
+    # chooses among equal values at the k-th place (its max-heap, see
+    # ``reference_topk.heap_topk_reference``), sorted by (value, index); NaN and infinities never
+    # chosen; (N, k) int32
     TOPK = "topk"
     # libsvm's multiclass_probability: q (N, k*k) libsvm's Q row-major (attr n_classes = k) ->
-    # p (N, k) in q's dtype, iterated until libsvm's stopping rule (see ``pairwise_coupling_reference``)
+    # p (N, k) in q's dtype, iterated until libsvm's stopping rule
+    # (see ``reference_coupling.pairwise_coupling_reference``)
     PAIRWISE_COUPLING = "pairwise_coupling"
-    # sliding windows over the trailing spatial axes (see ``window_geometry``):
+    # sliding windows over the trailing spatial axes (see ``windows.window_geometry``):
     # conv(x (N, C, *S), w (C_out, C / groups, *K)) -> (N, C_out, *S_out), cross-correlation as
     # torch's convolution (attrs stride, padding, dilation: one int per spatial axis; groups);
     # max_pool / avg_pool(x (N, ..., *S)) -> (N, ..., *S_out) over the last len(kernel) axes
@@ -293,91 +302,12 @@ def _infer_topk(op, types, attrs):
     return TensorType((x.shape[0], k), "int32")
 
 
-def _heap_push(values: list, indices: list, value, index) -> None:
-    """``heap_push`` of scikit-learn on a max-heap held in two lists of length k."""
-    if not value < values[0]:
-        return
-    size, at = len(values), 0
-    while True:
-        left = 2 * at + 1
-        if left >= size:
-            break
-        if left + 1 >= size or values[left] >= values[left + 1]:
-            child = left if value < values[left] else None
-        else:
-            child = left + 1 if value < values[left + 1] else None
-        if child is None:
-            break
-        values[at], indices[at], at = values[child], indices[child], child
-    values[at], indices[at] = value, index
-
-
-def heap_topk_reference(x: np.ndarray, k: int) -> np.ndarray:
-    """``(N, M)`` float -> ``(N, k)`` int32: each row's heap after pushing its values in order,
-    sorted by (value, index)."""
-    out = np.empty((x.shape[0], k), np.int32)
-    top = np.finfo(x.dtype).max
-    for n, row in enumerate(x.tolist()):
-        values, indices = [top] * k, [0] * k
-        for j, v in enumerate(row):
-            _heap_push(values, indices, v, j)
-        out[n] = [i for _, i in sorted(zip(values, indices))]
-    return out
-
-
 def _infer_pairwise_coupling(op, types, attrs):
     (q,) = types
     k = int(attrs["n_classes"])
     if len(q.shape) != 2 or not q.batched or k < 2 or q.shape[1] != k * k or not q.dtype.startswith("float"):
         raise ECGTypeError(f"pairwise_coupling needs a float (N, k*k) value with k = n_classes >= 2, got {q} and k={k}")
     return TensorType((q.shape[0], k), q.dtype)
-
-
-def coupling_constants(k: int, dtype: str) -> tuple:
-    """``(1/k, 0.005/k, max_iter)`` of libsvm's ``multiclass_probability``, the first two rounded
-    to ``dtype`` as a ``dtype`` program computes them (ONNX Runtime runs it in float32)."""
-    t = np.dtype(dtype).type
-    return t(t(1.0) / t(k)), t(t(0.005) / t(k)), max(100, k)
-
-
-def pairwise_coupling_reference(q: np.ndarray, n_classes: int) -> np.ndarray:
-    """libsvm's ``multiclass_probability`` for every row of ``q`` (N, k*k), vectorized over rows
-    with libsvm's operation order: from ``p = 1/k``, each iteration recomputes ``Qp`` and ``pQp``,
-    stops the row when ``max_t |Qp[t] - pQp| < 0.005/k``, else updates each coordinate in turn;
-    at most ``max(100, k)`` iterations. The maximum is taken as libsvm does (``error > max_error``),
-    so NaN errors count as 0."""
-    k = n_classes
-    one_over_k, eps, max_iter = coupling_constants(k, q.dtype.name)
-    Q = q.reshape(len(q), k, k)
-    p = np.full((len(q), k), one_over_k, dtype=q.dtype)
-    active = np.ones(len(q), dtype=bool)
-    with np.errstate(all="ignore"):
-        for _ in range(max_iter):
-            qp = np.zeros_like(p)
-            pqp = np.zeros(len(q), dtype=q.dtype)
-            for t in range(k):
-                for j in range(k):
-                    qp[:, t] += Q[:, t, j] * p[:, j]
-                pqp += p[:, t] * qp[:, t]
-            max_error = np.zeros(len(q), dtype=q.dtype)
-            for t in range(k):
-                error = np.abs(qp[:, t] - pqp)
-                max_error = np.where(error > max_error, error, max_error)
-            active &= ~(max_error < eps)
-            if not active.any():
-                break
-            rows = active
-            p_a, qp_a, pqp_a, Q_a = p[rows], qp[rows], pqp[rows], Q[rows]
-            for t in range(k):
-                diff = (-qp_a[:, t] + pqp_a) / Q_a[:, t, t]
-                p_a[:, t] += diff
-                one_plus = 1 + diff
-                pqp_a = (pqp_a + diff * (diff * Q_a[:, t, t] + 2 * qp_a[:, t])) / one_plus / one_plus
-                for j in range(k):
-                    qp_a[:, j] = (qp_a[:, j] + diff * Q_a[:, t, j]) / one_plus
-                    p_a[:, j] /= one_plus
-            p[rows] = p_a
-    return p
 
 
 def _infer_tree_ensemble(op, types, attrs):
@@ -391,35 +321,6 @@ def _infer_tree_ensemble(op, types, attrs):
 def _infer_tree_leaves(op, types, attrs):
     t = _infer_tree_ensemble(op, types, attrs)
     return TensorType((t.shape[0], attrs["ensemble"].n_trees), "int32")
-
-
-@dataclass(frozen=True)
-class WindowGeometry:
-    """Where the windows of a conv/pool lie along each spatial axis.
-
-    out : output sizes ``S_out``. extent : length of the padded axis the windows read (the input
-    sits at offset ``padding``; everything else is the pad value). span : ``dilation*(k-1)+1``.
-    """
-
-    out: tuple
-    extent: tuple
-    span: tuple
-
-
-def window_geometry(spatial, kernel, stride, padding, dilation, ceil_mode=False) -> WindowGeometry:
-    """torch's output size per axis: ``floor((L + 2p - span) / s) + 1`` (``ceil`` with ``ceil_mode``,
-    where a last window starting in the right padding is dropped)."""
-    out, extent, span = [], [], []
-    for L, k, s, p, d in zip(spatial, kernel, stride, padding, dilation):
-        w = d * (k - 1) + 1
-        num = L + 2 * p - w
-        o = (-(-num // s) if ceil_mode else num // s) + 1
-        if ceil_mode and (o - 1) * s >= L + p:
-            o -= 1
-        out.append(int(o))
-        span.append(w)
-        extent.append(max(L + 2 * p, (o - 1) * s + w))
-    return WindowGeometry(tuple(out), tuple(extent), tuple(span))
 
 
 def _window_attrs(attrs, nd, with_kernel=True):
@@ -467,61 +368,7 @@ def pad_value(op: Op, dtype: str):
     """What a window reads outside the input: -inf (the dtype's minimum for ints) for max_pool, else 0."""
     if op is not Op.MAX_POOL:
         return 0
-    return -np.inf if np.issubdtype(np.dtype(dtype), np.floating) else np.iinfo(dtype).min
-
-
-def _windows(x, nd, kernel, stride, padding, dilation, ceil_mode, fill):
-    """(N, ..., *S) -> (N, ..., *S_out, *K): the padded input under each window position."""
-    g = window_geometry(x.shape[-nd:], kernel, stride, padding, dilation, ceil_mode)
-    lead = x.ndim - nd
-    pad = [(0, 0)] * lead + [(p, e - L - p) for p, e, L in zip(padding, g.extent, x.shape[-nd:])]
-    xp = np.pad(x, pad, constant_values=fill)
-    v = np.lib.stride_tricks.sliding_window_view(xp, g.span, axis=tuple(range(lead, x.ndim)))
-    index = (slice(None),) * lead + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(g.out, stride)) \
-        + tuple(slice(None, None, d) for d in dilation)
-    return v[index]
-
-
-def _conv_ref(x, w, stride, padding, dilation=None, groups=1):
-    nd = w.ndim - 2
-    dilation = dilation or (1,) * nd
-    win = _windows(x, nd, w.shape[2:], stride, padding, dilation, False, 0)       # (N, C, *So, *K)
-    n, c = x.shape[:2]
-    win = win.reshape((n, groups, c // groups) + win.shape[2:])
-    wg = w.reshape((groups, w.shape[0] // groups) + w.shape[1:])
-    o, k = "opqr"[:nd], "klmj"[:nd]
-    out = np.einsum(f"ngc{o}{k},gdc{k}->ngd{o}", win, wg)
-    return out.reshape((n, w.shape[0]) + out.shape[3:]).astype(x.dtype, copy=False)
-
-
-def _max_pool_ref(x, kernel, stride, padding, dilation=None, ceil_mode=False):
-    nd = len(kernel)
-    win = _windows(x, nd, kernel, stride, padding, dilation or (1,) * nd, ceil_mode, pad_value(Op.MAX_POOL, x.dtype.name))
-    return win.max(axis=tuple(range(-nd, 0)))
-
-
-def avg_pool_divisors(spatial, kernel, stride, padding, ceil_mode=False, count_include_pad=True,
-                      divisor_override=None) -> np.ndarray:
-    """The divisor of each output position, shape ``S_out`` (torch's rule: the window clipped to the
-    padded input with ``count_include_pad``, else to the input itself; or ``divisor_override``)."""
-    g = window_geometry(spatial, kernel, stride, padding, (1,) * len(kernel), ceil_mode)
-    if divisor_override:
-        return np.full(g.out, float(divisor_override))
-    counts = []
-    for L, k, s, p, o in zip(spatial, kernel, stride, padding, g.out):
-        start = np.arange(o) * s - p
-        end = np.minimum(start + k, L + p)
-        if not count_include_pad:
-            start, end = np.maximum(start, 0), np.minimum(end, L)
-        counts.append((end - start).astype(np.float64))
-    return functools.reduce(np.multiply.outer, counts)
-
-
-def _avg_pool_ref(x, kernel, stride, padding, ceil_mode=False, count_include_pad=True, divisor_override=None, dilation=None):
-    nd = len(kernel)
-    win = _windows(x, nd, kernel, stride, padding, (1,) * nd, ceil_mode, 0)
-    div = avg_pool_divisors(x.shape[-nd:], kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
-    return win.sum(axis=tuple(range(-nd, 0))) / div.astype(x.dtype)
+    return max_pool_fill(dtype)
 
 
 def _sigmoid(x):
@@ -595,9 +442,9 @@ OPS: dict[Op, OpSpec] = {
     Op.TAKE_ALONG: OpSpec(2, _infer_take_along, lambda x, idx: np.take_along_axis(x, idx.astype(np.intp), axis=1)),
     Op.TOPK: OpSpec(1, _infer_topk, heap_topk_reference),
     Op.PAIRWISE_COUPLING: OpSpec(1, _infer_pairwise_coupling, pairwise_coupling_reference),
-    Op.CONV: OpSpec(2, _infer_conv, _conv_ref),
-    Op.MAX_POOL: OpSpec(1, _infer_pool, _max_pool_ref),
-    Op.AVG_POOL: OpSpec(1, _infer_pool, _avg_pool_ref),
+    Op.CONV: OpSpec(2, _infer_conv, conv_reference),
+    Op.MAX_POOL: OpSpec(1, _infer_pool, max_pool_reference),
+    Op.AVG_POOL: OpSpec(1, _infer_pool, avg_pool_reference),
     # kernel-only attrs (strategy, handle_nan, index_dtype) choose how, never what, is computed
     Op.TREE_LEAVES: OpSpec(1, _infer_tree_leaves, lambda x, ensemble, **kernel_attrs: ensemble.leaves(x)),
     Op.TREE_ENSEMBLE: OpSpec(1, _infer_tree_ensemble, lambda x, ensemble, **kernel_attrs: ensemble.predict_sum(x)),

@@ -1,6 +1,7 @@
 """Structural checks of an ECG: topological order, types that match inference, live outputs.
 
-Run after every pass in tests (``passes.run_pipeline(..., verify=True)``).
+The pass manager runs it after every pass when asked (``cmlc.passes.run_passes(graph,
+check=True)``, as the pass tests do); tests also call it directly on the graphs they build.
 """
 from __future__ import annotations
 

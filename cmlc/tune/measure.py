@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import tvm
 
+from cmlc.devices import placement_for
 from cmlc.ecg import BATCH, Graph, evaluate
 from cmlc.errors import DeviceNotFoundError
-from cmlc.devices import placement_for
 from cmlc.target import target_to_json
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from cmlc.errors import CmlcError, TuningRecordWarning
 
+from .space import KNOB_NAMES
+
 RECORD_VERSION = 1
 CACHE_ENV = "CMLC_CACHE_DIR"
 
@@ -107,7 +109,6 @@ class RecordDB:
     """
 
     def __init__(self, path=None, known_knobs: dict | None = None):
-        from .space import KNOB_NAMES
         self.path = Path(path) if path is not None else tuning_dir() / "records.jsonl"
         self.known_knobs = KNOB_NAMES if known_knobs is None else known_knobs
         self.records: list = []

@@ -7,6 +7,11 @@ default schedule, is always a point. Constraints drop points that cannot help or
 tiles that divide no loop, register tiles larger than the vector register file, per-task buffers
 larger than the L2 cache, unrolled tree walks whose code would not fit the instruction cache.
 
+Which knobs a kernel kind has is declared beside its knobs, in the kernels module that owns them:
+the fields of the knobs dataclasses (``CpuKnobs``, ``GpuKnobs``, ``SpmmKnobs``, ``TreeKnobs``)
+declared with :func:`cmlc.kernels.cpu_schedule.tunable`. :data:`KNOB_NAMES` and
+:data:`CATEGORICAL` are read from them; this module adds the candidate values and constraints.
+
 Two knobs are choices between lowerings rather than tile sizes: ``strategy`` of a tree ensemble
 (perfect or traversal walk, or the GEMM lowering as one fused kernel, where the frontend chose by
 heuristic) and ``format`` of a CSR SpMM
@@ -16,18 +21,53 @@ the cost model learns them as one-hot features.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable
 
-from cmlc.kernels.cpu_schedule import L2_BYTES
+from cmlc.kernels.cpu_schedule import L2_BYTES, CpuKnobs, Tunable, tunable_fields
+from cmlc.kernels.gpu_schedule import GpuKnobs
+from cmlc.kernels.sparse import SpmmKnobs
+from cmlc.kernels.trees import TreeKnobs
+from cmlc.options import TREE_STRATEGIES
 from cmlc.translate.tasks import KernelTask
 
 REGISTER_FILE_BYTES = 32 * 64       # 32 vector registers of 512 bits (AVX-512; a bound, not a guess per CPU)
-MAX_UNROLLED_STEPS = 128            # perfect-tree walk: rows per block x depth (256 steps doubled the build, +1 s)
+MAX_UNROLLED_STEPS = 128            # perfect-tree walk: rows per block x depth (twice that doubles the build
+                                    # for little speed; bench/results/design-notes.md)
 GPU_THREADS = (32, 64, 128, 256, 512)
 GPU_ROWS_PER_THREAD = (1, 2, 4)     # a fused kernel's per-thread tile of rows
 DENSE_WEIGHT_BYTES = 64 << 20       # a sparse weight is tried dense only up to this size
-CATEGORICAL = {"strategy": ("perfect", "traversal", "gemm"), "format": ("csr", "dense")}
+
+#: the backends' knobs: a fused kernel's schedule, and (``Tunable.row_loop``) every opaque
+#: kernel's row loop
+BACKEND_KNOBS = (CpuKnobs, GpuKnobs)
+#: kind -> the knobs dataclass of its own kernel, beside the backend's (None: the backend's only)
+KERNEL_KNOBS = {"fused": None, "tree_ensemble": TreeKnobs, "sparse_matmul": SpmmKnobs}
+
+
+def _declared(knobs_type) -> dict:
+    """name -> :class:`Tunable` of a knobs dataclass's tunable fields. ``TreeKnobs`` declares none
+    yet: its fields but ``rows`` (set by the build) are its knobs, ``strategy`` a choice of
+    ``TREE_STRATEGIES``."""
+    declared = tunable_fields(knobs_type)
+    if knobs_type is TreeKnobs and not declared:
+        return {f.name: Tunable(TREE_STRATEGIES if f.name == "strategy" else ()) for f in fields(TreeKnobs)
+                if f.name != "rows"}
+    return declared
+
+
+def _knobs_of(kind: str) -> dict:
+    """name -> :class:`Tunable` of every knob a kernel of ``kind`` may set (on any target)."""
+    knobs = {name: t for backend in BACKEND_KNOBS for name, t in tunable_fields(backend).items()
+             if KERNEL_KNOBS[kind] is None or t.row_loop}
+    return knobs if KERNEL_KNOBS[kind] is None else {**knobs, **_declared(KERNEL_KNOBS[kind])}
+
+
+_KNOBS = {kind: _knobs_of(kind) for kind in KERNEL_KNOBS}
+#: kind -> every knob name a record of that kind may set (on any target)
+KNOB_NAMES = {kind: set(knobs) for kind, knobs in _KNOBS.items()}
+#: categorical knob -> its choices (one-hot features of the cost model)
+CATEGORICAL = {name: t.choices for knobs in _KNOBS.values() for name, t in knobs.items() if t.choices}
 
 
 @dataclass(frozen=True)
@@ -109,7 +149,7 @@ def _tree_cpu_valid(task, p):
 
 
 def _sparse_cpu_axes(task):
-    return {"format": ("csr", "dense"), "rows_per_block": (4, 8, 16, 32, 64, 128), "mm_row_tile": (1, 2, 4)}
+    return {"format": CATEGORICAL["format"], "rows_per_block": (4, 8, 16, 32, 64, 128), "mm_row_tile": (1, 2, 4)}
 
 
 def _sparse_cpu_valid(task, p):
@@ -143,19 +183,6 @@ SPACES = {
     ("tree_ensemble", "cuda"): Space(_gpu_axes, _always),
     ("sparse_matmul", "cuda"): Space(_gpu_axes, _always),
 }
-
-#: kind -> every knob name a record of that kind may set (on any target)
-KNOB_NAMES = {
-    "fused": {"rows_per_chunk", "mm_row_tile", "mm_col_tile", "mm_red_tile", "mm_row_groups", "threads_per_block",
-              "rows_per_thread"},
-    "tree_ensemble": {"strategy", "rows_per_block", "unroll_depth", "threads_per_block"},
-    "sparse_matmul": {"format", "rows_per_block", "mm_row_tile", "threads_per_block"},
-}
-
-
-def space_of(task: KernelTask, target_kind: str) -> Space:
-    return SPACES[(task.kind, target_kind)]
-
 
 def knob_features(kind: str, point: dict) -> dict:
     """Numeric features of a point for the cost model: each knob's value (a default knob: 0),

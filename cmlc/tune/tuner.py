@@ -10,8 +10,8 @@ A candidate that fails to build is skipped (and counted), as MetaSchedule does. 
 candidates are built :data:`BUILD_THREADS` at a time (TVM's build releases the GIL) and timed one
 by one once every build is done, so that no build runs beside a measurement.
 
-Confirmation: on a noisy machine one measurement can be lucky (a point measured 1.2 ms in the
-search and 3.2 ms again, against 2.0 ms for the default). So once a kernel's trials are spent,
+Confirmation: on a noisy machine one measurement can be lucky (a point measured once in the search
+can beat the default and then lose to it when measured again). So once a kernel's trials are spent,
 its :data:`CONFIRM_TOP` fastest points and the default are measured again, interleaved, until
 each has :data:`CONFIRM_MEASUREMENTS`; a point's latency is then the median of its
 measurements, and confirmation repeats while the fastest point is not confirmed. The records
