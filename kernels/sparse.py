@@ -31,6 +31,10 @@ import numpy as np
 from tvm import te, tirx
 from tvm.script import tirx as T
 
+from cmlc.ecg import Op
+from cmlc.ecg.ops import dense_weight
+
+from .chunking import BatchAxis
 from .cpu_schedule import tunable, tunable_fields
 from .rounding import product
 from .rows import PARALLEL, RowLoop
@@ -151,11 +155,6 @@ def _spmm_func(K: int, M: int, dtype: str, NNZ: int, U: int, n_used: int, B: int
 def dense_kernel(attrs: dict, knobs: SpmmKnobs):
     """PrimFunc ``(X (N, K), W (K, M), Y (N, M))`` of the op with its weight dense, scheduled as a
     fused kernel's matmul, and ``[W]``."""
-    from cmlc.ecg import Op
-    from cmlc.ecg.ops import dense_weight
-
-    from .chunking import BatchAxis
-
     K, M = attrs["shape"]
     dtype = attrs["data"].dtype.name
     n = tirx.Var("n", "int64")

@@ -28,7 +28,9 @@ import numpy as np
 from tvm.script import tirx as T
 
 from cmlc.ecg import TreeEnsemble
+from cmlc.options import TREE_STRATEGIES
 
+from .cpu_schedule import tunable
 from .rows import PARALLEL, RowLoop
 
 PERFECT_BUDGET_BYTES = 256 * 2 ** 20   # padded arrays of the perfect lowering, all trees together
@@ -49,10 +51,10 @@ class TreeKnobs:
         the depth, so it builds faster and may run faster (measured: bench/results/design-notes.md).
     """
 
-    rows_per_block: int = 16
+    rows_per_block: int = tunable(16)
     rows: RowLoop = PARALLEL
-    strategy: str = ""
-    unroll_depth: bool = True
+    strategy: str = tunable("", choices=TREE_STRATEGIES)
+    unroll_depth: bool = tunable(True)
 
     @property
     def block(self) -> int:

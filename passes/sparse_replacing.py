@@ -61,9 +61,8 @@ MARGIN = 1.25
 # ... and only for weights with at least this fraction of zeros. The kernel also wins on some
 # dense weights (one output column: it vectorizes across rows where the dense kernel runs a
 # scalar chain), but it is opaque: its input and output are materialized instead of fused with
-# their neighbours, which the per-kernel cost model does not price. bench --ablation measured the
-# loss on dense weights (2 cores, 100k rows): StandardScaler+LogisticRegression 9.35 ms with the
-# SpMM vs 5.04 ms without, LogisticRegression on 500 features 127 ms vs 102 ms.
+# their neighbours, which the per-kernel cost model does not price; bench --ablation measured the
+# loss on dense weights (bench/results/design-notes.md).
 MIN_SPARSITY = 0.5
 
 

@@ -21,14 +21,13 @@ the cost model learns them as one-hot features.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable
 
-from cmlc.kernels.cpu_schedule import L2_BYTES, CpuKnobs, Tunable, tunable_fields
+from cmlc.kernels.cpu_schedule import L2_BYTES, CpuKnobs, tunable_fields
 from cmlc.kernels.gpu_schedule import GpuKnobs
 from cmlc.kernels.sparse import SpmmKnobs
 from cmlc.kernels.trees import TreeKnobs
-from cmlc.options import TREE_STRATEGIES
 from cmlc.translate.tasks import KernelTask
 
 REGISTER_FILE_BYTES = 32 * 64       # 32 vector registers of 512 bits (AVX-512; a bound, not a guess per CPU)
@@ -45,22 +44,11 @@ BACKEND_KNOBS = (CpuKnobs, GpuKnobs)
 KERNEL_KNOBS = {"fused": None, "tree_ensemble": TreeKnobs, "sparse_matmul": SpmmKnobs}
 
 
-def _declared(knobs_type) -> dict:
-    """name -> :class:`Tunable` of a knobs dataclass's tunable fields. ``TreeKnobs`` declares none
-    yet: its fields but ``rows`` (set by the build) are its knobs, ``strategy`` a choice of
-    ``TREE_STRATEGIES``."""
-    declared = tunable_fields(knobs_type)
-    if knobs_type is TreeKnobs and not declared:
-        return {f.name: Tunable(TREE_STRATEGIES if f.name == "strategy" else ()) for f in fields(TreeKnobs)
-                if f.name != "rows"}
-    return declared
-
-
 def _knobs_of(kind: str) -> dict:
     """name -> :class:`Tunable` of every knob a kernel of ``kind`` may set (on any target)."""
     knobs = {name: t for backend in BACKEND_KNOBS for name, t in tunable_fields(backend).items()
              if KERNEL_KNOBS[kind] is None or t.row_loop}
-    return knobs if KERNEL_KNOBS[kind] is None else {**knobs, **_declared(KERNEL_KNOBS[kind])}
+    return knobs if KERNEL_KNOBS[kind] is None else {**knobs, **tunable_fields(KERNEL_KNOBS[kind])}
 
 
 _KNOBS = {kind: _knobs_of(kind) for kind in KERNEL_KNOBS}
