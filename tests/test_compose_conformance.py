@@ -6,7 +6,6 @@ Exact where every part is exact; else 1e-5 relative / 1e-9 absolute. Sparse outp
 scikit-learn are compared through ``.toarray()`` (cmlc returns dense arrays).
 """
 import functools
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,9 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 import cmlc
+import conformance
 from cmlc.errors import InputError, UnsupportedModelError
-from test_preprocessing_conformance import _methods, _sklearn, assert_same
+from conformance import assert_same_output, methods, reference_output
 
 COLUMNS = ["a", "b", "c", "k1", "k2", "m"]
 
@@ -103,14 +103,21 @@ def _as_input(frame, how):
     return values[:, :5] if how == "array-complete" else values
 
 
-@functools.lru_cache(maxsize=None)
-def fitted_and_compiled(name):
-    factory, how, _ = CASES[name]
+def _training_as(how):
+    """The training ``(X, y)``, X as the case takes it (:func:`_as_input`)."""
     X, y = _training()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = factory().fit(_as_input(X, how), y)
-    return est, cmlc.compile(est)
+    return _as_input(X, how), y
+
+
+SUITE = conformance.Suite(__name__)
+for _name, (_make, _how, _) in CASES.items():
+    SUITE.add(_name, _make, functools.partial(_training_as, _how))
+
+
+def fitted_and_compiled(name):
+    """``(estimator, compiled model)`` of a case (the harness' cached fit and compile)."""
+    est, cm, _ = conformance.compiled(SUITE[name])
+    return est, cm
 
 
 def fresh(name):
@@ -124,12 +131,13 @@ def fresh(name):
 @pytest.mark.parametrize("name", list(CASES))
 def test_matches_sklearn(name):
     est, cm = fitted_and_compiled(name)
-    assert _methods(cm) == _methods(est)
+    assert methods(cm) == methods(est)
     X = fresh(name)
-    for method in _methods(est):
-        assert_same(getattr(cm, method)(X), _sklearn(est, method, X), CASES[name][2], method)
+    for method in methods(est):
+        assert_same_output(method, getattr(cm, method)(X), reference_output(est, method, X), exact=CASES[name][2])
         one = X.iloc[:1] if hasattr(X, "iloc") else X[:1]
-        assert_same(getattr(cm, method)(one), _sklearn(est, method, one), CASES[name][2], f"one-row {method}")
+        assert_same_output(method, getattr(cm, method)(one), reference_output(est, method, one), exact=CASES[name][2],
+                           label=f"one-row {method}")
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -164,14 +172,14 @@ def test_nan_accepted_exactly_when_sklearn_does(name):
         bad = X.copy()
         bad[rows, -1 if rows.step else slice(None)] = np.nan
         data = pd.DataFrame(bad, columns=COLUMNS) if CASES[name][1] == "frame" else bad
-        for method in _methods(est):
+        for method in methods(est):
             try:
-                expected = _sklearn(est, method, data)
+                expected = reference_output(est, method, data)
             except ValueError:
                 with pytest.raises(InputError):
                     getattr(cm, method)(data)
                 continue
-            assert_same(getattr(cm, method)(data), expected, CASES[name][2], method)
+            assert_same_output(method, getattr(cm, method)(data), expected, exact=CASES[name][2])
 
 
 def test_ct_refuses_unsupported_part():

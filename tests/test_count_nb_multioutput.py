@@ -19,8 +19,8 @@ from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer
 from sklearn.tree import DecisionTreeClassifier
 
 import cmlc
+import conformance
 from cmlc.errors import InputError
-from cmlc.frontends import METHODS
 
 ATOL = 1e-12
 LABELS = np.array(["low", "mid", "high"])
@@ -53,34 +53,28 @@ CASES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+SUITE = conformance.Suite(__name__)
+for _name, (_make, _data) in CASES.items():
+    SUITE.add(_name, _make, functools.partial(_data, 0))
+
+
 def _fitted(name):
-    factory, data = CASES[name]
-    X, y = data(0)
-    est = factory().fit(X, y)
-    return est, cmlc.compile(est), data
-
-
-def _methods(obj):
-    return [m for m in METHODS if hasattr(obj, m)]
+    """``(estimator, compiled model, data function)`` of a case (the harness' cached fit and compile)."""
+    est, cm, _ = conformance.compiled(SUITE[name])
+    return est, cm, CASES[name][1]
 
 
 def _assert_same(method, got, expected):
-    assert got.dtype == expected.dtype and got.shape == expected.shape, method
-    if expected.dtype.kind in "OUi":
-        np.testing.assert_array_equal(got, expected, err_msg=method)
-    else:
-        np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL, err_msg=method)
+    """Labels identical, probabilities within ``ATOL`` absolute (no relative tolerance)."""
+    conformance.assert_same_output(method, got, expected, rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_matches_sklearn(name):
     est, cm, data = _fitted(name)
     X, _ = data(1)
-    assert _methods(cm) == _methods(est)
     for rows in (X, X[:1], X.astype(np.float32), np.asfortranarray(X)):
-        for method in _methods(est):
-            _assert_same(method, getattr(cm, method)(rows), getattr(est, method)(rows))
+        conformance.assert_matches(est, cm, rows, rtol=0, atol=ATOL)
     np.testing.assert_array_equal(cm.classes_, est.classes_)
     with pytest.raises(InputError, match="features"):
         cm.predict(X[:2, :-1])
@@ -118,22 +112,28 @@ def test_categorical_nb_checks_codes_computed_by_earlier_steps():
         cm.predict(rows)
 
 
-@functools.lru_cache(maxsize=None)
-def _multi_output():
+def _multi_output_data(columns, dtype):
+    """Three targets (int, string labels, multiples of 10); the ``columns`` kept, as ``dtype``."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 6))
     Y = np.column_stack([(X[:, 0] > 0).astype(int), LABELS[(X[:, 1] > -0.5).astype(int) + (X[:, 2] > 0.5)],
                          np.digitize(X[:, 3], [-1, 0, 1]) * 10])
-    est = MultiOutputClassifier(LogisticRegression(max_iter=500)).fit(X, Y.astype(object))
-    est_tree = MultiOutputClassifier(DecisionTreeClassifier(max_depth=4, random_state=0)).fit(X, Y[:, [0, 2]].astype(int))
-    return X, est, est_tree
+    return X, Y[:, columns].astype(dtype)
 
 
-@pytest.mark.parametrize("which", ["logreg-object-labels", "tree-int-labels"])
+MULTI_OUTPUT = {
+    "logreg-object-labels": SUITE.add("MultiOutputClassifier-logreg-object-labels",
+                                      lambda: MultiOutputClassifier(LogisticRegression(max_iter=500)),
+                                      functools.partial(_multi_output_data, [0, 1, 2], object)),
+    "tree-int-labels": SUITE.add("MultiOutputClassifier-tree-int-labels",
+                                 lambda: MultiOutputClassifier(DecisionTreeClassifier(max_depth=4, random_state=0)),
+                                 functools.partial(_multi_output_data, [0, 2], int)),
+}
+
+
+@pytest.mark.parametrize("which", list(MULTI_OUTPUT))
 def test_multioutput_classifier(which):
-    X, est_lr, est_tree = _multi_output()
-    est = est_lr if which.startswith("logreg") else est_tree
-    cm = cmlc.compile(est)
+    est, cm, _ = conformance.compiled(MULTI_OUTPUT[which])
     Xnew = np.random.default_rng(5).standard_normal((120, 6))
     for rows in (Xnew, Xnew[:1]):
         got, expected = cm.predict(rows), est.predict(rows)

@@ -18,6 +18,7 @@ from sklearn import preprocessing as pp
 from sklearn import svm
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.multioutput import MultiOutputRegressor
@@ -25,11 +26,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import cmlc
-from cmlc.frontends import METHODS
-from conftest import classification_data, exact_match_reference, fresh_rows, regression_data
-
-STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
-RTOL, ATOL = 1e-5, 1e-9
+import conformance
+from conformance import ATOL, assert_same_classes, assert_same_output, make_data, methods
+from conftest import exact_match_reference, fresh_rows
 
 
 def _classifiers():
@@ -167,16 +166,30 @@ TRANSFORMERS = {
 }
 
 
-def _case_data(kind, seed=0):
-    if kind in ("binary", "multiclass", "binary-str", "multiclass-str"):
-        X, y = classification_data(2 if kind.startswith("binary") else 4, seed=seed)
-        return X, (STRING_LABELS[y] if kind.endswith("str") else y)
-    if kind == "multioutput":
-        return regression_data(n_targets=3, seed=seed)
-    X, y = regression_data(seed=seed)
-    if kind == "positive":
-        return X, np.exp(y / np.abs(y).max()) + 0.1
-    return X, y
+def _case_data(kind):
+    """The harness' data of ``kind`` (4 classes for 'multiclass'); 'positive' targets 0.1 higher."""
+    X, y = make_data(kind)
+    return X, (y + 0.1 if kind == "positive" else y)
+
+
+def _frozen(make, kind):
+    """``FrozenEstimator`` of ``make()`` fitted beforehand on the case's data (the frozen
+    estimator's own ``fit`` does nothing)."""
+    return FrozenEstimator(make().fit(*_case_data(kind)))
+
+
+#: cases of an estimator fitted before it is frozen: name -> (make(kind), kinds)
+FROZEN = {
+    "FrozenEstimator-LogisticRegression": (
+        lambda kind: _frozen(lambda: lm.LogisticRegression(max_iter=500), kind), ("binary", "multiclass-str")),
+    "FrozenEstimator-Ridge": (lambda kind: _frozen(lm.Ridge, kind), ("regression",)),
+    "FrozenEstimator-StandardScaler": (lambda kind: _frozen(pp.StandardScaler, kind), ("transform",)),
+    "FrozenEstimator-Pipeline-StandardScaler-LinearSVC": (
+        lambda kind: _frozen(lambda: make_pipeline(pp.StandardScaler(), svm.LinearSVC()), kind), ("binary",)),
+    # scikit-learn's replacement of cv="prefit": calibrate a frozen, already fitted classifier
+    "Calibrated-FrozenEstimator-LinearSVC": (
+        lambda kind: CalibratedClassifierCV(_frozen(svm.LinearSVC, kind)), ("binary", "multiclass")),
+}
 
 
 CLASSIFIER_KINDS = ("binary", "multiclass", "multiclass-str")
@@ -187,59 +200,43 @@ FEWER_KINDS = {"Pipeline-StandardScaler-OneVsOne-Calibrated": ("binary", "multic
 #: cases left to ``pytest -m slow`` (the binary case of the same estimator stays in CI)
 SLOW_KINDS = {"Pipeline-StandardScaler-OneVsOne-Calibrated": ("multiclass",)}
 
+SUITE = conformance.Suite(__name__)
+
+
+def _case(name, make, kind):
+    """The case ``name[kind]``, registered in the suite, as a pytest parameter."""
+    case = SUITE.add(f"{name}[{kind}]", make, functools.partial(_case_data, kind))
+    return pytest.param(case, id=case.id, marks=[pytest.mark.slow] if kind in SLOW_KINDS.get(name, ()) else [])
+
+
 CASES = (
-    [pytest.param(name, f, kind, id=f"{name}[{kind}]", marks=[pytest.mark.slow] if kind in SLOW_KINDS.get(name, ()) else [])
-     for name, f in _classifiers().items() for kind in FEWER_KINDS.get(name, CLASSIFIER_KINDS)]
-    + [pytest.param(name, f, "regression", id=f"{name}[regression]") for name, f in _regressors().items()]
-    + [pytest.param(name, f, "multioutput", id=f"{name}[multioutput]") for name, f in MULTI_OUTPUT.items()]
-    + [pytest.param(name, f, "positive", id=f"{name}[positive]") for name, f in GLMS.items()]
-    + [pytest.param(name, f, "transform", id=f"{name}[transform]") for name, f in TRANSFORMERS.items()]
+    [_case(name, f, kind) for name, f in _classifiers().items() for kind in FEWER_KINDS.get(name, CLASSIFIER_KINDS)]
+    + [_case(name, f, "regression") for name, f in _regressors().items()]
+    + [_case(name, f, "multioutput") for name, f in MULTI_OUTPUT.items()]
+    + [_case(name, f, "positive") for name, f in GLMS.items()]
+    + [_case(name, f, "transform") for name, f in TRANSFORMERS.items()]
+    + [_case(name, functools.partial(make, kind), kind) for name, (make, kinds) in FROZEN.items() for kind in kinds]
 )
 
 
-@functools.lru_cache(maxsize=None)
-def fitted_and_compiled(name, kind):
-    factory = next(p.values[1] for p in CASES if p.values[0] == name and p.values[2] == kind)
-    X, y = _case_data(kind)
-    est = factory().fit(X) if kind == "transform" else factory().fit(X, y)
-    return est, cmlc.compile(est), X
-
-
-def _methods(obj):
-    return [m for m in METHODS if hasattr(obj, m)]
-
-
-def assert_same_output(method, got, expected, atol=ATOL):
-    assert got.shape == expected.shape, f"{method}: shape {got.shape} != {expected.shape}"
-    assert got.dtype == expected.dtype, f"{method}: dtype {got.dtype} != {expected.dtype}"
-    if method == "predict" and expected.dtype.kind in "OUSbi":
-        np.testing.assert_array_equal(got, expected, err_msg=method)
-    else:
-        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=atol, err_msg=method)
-
-
-@pytest.mark.parametrize("name, factory, kind", CASES)
-def test_matches_sklearn(name, factory, kind):
-    est, cm, X = fitted_and_compiled(name, kind)
-    assert _methods(cm) == _methods(est)
-    Xnew = fresh_rows(X)
-    for method in _methods(est):
-        assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
+@pytest.mark.parametrize("case", CASES)
+def test_matches_sklearn(case):
+    est, cm, X = conformance.compiled(case)
+    conformance.assert_matches(est, cm, fresh_rows(X))
     if hasattr(est, "classes_"):
-        np.testing.assert_array_equal(cm.classes_, est.classes_)
-        assert cm.classes_.dtype == est.classes_.dtype
+        assert_same_classes(est, cm)
     assert cm.n_features_in_ == est.n_features_in_
 
 
-@pytest.mark.parametrize("name, factory, kind", CASES)
-def test_edge_layouts(name, factory, kind):
+@pytest.mark.parametrize("case", CASES)
+def test_edge_layouts(case):
     """One row, float32, Fortran order and a list give the estimator's answers."""
-    est, cm, X = fitted_and_compiled(name, kind)
+    est, cm, X = conformance.compiled(case)
     Xnew = fresh_rows(X, n=50, seed=2)
     variants = {"one-row": Xnew[:1], "float32": Xnew.astype(np.float32), "fortran": np.asfortranarray(Xnew),
                 "strided": Xnew[::2, :], "list": Xnew[:3].tolist()}
     for label, data in variants.items():
-        for method in _methods(est):
+        for method in methods(est):
             try:
                 expected = getattr(est, method)(data)
             except ValueError:   # scikit-learn fails on the layout (KMeans.predict on float32): compare
@@ -249,16 +246,16 @@ def test_edge_layouts(name, factory, kind):
             # computes in float64) bounds the agreement: 1e-5 of the output's scale.
             atol = 1e-5 * np.abs(expected[np.isfinite(expected)]).max(initial=1) if label == "float32" and expected.dtype.kind == "f" else ATOL
             try:
-                assert_same_output(method, got, expected, atol)
+                assert_same_output(method, got, expected, atol=atol)
             except AssertionError as err:
                 raise AssertionError(f"{label}: {err}") from None
 
 
-@pytest.mark.parametrize("name, factory, kind", CASES)
-def test_refuses_what_sklearn_refuses(name, factory, kind):
+@pytest.mark.parametrize("case", CASES)
+def test_refuses_what_sklearn_refuses(case):
     """A wrong feature count is a clear InputError; NaN is refused exactly when scikit-learn refuses it."""
-    est, cm, X = fitted_and_compiled(name, kind)
-    method = _methods(est)[0]
+    est, cm, X = conformance.compiled(case)
+    method = methods(est)[0]
     with pytest.raises(cmlc.errors.InputError, match="features"):
         getattr(cm, method)(X[:3, :-1])
     with_nan = fresh_rows(X, n=3)

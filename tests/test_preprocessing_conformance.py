@@ -21,10 +21,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
 import cmlc
+import conformance
 from cmlc.errors import InputError, UnsupportedModelError
-from cmlc.frontends import METHODS
+from conformance import ATOL, assert_same_output, dense, methods, reference_output, with_nan
 
-RTOL, ATOL = 1e-5, 1e-9
 N_TRAIN = 200
 
 
@@ -51,16 +51,6 @@ def _categorical(seed, n, fresh=False):
                             rng.integers(0, 2 + extra, n)]).astype(np.float64)
 
 
-def _with_nan(X, seed, fraction=0.15, columns=None):
-    rng = np.random.default_rng(seed)
-    X = X.copy()
-    mask = rng.random(X.shape) < fraction
-    if columns is not None:
-        mask[:, [j for j in range(X.shape[1]) if j not in columns]] = False
-    X[mask] = np.nan
-    return X
-
-
 def _sentinel(seed, n):
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 20, (n, 4)).astype(np.float64)
@@ -73,9 +63,9 @@ DATA = {
     "positive": lambda seed, n, fresh: np.abs(_continuous(seed, n)) + 0.05,
     "categorical": lambda seed, n, fresh: _categorical(seed, n, fresh),
     # NaN seen as a category in columns 0 and 2 at fit time
-    "categorical-nan": lambda seed, n, fresh: _with_nan(_categorical(seed, n, fresh), seed + 7, 0.1, columns=(0, 2)),
+    "categorical-nan": lambda seed, n, fresh: with_nan(_categorical(seed, n, fresh), seed + 7, 0.1, columns=(0, 2)),
     # NaN in columns 0-4 at fit time (column 5 never); fresh data has NaN everywhere
-    "missing": lambda seed, n, fresh: _with_nan(_continuous(seed, n), seed + 5, columns=None if fresh else (0, 1, 2, 3, 4)),
+    "missing": lambda seed, n, fresh: with_nan(_continuous(seed, n), seed + 5, columns=None if fresh else (0, 1, 2, 3, 4)),
     "sentinel": lambda seed, n, fresh: _sentinel(seed, n),
 }
 
@@ -126,6 +116,8 @@ TRANSFORMERS = {
     "SelectKBest": (lambda: fs.SelectKBest(k=3), "continuous", True),
     "SelectPercentile": (lambda: fs.SelectPercentile(percentile=40), "continuous", True),
     "SelectFpr": (lambda: fs.SelectFpr(alpha=0.01), "continuous", True),
+    "SelectFdr": (lambda: fs.SelectFdr(alpha=0.05), "continuous", True),
+    "SelectFwe": (lambda: fs.SelectFwe(alpha=0.05), "continuous", True),
     "GenericUnivariateSelect": (lambda: fs.GenericUnivariateSelect(mode="k_best", param=2), "continuous", True),
     "SelectFromModel-LogisticRegression": (lambda: fs.SelectFromModel(LogisticRegression()), "continuous", True),
     "SelectFromModel-tree-max_features": (
@@ -221,6 +213,9 @@ MODELS = {
 }
 
 ALL = {**TRANSFORMERS, **MODELS}
+SUITE = conformance.Suite(__name__)
+for _name, (_make, _kind, _) in ALL.items():
+    SUITE.add(_name, _make, functools.partial(_training, _kind))
 CASES = [pytest.param(name, id=name) for name in ALL]
 
 # Known gaps, each needing a change outside the frontends (issue 6):
@@ -232,57 +227,31 @@ KNOWN_GAPS = {
     ("RFE-DecisionTree", "inf"): "one NaN/inf policy for all methods; RFE.transform accepts inf, predict does not",
 }
 
-@functools.lru_cache(maxsize=None)
+
 def fitted_and_compiled(name):
-    factory, kind, _ = ALL[name]
-    X, y = _training(kind)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = factory().fit(X, y)
-    return est, cmlc.compile(est), kind
-
-
-def _dense(a):
-    return a.toarray() if hasattr(a, "toarray") else np.asarray(a)
-
-
-def _methods(obj):
-    return [m for m in METHODS if hasattr(obj, m)]
-
-
-def assert_same(got, expected, exact, label="", atol=ATOL):
-    expected = _dense(expected)
-    assert got.shape == expected.shape, f"{label}: shape {got.shape} != {expected.shape}"
-    assert got.dtype == expected.dtype, f"{label}: dtype {got.dtype} != {expected.dtype}"
-    if exact or expected.dtype.kind not in "f":
-        np.testing.assert_array_equal(got, expected, err_msg=label)
-    else:
-        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=atol, err_msg=label)
-
-
-def _sklearn(est, method, X):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return getattr(est, method)(X)
+    """``(estimator, compiled model, data kind)`` of a case (the harness' cached fit and compile)."""
+    est, cm, _ = conformance.compiled(SUITE[name])
+    return est, cm, ALL[name][1]
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_matches_sklearn(name):
     est, cm, kind = fitted_and_compiled(name)
-    assert _methods(cm) == _methods(est)
+    assert methods(cm) == methods(est)
     X = fresh_data(kind, est)
-    for method in _methods(est):
+    for method in methods(est):
         with np.errstate(all="ignore"):
-            assert_same(getattr(cm, method)(X), _sklearn(est, method, X), ALL[name][2], method)
+            assert_same_output(method, getattr(cm, method)(X), reference_output(est, method, X), exact=ALL[name][2])
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_one_row_and_wrong_shape(name):
     est, cm, kind = fitted_and_compiled(name)
     X = fresh_data(kind, est)
-    for method in _methods(est):
+    for method in methods(est):
         with np.errstate(all="ignore"):
-            assert_same(getattr(cm, method)(X[:1]), _sklearn(est, method, X[:1]), ALL[name][2], f"one-row {method}")
+            assert_same_output(method, getattr(cm, method)(X[:1]), reference_output(est, method, X[:1]),
+                               exact=ALL[name][2], label=f"one-row {method}")
         for bad in (X[:3, :-1], np.hstack([X[:3], X[:3, :1]])):
             with pytest.raises(InputError, match="features"):
                 getattr(cm, method)(bad)
@@ -301,12 +270,12 @@ def test_float32_input(name):
     float32, cmlc in float64 and rounds once)."""
     est, cm, kind = fitted_and_compiled(name)
     X = fresh_data(kind, est)[:40].astype(np.float32)
-    for method in _methods(est):
-        expected = _dense(_sklearn(est, method, X))
+    for method in methods(est):
+        expected = dense(reference_output(est, method, X))
         atol = 1e-6 * np.abs(expected[np.isfinite(expected)]).max(initial=1) if expected.dtype.kind == "f" else ATOL
         with np.errstate(all="ignore"):
-            assert_same(getattr(cm, method)(X), expected, ALL[name][2],
-                        f"float32 {method}", atol)
+            assert_same_output(method, getattr(cm, method)(X), expected, exact=ALL[name][2],
+                               label=f"float32 {method}", atol=atol)
 
 
 @pytest.mark.parametrize("name, value", [
@@ -318,16 +287,16 @@ def test_nan_and_inf_accepted_exactly_when_sklearn_does(name, value):
     X = fresh_data(kind, est)[:30].copy()
     X[::3] = value  # whole rows: every transformer meets it, whatever columns it reads
     X[1, -1] = value
-    for method in _methods(est):
+    for method in methods(est):
         try:
             with np.errstate(all="ignore"):
-                expected = _sklearn(est, method, X)
+                expected = reference_output(est, method, X)
         except ValueError:
             with pytest.raises(InputError):
                 getattr(cm, method)(X)
             continue
         with np.errstate(all="ignore"):
-            assert_same(getattr(cm, method)(X), expected, ALL[name][2], method)
+            assert_same_output(method, getattr(cm, method)(X), expected, exact=ALL[name][2])
 
 
 def test_polynomial_features_bit_identical():
@@ -395,4 +364,4 @@ def test_pipeline_step_with_non_float64_output(make):
     X, y = _training(kind)
     est = make().fit(X, y)
     Xf = fresh_data(kind, est)
-    assert_same(cmlc.compile(est).predict(Xf), est.predict(Xf), True, "predict")
+    assert_same_output("predict", cmlc.compile(est).predict(Xf), est.predict(Xf), exact=True)

@@ -16,14 +16,14 @@ from sklearn import svm
 from sklearn.pipeline import make_pipeline
 
 import cmlc
+import conformance
 from cmlc.ecg import evaluate
 from cmlc.errors import InputError, UnsupportedModelError
-from cmlc.frontends import METHODS, REGISTRY, convert
+from cmlc.frontends import REGISTRY, convert
 from cmlc.frontends.sklearn_svm import pairwise_coupling
+from conformance import ATOL, RTOL, assert_same_classes, assert_same_output, make_data, methods
 from conftest import classification_data, fresh_rows, regression_data
 
-STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
-RTOL, ATOL = 1e-5, 1e-9
 N_TRAIN = 200
 
 # gamma as fitted: 'scale' (the default), 'auto' and a float, one per kernel
@@ -35,12 +35,9 @@ KERNELS = {
 }
 
 
-def _data(kind, seed=0):
-    """Training data of a case kind: binary, multiclass (3 classes), '-str' for string labels."""
-    if kind in ("regression", "outlier"):
-        return regression_data(n_samples=N_TRAIN, seed=seed)
-    X, y = classification_data(2 if kind.startswith("binary") else 3, n_samples=N_TRAIN, seed=seed)
-    return X, (STRING_LABELS[y] if kind.endswith("str") else y)
+def _data(kind):
+    """Training data of a case kind (the harness' kinds, 3 classes for 'multiclass', 200 rows)."""
+    return make_data(kind, n_samples=N_TRAIN, n_classes=3)
 
 
 def _classifier_cases():
@@ -67,6 +64,9 @@ def _other_cases():
 
 ALL_CASES = [pytest.param(*c, id=f"{c[0]}[{c[3]}]") for c in [*_classifier_cases(), *_other_cases()]]
 _BY_ID = {f"{c[0]}[{c[3]}]": c for c in [*_classifier_cases(), *_other_cases()]}
+SUITE = conformance.Suite(__name__)
+for _id, (_, _est_name, _params, _kind) in _BY_ID.items():
+    SUITE.add(_id, functools.partial(getattr(svm, _est_name), **_params), functools.partial(_data, _kind))
 
 # compiled with TVM: each estimator and kernel at least once, binary and multiclass, both
 # decision shapes, string labels, probability on and off, break_ties.
@@ -81,31 +81,14 @@ COMPILED = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
 def fitted(case_id):
-    _, est_name, params, kind = _BY_ID[case_id]
-    X, y = _data(kind)
-    est = getattr(svm, est_name)(**params)
-    return (est.fit(X) if kind == "outlier" else est.fit(X, y)), X
+    """``(estimator, X)`` of a case, fitted once per process (the harness' cache)."""
+    return conformance.fitted(SUITE[case_id])
 
 
-@functools.lru_cache(maxsize=None)
 def compiled(case_id):
-    est, X = fitted(case_id)
-    return est, cmlc.compile(est), X
-
-
-def _methods(obj):
-    return [m for m in METHODS if hasattr(obj, m)]
-
-
-def assert_same_output(method, got, expected):
-    assert got.shape == expected.shape, f"{method}: shape {got.shape} != {expected.shape}"
-    assert got.dtype == expected.dtype, f"{method}: dtype {got.dtype} != {expected.dtype}"
-    if method == "predict" and expected.dtype.kind in "OUSbi":
-        np.testing.assert_array_equal(got, expected, err_msg=method)
-    else:
-        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=method)
+    """``(estimator, compiled model, X)`` of a case, compiled once per process (the harness' cache)."""
+    return conformance.compiled(SUITE[case_id])
 
 
 def _reference_outputs(est, X):
@@ -122,8 +105,8 @@ def test_graph_matches_sklearn(name, est_name, params, kind):
     est, X = fitted(f"{name}[{kind}]")
     Xnew = fresh_rows(X, n=500)
     out = _reference_outputs(est, Xnew)
-    assert sorted(out) == sorted(_methods(est))
-    for method in _methods(est):
+    assert sorted(out) == sorted(methods(est))
+    for method in methods(est):
         expected = getattr(est, method)(Xnew)
         np.testing.assert_array_equal(out[method].shape, expected.shape)
         if method == "predict" and expected.dtype.kind != "f":
@@ -135,13 +118,9 @@ def test_graph_matches_sklearn(name, est_name, params, kind):
 @pytest.mark.parametrize("case_id", COMPILED)
 def test_compiled_matches_sklearn(case_id):
     est, cm, X = compiled(case_id)
-    assert _methods(cm) == _methods(est)
-    Xnew = fresh_rows(X, n=300)
-    for method in _methods(est):
-        assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
+    conformance.assert_matches(est, cm, fresh_rows(X, n=300))
     if hasattr(est, "classes_"):
-        np.testing.assert_array_equal(cm.classes_, est.classes_)
-        assert cm.classes_.dtype == est.classes_.dtype
+        assert_same_classes(est, cm)
 
 
 @pytest.mark.parametrize("case_id", ["SVC-rbf-ovr-proba[binary-str]", "SVR-rbf[regression]", "OneClassSVM-rbf[outlier]"])
@@ -149,7 +128,7 @@ def test_one_row_and_float32(case_id):
     est, cm, X = compiled(case_id)
     Xnew = fresh_rows(X, n=40, seed=2)
     for label, data in {"one-row": Xnew[:1], "float32": Xnew.astype(np.float32), "fortran": np.asfortranarray(Xnew)}.items():
-        for method in _methods(est):
+        for method in methods(est):
             try:
                 assert_same_output(method, getattr(cm, method)(data), getattr(est, method)(data))
             except AssertionError as err:
@@ -183,7 +162,7 @@ def _pipelines():
 def test_pipeline_with_scaler(which):
     est, cm, X = _pipelines()[which]
     Xnew = fresh_rows(X, n=300, seed=4)
-    for method in _methods(est):
+    for method in methods(est):
         assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
 
 
@@ -346,7 +325,7 @@ def test_benchmark_svc_workload():
     est = svm.SVC(kernel="rbf", probability=True, random_state=0).fit(X[:5000], y[:5000])
     cm = cmlc.compile(est)
     Xnew = X[5000:]
-    for method in _methods(est):
+    for method in methods(est):
         assert_same_output(method, getattr(cm, method)(Xnew), getattr(est, method)(Xnew))
 
 

@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import cmlc  # noqa: E402
+import conformance  # noqa: E402
 from cmlc import TorchTransformer  # noqa: E402
 from cmlc.errors import InputError, UnsupportedModelError  # noqa: E402
 
@@ -187,11 +188,15 @@ HEADS = {
 }
 
 
-@pytest.mark.parametrize("head", HEADS)
+SUITE = conformance.Suite(__name__)
+HYBRIDS = {head: SUITE.add(f"Pipeline-TorchTransformer-{head}", lambda make=make: make_pipeline(
+    TorchTransformer(_feature_net(), input_shape=(1, 8, 8)), make())) for head, make in HEADS.items()}
+
+
+@pytest.mark.parametrize("head", HYBRIDS)
 def test_hybrid_pipeline_is_one_module_and_matches(head):
     X, y = _digits()
-    net = _feature_net()
-    pipe = make_pipeline(TorchTransformer(net, input_shape=(1, 8, 8)), HEADS[head]()).fit(X[:1200], y[:1200])
+    pipe = HYBRIDS[head].make().fit(X[:1200], y[:1200])
     cm = cmlc.compile(pipe)
     ops = {node.op for node in cm.graph.nodes}
     assert cmlc.ecg.Op.CONV in ops           # the torch part and the sklearn part are one graph ...

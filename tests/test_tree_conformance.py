@@ -13,7 +13,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import cmlc
+import conformance
 from cmlc.errors import InputError
+from conformance import assert_same_output, make_data, methods, with_nan
 from conftest import classification_data, fresh_rows, regression_data
 
 STRATEGIES = ("perfect", "traversal", "gemm")
@@ -44,17 +46,9 @@ CASES = (
 
 
 def _data(kind, nan=False):
-    if kind == "binary":
-        X, y = classification_data(2)
-    elif kind == "multiclass-str":
-        X, y = classification_data(4)
-        y = LABELS[y]
-    else:
-        X, y = regression_data(n_targets=3 if kind == "multioutput" else 1)
-    if nan:
-        X = X.copy()
-        X[np.random.default_rng(7).random(X.shape) < 0.1] = np.nan
-    return X, y
+    """The harness' data of ``kind`` (``LABELS`` for '-str'); NaN in 10% of X with ``nan``."""
+    X, y = make_data(kind, labels=LABELS)
+    return (with_nan(X, 7, 0.1) if nan else X), y
 
 
 @functools.lru_cache(maxsize=None)
@@ -187,26 +181,21 @@ INIT_ESTIMATOR = {
 
 
 def _boost_data(kind):
-    nan = kind.endswith("-nan")
-    kind = kind.removesuffix("-nan")
-    if kind == "positive":
-        X, y = regression_data()
-        return X, np.exp(y / np.abs(y).max())
-    return _data(kind, nan)
+    return _data(kind.removesuffix("-nan"), kind.endswith("-nan"))
 
 
 def _compare_all(est, cm, X, rtol=1e-12, atol=1e-12):
-    methods = [m for m in ("predict", "predict_proba", "predict_log_proba", "decision_function", "score_samples",
-                           "apply") if hasattr(est, m)]
-    assert [m for m in methods if hasattr(cm, m)] == methods
-    for m in methods:
-        expected, got = getattr(est, m)(X), getattr(cm, m)(X)
-        assert got.shape == expected.shape and got.dtype == expected.dtype, m
-        if m == "apply" or (m == "predict" and expected.dtype.kind in "OUi"):
-            np.testing.assert_array_equal(got, expected, err_msg=m)
-        else:
-            np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=m)
+    """``cm`` offers ``est``'s methods, each with ``est``'s output: leaves and labels identical,
+    the rest within ``rtol`` / ``atol``."""
+    expected_methods = methods(est)
+    assert [m for m in expected_methods if hasattr(cm, m)] == expected_methods
+    for m in expected_methods:
+        assert_same_output(m, getattr(cm, m)(X), getattr(est, m)(X), rtol=rtol, atol=atol)
 
+
+SUITE = conformance.Suite(__name__)
+for _name, _make in {**CLASSIFIERS, **REGRESSORS, **{n: make for n, (make, _) in {**BOOSTING, **INIT_ESTIMATOR}.items()}}.items():
+    SUITE.add(_name, _make)
 
 BOOST_CASES = [pytest.param(n, k, s, id=f"{n}[{k}-{s}]") for n, (_, kinds) in {**BOOSTING, **INIT_ESTIMATOR}.items()
                for k in kinds for s in STRATEGIES]

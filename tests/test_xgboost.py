@@ -1,10 +1,14 @@
 """XGBoost models against XGBoost's own predictor: labels identical, float32 outputs within
 float32 rounding (both sum float32 leaves in tree order; transforms may differ by an ulp)."""
+import functools
+
 import numpy as np
 import pytest
 
 import cmlc
-from conftest import classification_data, fresh_rows, regression_data
+import conformance
+from conformance import assert_same_output, make_data, with_nan
+from conftest import classification_data, fresh_rows
 
 xgb = pytest.importorskip("xgboost")
 
@@ -13,18 +17,9 @@ RTOL, ATOL = 2e-6, 2e-7
 
 
 def _data(kind, nan):
-    if kind in ("binary", "multiclass"):
-        X, y = classification_data(2 if kind == "binary" else 4)
-    else:
-        X, y = regression_data()
-        if kind == "positive":
-            y = np.exp(y / np.abs(y).max())
-        elif kind == "unit":
-            y = 1 / (1 + np.exp(-y / 50))
-    X = X.copy()
-    if nan:
-        X[np.random.default_rng(0).random(X.shape) < 0.15] = np.nan
-    return X, y
+    """The harness' data of ``kind`` (4 classes for 'multiclass'); NaN in 15% of X with ``nan``."""
+    X, y = make_data(kind)
+    return (with_nan(X, 0, 0.15) if nan else X.copy()), y
 
 
 def _rows(X, est_booster, nan):
@@ -42,15 +37,11 @@ def _rows(X, est_booster, nan):
 
 
 def _check(est, cm, rows):
+    """predict, predict_proba and apply where ``est`` has them: leaves and labels identical,
+    the rest within ``RTOL`` / ``ATOL``."""
     for m in ("predict", "predict_proba", "apply"):
-        if not hasattr(est, m):
-            continue
-        expected, got = getattr(est, m)(rows), getattr(cm, m)(rows)
-        assert got.shape == expected.shape and got.dtype == expected.dtype, (m, got.dtype, expected.dtype)
-        if m == "apply" or (m == "predict" and expected.dtype.kind in "iu"):
-            np.testing.assert_array_equal(got, expected, err_msg=m)
-        else:
-            np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL, err_msg=m)
+        if hasattr(est, m):
+            assert_same_output(m, getattr(cm, m)(rows), getattr(est, m)(rows), rtol=RTOL, atol=ATOL)
 
 
 CASES = [
@@ -67,37 +58,63 @@ CASES = [
 ]
 
 
+SUITE = conformance.Suite(__name__)
+
+
+def _case(cls, params, kind):
+    """The case of ``cls(n_estimators=25, max_depth=5, **params)`` on ``kind`` data, registered in
+    the suite, as a pytest parameter (id: class, objective, kind)."""
+    case = SUITE.add(f"{cls}-{'-'.join(f'{k}={v}' for k, v in params.items()) or 'default'}-{kind}",
+                     functools.partial(getattr(xgb, cls), n_estimators=25, max_depth=5, **params))
+    return pytest.param(case, kind, id=f"{cls}-{params.get('objective', 'default')}-{kind}")
+
+
 @pytest.mark.parametrize("nan", [False, True], ids=["dense", "nan"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("cls, params, kind", CASES, ids=[f"{c}-{p.get('objective', 'default')}-{k}" for c, p, k in CASES])
-def test_matches_xgboost(cls, params, kind, strategy, nan):
+@pytest.mark.parametrize("case, kind", [_case(*c) for c in CASES])
+def test_matches_xgboost(case, kind, strategy, nan):
     X, y = _data(kind, nan)
-    est = getattr(xgb, cls)(n_estimators=25, max_depth=5, **params).fit(X, y)
+    est = case.make().fit(X, y)
     cm = cmlc.compile(est, options={"tree_strategy": strategy})
     rows = _rows(X, est.get_booster(), nan)
     _check(est, cm, rows)
     _check(est, cm, rows[:1])
 
 
-@pytest.mark.parametrize("objective", ["rank:pairwise", "rank:ndcg"])
+RANKERS = {objective: SUITE.add(f"XGBRanker-{objective}", functools.partial(
+    xgb.XGBRanker, n_estimators=20, max_depth=4, objective=objective)) for objective in ("rank:pairwise", "rank:ndcg")}
+
+
+@pytest.mark.parametrize("objective", list(RANKERS))
 def test_ranker(objective):
     X, y = classification_data(4, n_samples=300)
     qid = np.repeat(np.arange(30), 10)
-    est = xgb.XGBRanker(n_estimators=20, max_depth=4, objective=objective).fit(X, y, qid=qid)
+    est = RANKERS[objective].make().fit(X, y, qid=qid)
     cm = cmlc.compile(est)
     rows = fresh_rows(X)
     np.testing.assert_allclose(cm.predict(rows), est.predict(rows), rtol=RTOL, atol=ATOL)
     assert cm.predict(rows).dtype == np.float32
 
 
-@pytest.mark.parametrize("objective, kind", [("binary:logistic", "binary"), ("multi:softprob", "multiclass"),
-                                             ("multi:softmax", "multiclass"), ("reg:squarederror", "regression")])
-def test_raw_booster(objective, kind):
+def _booster(objective, kind):
+    """A raw ``xgboost.Booster`` (``xgboost.train``) on the ``kind`` data with NaN."""
     X, y = _data(kind, nan=True)
     params = {"objective": objective, "max_depth": 4}
     if kind == "multiclass":
         params["num_class"] = 4
-    booster = xgb.train(params, xgb.DMatrix(X, label=y), num_boost_round=15)
+    return xgb.train(params, xgb.DMatrix(X, label=y), num_boost_round=15)
+
+
+BOOSTERS = [("binary:logistic", "binary"), ("multi:softprob", "multiclass"), ("multi:softmax", "multiclass"),
+            ("reg:squarederror", "regression")]
+for _objective, _kind in BOOSTERS:
+    SUITE.add(f"Booster-{_objective}-{_kind}", functools.partial(_booster, _objective, _kind))
+
+
+@pytest.mark.parametrize("objective, kind", BOOSTERS)
+def test_raw_booster(objective, kind):
+    X, _ = _data(kind, nan=True)
+    booster = SUITE[f"Booster-{objective}-{kind}"].make()
     cm = cmlc.compile(booster)
     rows = _rows(X, booster, nan=True)
     expected = booster.predict(xgb.DMatrix(rows))
