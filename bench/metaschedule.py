@@ -202,7 +202,7 @@ def _fixed_arguments(func: tirx.PrimFunc, inputs):
             raise ValueError(f"tune_primfunc: input for {p.name} is {a.dtype}{a.shape}, the parameter is {dtype}{shape}")
 
     def alloc(device, args_info, alloc_repeat):
-        import numpy   # imported in the runner's worker
+        import numpy  # imported in the runner's worker
         import tvm as _tvm
         repeated = []
         for _ in range(alloc_repeat):

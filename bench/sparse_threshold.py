@@ -29,8 +29,8 @@ from cmlc.ecg import BATCH, GraphBuilder, Op
 from cmlc.ecg.ops import csr_attrs
 from cmlc.passes.sparse_replacing import DTYPES, dense_features, sparse_features, used_columns
 from cmlc.runtime import aligned_empty
-from cmlc.target import host_target
 from cmlc.spec import serial_name
+from cmlc.target import host_target
 from cmlc.translate import build
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,5 +18,4 @@ from .runtime import CompiledModel, load  # noqa: E402
 from .support_table import supported  # noqa: E402
 from .version import __version__  # noqa: E402
 
-
 __all__ = ["CompiledModel", "TorchTransformer", "compile", "dask", "errors", "load", "supported", "tune", "__version__"]

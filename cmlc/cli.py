@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-from cmlc.api import compile as compile_model
-from cmlc.errors import CmlcError
-from cmlc.runtime import load
 import time
 from pathlib import Path
 
 import numpy as np
+
+from cmlc.api import compile as compile_model
+from cmlc.errors import CmlcError
+from cmlc.runtime import load
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 XGBOOST_SUFFIXES = (".json", ".ubj")

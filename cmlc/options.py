@@ -5,7 +5,6 @@ from dataclasses import dataclass, fields
 
 from cmlc.errors import CmlcError
 
-
 #: the lowerings of a tree ensemble a user may ask for (``tree_strategy``, besides ``"auto"``);
 #: ``cmlc.translate.tree_strategy`` builds each of them
 TREE_STRATEGIES = ("perfect", "traversal", "gemm")

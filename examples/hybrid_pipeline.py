@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from quickstart import median_seconds   # examples/ is on sys.path when this script runs
+from quickstart import median_seconds  # examples/ is on sys.path when this script runs
 
 ROW_SHAPE = (1, 8, 8)
 

@@ -5,15 +5,17 @@ opt level. :func:`run_passes` runs every enabled pass in registration order (the
 below), repeating the list until no pass changes the graph, and returns the log of what changed.
 Every pass must keep ``ecg.evaluate(before, X) == ecg.evaluate(after, X)``.
 """
-from .manager import PASSES, PassRecord, explain, passes_of_family, register_pass, run_passes
 # registration order is run order
-from . import tree_gemm  # noqa: F401,E402
-from . import redundant_elimination  # noqa: F401,E402
-from . import fold_into_trees  # noqa: F401,E402
-from . import relaxed  # noqa: F401,E402
-from . import constant_folding  # noqa: F401,E402
-from . import dtype_rewriting  # noqa: F401,E402
-from . import sparse_replacing  # noqa: F401,E402
-from . import dead_code  # noqa: F401,E402
+from . import (
+    constant_folding,  # noqa: F401,E402
+    dead_code,  # noqa: F401,E402
+    dtype_rewriting,  # noqa: F401,E402
+    fold_into_trees,  # noqa: F401,E402
+    redundant_elimination,  # noqa: F401,E402
+    relaxed,  # noqa: F401,E402
+    sparse_replacing,  # noqa: F401,E402
+    tree_gemm,  # noqa: F401,E402
+)
+from .manager import PASSES, PassRecord, explain, passes_of_family, register_pass, run_passes
 
 __all__ = ["PASSES", "PassRecord", "explain", "passes_of_family", "register_pass", "run_passes"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
 from cmlc.ecg import Graph, verify
 
 

@@ -119,8 +119,10 @@ def test_bench_ablation_runs_cmlc_without_each_pass(tmp_path):
 def test_workload_cmlc_options_reach_the_cmlc_systems(tmp_path):
     """rf_small_gemm asks cmlc for the GEMM tree lowering; the ablation systems keep the option."""
     import json
+
     import joblib
     import numpy as np
+
     from bench.systems import get_system
     from bench.workloads import WORKLOADS, prepare
     prepare(WORKLOADS["rf_small_gemm"], n_train=300, n_test=50, folder=tmp_path)
@@ -153,6 +155,7 @@ def test_metaschedule_is_stopped_at_its_budget():
 def test_metaschedule_within_its_budget_returns_a_schedule():
     import numpy as np
     import tvm
+
     from bench.metaschedule import tune_primfunc_within
     x = np.arange(64 * 8, dtype=np.float64).reshape(64, 8)
     best, wall_s = tune_primfunc_within(_doubling_kernel(), 64, 2, budget_s=600.0, inputs=[x])

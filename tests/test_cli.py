@@ -10,7 +10,6 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 from cmlc.cli import main
-
 from conftest import classification_data, fresh_rows
 
 

@@ -28,11 +28,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import cmlc
+from cmlc.devices import CudaPlacement, ensure_cuda_compiler
 from cmlc.ecg import Op
 from cmlc.errors import DeviceNotFoundError, InputError, TargetError
 from cmlc.kernels import GpuKnobs
 from cmlc.runtime import CompiledModel
-from cmlc.devices import CudaPlacement, ensure_cuda_compiler
 from cmlc.runtime.inputs import address, check_input
 from cmlc.target import cuda_source, host_target, resolve_target, target_to_json
 from cmlc.translate import BACKENDS, build

@@ -13,7 +13,6 @@ from sklearn.ensemble import GradientBoostingClassifier  # noqa: E402
 
 import cmlc  # noqa: E402
 from cmlc.errors import CmlcError, InputError  # noqa: E402
-
 from conftest import classification_data, fresh_rows  # noqa: E402
 
 

@@ -184,9 +184,10 @@ def test_not_run_below_opt_level_two(opt_level):
 
 def test_tree_feature_indices_narrow():
     """A forest over 28 features stores its feature indices as int8; answers unchanged."""
-    import cmlc
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
+
+    import cmlc
     X, y = make_classification(300, 28, random_state=0)
     model = RandomForestClassifier(5, max_depth=4, random_state=0).fit(X, y)
     cm = cmlc.compile(model, options={"explain": True})

@@ -50,6 +50,7 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, x, indices=np.array([4, 0, 0, 2]))
     elif op in (Op.TREE_ENSEMBLE, Op.TREE_LEAVES):
         from sklearn.ensemble import RandomForestRegressor
+
         from cmlc.frontends.sklearn_trees import ensemble_from_sklearn, regression_values
         Xf = _x(n=200, seed=11)
         rf = RandomForestRegressor(n_estimators=4, max_depth=4, random_state=0).fit(Xf, Xf[:, :2] * 3)

@@ -11,7 +11,6 @@ from sklearn.linear_model import LogisticRegression
 import cmlc
 from bench.memory import measure
 from cmlc.errors import InputError
-
 from conftest import classification_data, fresh_rows
 
 

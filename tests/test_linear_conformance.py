@@ -8,14 +8,12 @@ import functools
 
 import numpy as np
 import pytest
-from sklearn import cluster
+from sklearn import cluster, neighbors, svm
 from sklearn import decomposition as dec
 from sklearn import linear_model as lm
 from sklearn import naive_bayes as nb
-from sklearn import neighbors
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
-from sklearn import svm
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
 from sklearn.frozen import FrozenEstimator

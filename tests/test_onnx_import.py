@@ -12,8 +12,13 @@ skl2onnx = pytest.importorskip("skl2onnx")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
-from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegressor,  # noqa: E402
-                              HistGradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (  # noqa: E402
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402

@@ -15,11 +15,11 @@ from sklearn.tree import DecisionTreeClassifier
 
 import cmlc
 from cmlc import passes
-from cmlc.ecg import BATCH, Const, GraphBuilder, Op, evaluate, verify
+from cmlc.ecg import BATCH, GraphBuilder, Op, evaluate, verify
 from cmlc.frontends import convert
-from graph_tools import random_graph
 from cmlc.passes.monotone_chain import float_key, key_float, largest_passing
 from cmlc.passes.redundant_elimination import lossless_cast
+from graph_tools import random_graph
 from redundancy_graphs import probe_rows, random_ensemble, redundancy_graph, scaler_tree_graph
 
 EXACT = ["simplify", "common_subexpressions", "drop_injective_before_argmax", "fold_monotone_into_thresholds"]
@@ -459,8 +459,8 @@ def test_affine_fold_leaves_a_scaler_with_other_readers():
 
 
 def test_pattern_rewrite_must_keep_the_type():
-    from cmlc.passes.patterns import P, RuleSet
     from cmlc.ecg import ECGTypeError
+    from cmlc.passes.patterns import P, RuleSet
     bad = RuleSet([(P(Op.EXP, P.var("x")), lambda ctx, x: ctx.emit(Op.CAST, x, dtype="float32"))])
     with pytest.raises(ECGTypeError, match="expected"):
         bad.apply(_graph(lambda b, x: {"out": b.emit(Op.EXP, x)}))

@@ -273,11 +273,12 @@ def _libsvm_multiclass_probability(Q, k):
 def test_pairwise_coupling_is_libsvms_loop(k):
     """The op's numpy reference gives libsvm's loop bit for bit, and its compiled kernel to a few
     ulps, on pairwise tables spread over (0, 1), clustered at the clip bounds and at 1/2, and with NaN."""
+    import tvm
+    from tvm import relax
+
     from cmlc.ecg import BATCH, GraphBuilder
     from cmlc.frontends.sklearn_svm import coupling_matrix
     from cmlc.translate import build
-    from tvm import relax
-    import tvm
     rng = np.random.default_rng(k)
     n_pairs = k * (k - 1) // 2
     pr = np.vstack([rng.uniform(1e-7, 1 - 1e-7, (300, n_pairs)), rng.choice([1e-7, 0.5, 1 - 1e-7], (60, n_pairs)),

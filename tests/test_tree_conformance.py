@@ -113,8 +113,8 @@ def test_inf_refused_like_sklearn():
 
 
 def test_auto_strategy_and_budget():
-    from cmlc.translate.tree_strategy import choose as choose_strategy
     from cmlc.frontends.sklearn_trees import class_fractions, ensemble_from_sklearn
+    from cmlc.translate.tree_strategy import choose as choose_strategy
     X, y = classification_data(2, n_samples=2000)
     deep = ens.RandomForestClassifier(n_estimators=3, random_state=0).fit(X + np.random.default_rng(0).normal(0, 3, X.shape), y)
     ensemble = ensemble_from_sklearn([e.tree_ for e in deep.estimators_], class_fractions)

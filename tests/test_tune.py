@@ -5,7 +5,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -19,10 +18,9 @@ from cmlc.pipeline import lower
 from cmlc.target import resolve_target, target_to_json
 from cmlc.translate import KernelTask, build, kernel_instances
 from cmlc.translate.tree_strategy import GEMM_TUNING_ENTRIES
-from cmlc.tune import CostModel, MeasureConfig, Record, RecordDB, SPACES, batch_bucket, clear_cache, tune_graph
+from cmlc.tune import SPACES, CostModel, MeasureConfig, Record, RecordDB, batch_bucket, clear_cache, tune_graph
 from cmlc.tune import records as records_module
 from cmlc.tune.space import L2_BYTES, MAX_UNROLLED_STEPS, REGISTER_FILE_BYTES, _spread_divisors
-
 from conftest import classification_data, fresh_rows
 
 FAST = MeasureConfig(repeats=3, min_repeat_ms=1, flush_cache=False)
@@ -77,8 +75,8 @@ def test_fused_space_respects_its_constraints(max_red, max_cols):
 @pytest.mark.parametrize("width, rows", [(4, 64), (2048, 64), (4096, 32), (100_000, 8)])
 def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
     """64 rows per chunk, halved while a chunk of the intermediates' rows exceeds L2 (1 MiB)."""
-    import tvm
     from tvm import te
+
     from cmlc.kernels.cpu_schedule import auto_rows_per_chunk
     n = te.var("n", "int64")
     x = te.placeholder((n, 3), "float64", name="x")
@@ -94,6 +92,7 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
     and every result is bit-identical to the scalar schedule's."""
     import tvm
     from tvm import te
+
     from cmlc.ecg import Op
     from cmlc.kernels.cpu_schedule import MAX_VECTOR_LANES, CpuKnobs, schedule_cpu, vector_lanes
     n = te.var("n", "int64")

@@ -15,7 +15,6 @@ from .onnx_ml import convert_onnx, is_onnx_source
 from .registry import REGISTRY, FrontendBuilder
 from .tags import step_accepts_nan
 
-
 #: name of the graph output that computes the ``i``-th value a domain check reads
 DOMAIN_CHECK = "domain_check_{}"
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
 from cmlc.ecg import ECGTypeError, GraphBuilder, Value
 from cmlc.errors import UnsupportedModelError
 from cmlc.spec import METHODS, InputDomain  # noqa: F401  (converters import them from here)

@@ -18,11 +18,11 @@ from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
 from sklearn.isotonic import IsotonicRegression
 from sklearn.preprocessing import LabelEncoder
 
-from cmlc.ecg import BATCH, GraphBuilder, Op, Value
+from cmlc.ecg import GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .registry import REGISTRY, Converted, frontend
 from .builders import as_column, normalize_rows_or_uniform
+from .registry import REGISTRY, Converted, frontend
 from .sklearn_meta import response
 from .tags import step_accepts_nan
 

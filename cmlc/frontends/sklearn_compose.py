@@ -17,8 +17,8 @@ from sklearn.pipeline import FeatureUnion
 from cmlc.ecg import Op
 from cmlc.errors import UnsupportedModelError
 
-from .tags import step_accepts_nan
 from .registry import REGISTRY, Converted, frontend
+from .tags import step_accepts_nan
 
 
 def _transform_part(b, transformer, x, weight):

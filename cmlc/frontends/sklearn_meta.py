@@ -13,8 +13,8 @@ from sklearn.base import is_classifier, is_regressor
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .registry import REGISTRY, Converted, frontend
 from .builders import as_column
+from .registry import REGISTRY, Converted, frontend
 
 
 def _inner(est, b: GraphBuilder, x: Value) -> Converted:

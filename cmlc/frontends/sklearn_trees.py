@@ -15,10 +15,11 @@ from sklearn import tree as sk_tree
 from cmlc.ecg import BATCH, Op, TreeEnsemble, round_threshold_down
 from cmlc.errors import UnsupportedModelError
 
-from .links import FORWARD, INVERSE, link_name
-from .ensembles import concat_ensembles, tree_apply, tree_sum
-from .registry import REGISTRY, Converted, frontend
 from .builders import binary_columns
+from .ensembles import concat_ensembles, tree_apply, tree_sum
+from .links import FORWARD, INVERSE, link_name
+from .registry import REGISTRY, Converted, frontend
+
 
 def ensemble_from_sklearn(trees, leaf_values) -> TreeEnsemble:
     """Concatenate fitted ``sklearn.tree._tree.Tree`` objects into one :class:`TreeEnsemble`.

@@ -18,9 +18,9 @@ import numpy as np
 from cmlc.ecg import BATCH, Op, TreeEnsemble
 from cmlc.errors import UnsupportedModelError
 
-from .registry import Converted, frontend
 from .builders import binary_columns
 from .ensembles import concat_ensembles, tree_apply, tree_sum
+from .registry import Converted, frontend
 
 try:
     import xgboost as xgb

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cmlc.devices import DLPACK_CPU, DLPACK_CUDA
 from cmlc.errors import InputError
 
-from cmlc.devices import DLPACK_CPU, DLPACK_CUDA
 from .inputs import ALIGNMENT, InputSchema, check_domain, check_shape, is_torch_tensor, nonfinite_error
 
 DEVICE_NAMES = {DLPACK_CUDA: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan", 8: "metal", 10: "rocm",

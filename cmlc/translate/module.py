@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -24,8 +23,8 @@ from tvm import relax, tirx
 
 from cmlc.ecg import BATCH, Graph, Op, OpGroup
 from cmlc.errors import TuningRecordWarning
-from cmlc.spec import serial_name
 from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_cpu, schedule_gpu
+from cmlc.spec import serial_name
 
 from .fused_kernel import build_fused_kernel
 from .tasks import KernelTask, fused_task, opaque_task

@@ -15,8 +15,8 @@ import numpy as np
 from cmlc.ecg import BATCH, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .standard_ops import as_index
 from .registry import ML_DOMAIN, Labels, ProbabilityMaps, materialize_labels, onnx_op
+from .standard_ops import as_index
 
 FLT_LOWEST = float(np.finfo(np.float32).min)
 

@@ -15,8 +15,8 @@ float32, as ORT returns it).
 from __future__ import annotations
 
 from cmlc.errors import UnsupportedModelError
-
 from cmlc.spec import ModelSpec
+
 from .importer import WalkResult
 from .registry import Labels, ProbabilityMaps
 

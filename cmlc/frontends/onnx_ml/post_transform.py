@@ -22,6 +22,7 @@ from cmlc.errors import UnsupportedModelError
 
 from .registry import ImportContext
 
+
 def _k(ctx: ImportContext, like: Value, v) -> Value:
     return ctx.like(like, v)
 

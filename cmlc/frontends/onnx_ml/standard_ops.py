@@ -12,7 +12,7 @@ import numpy as np
 from cmlc.ecg import BATCH, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .registry import ImportContext, Labels, OnnxNode, materialize_labels, onnx_op
+from .registry import Labels, OnnxNode, materialize_labels, onnx_op
 
 #: ONNX TensorProto element types -> numpy dtypes cmlc computes with (object: strings)
 ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 8: "object", 9: "bool",

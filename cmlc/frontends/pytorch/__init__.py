@@ -19,8 +19,8 @@ from __future__ import annotations
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from cmlc.errors import UnsupportedModelError
-from cmlc.options import OptionError
 from cmlc.frontends.registry import REGISTRY, Converted, frontend
+from cmlc.options import OptionError
 
 from .transformer import TorchTransformer, as_numpy, is_torch_module
 
