@@ -9,7 +9,9 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "cmlc" / "version.py").r
 
 # kernels/ and passes/ live at the top level but install as cmlc.kernels / cmlc.passes.
 PACKAGE_DIR = {"cmlc": "cmlc", "cmlc.kernels": "kernels", "cmlc.passes": "passes"}
-PACKAGES = (["cmlc"] + [f"cmlc.{p}" for p in find_packages("cmlc")]
+# cmlc/kernels and cmlc/passes are symlinks to them (so tools that read the package from the file
+# system, e.g. lint-imports, see it as installed): find_packages("cmlc") must not list them again.
+PACKAGES = (["cmlc"] + [f"cmlc.{p}" for p in find_packages("cmlc", exclude=["kernels", "kernels.*", "passes", "passes.*"])]
             + ["cmlc.kernels"] + [f"cmlc.kernels.{p}" for p in find_packages("kernels")]
             + ["cmlc.passes"] + [f"cmlc.passes.{p}" for p in find_packages("passes")])
 
