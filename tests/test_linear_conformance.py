@@ -304,8 +304,10 @@ def test_kneighbors_distance_weights_put_exact_matches_at_zero(cls):
     X = rng.standard_normal((80, 5))
     y = rng.integers(0, 3, 80) if cls is neighbors.KNeighborsClassifier else rng.standard_normal(80)
     est = cls(3, weights="distance", algorithm="brute").fit(X, y)
+    # whether BLAS leaves a residue depends on the CPU's OpenBLAS kernel (the Zen kernel leaves one on
+    # some rows, SkylakeX on none); the answers are checked either way
     residue = est.kneighbors(X)[0][:, 0] != 0
-    assert residue.any() and not residue.all()
+    assert not residue.all()
     cm, reference = cmlc.compile(est), exact_match_reference(est)
     method = "predict_proba" if hasattr(est, "predict_proba") else "predict"
     got = getattr(cm, method)(X)
