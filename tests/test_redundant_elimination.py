@@ -19,6 +19,7 @@ from cmlc.ecg import BATCH, GraphBuilder, Op, evaluate, verify
 from cmlc.frontends import convert
 from cmlc.passes.monotone_chain import float_key, key_float, largest_passing
 from cmlc.passes.redundant_elimination import lossless_cast
+from cmlc.translate import tree_strategy
 from graph_tools import random_graph
 from redundancy_graphs import probe_rows, random_ensemble, redundancy_graph, scaler_tree_graph
 
@@ -302,7 +303,9 @@ def test_float64_thresholds_stay_float64():
     after = live(run_pass("fold_monotone_into_thresholds", graph))
     (tree,) = _tree_nodes(after)
     assert tree.inputs[0] is after.inputs[0] and tree.attrs["ensemble"].threshold.dtype == np.float64
-    assert tree.attrs["strategy"] == _tree_nodes(graph)[0].attrs["strategy"]
+    (before,) = _tree_nodes(graph)
+    assert tree.attrs["strategy_requested"] == before.attrs["strategy_requested"]
+    assert tree_strategy.strategy_of(tree) == tree_strategy.strategy_of(before)
     Xt = sklearn_rows(np.vstack([probe_rows([after], 3), [[np.nan, 1.0, 1.0]]]))
     np.testing.assert_array_equal(evaluate(after, Xt)["predict"], model.predict(Xt))
     assert_same_outputs(graph, after, Xt)
