@@ -1,7 +1,8 @@
-"""python -m bench [--quick] [--ablation] [--models a,b] [--systems a,b] [--batch 1,1000] [--threads 1,all] [--out DIR]
+"""python -m bench [--quick] [--ablation] [--models a,b] [--systems a,b] [--batch 1,1000] [--threads 1,all]
+                 [--dtype float64,float32] [--out DIR]
 
-Trains each selected workload once, then runs every (workload, system, thread count) in a
-fresh worker process and writes results.csv, results.md and plots/ into --out.
+Trains each selected workload once, then runs every (workload, system, thread count, input
+dtype) in a fresh worker process and writes results.csv, results.md and plots/ into --out.
 """
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import product
 from pathlib import Path
 
 from bench import report
 from bench.systems import ABLATION_PREFIX, NO_PASSES, SYSTEMS, ablation_systems, get_system
 from bench.worker import HIDE_TVM_PRELUDE
-from bench.workloads import QUICK_WORKLOADS, WORKLOADS, prepare
+from bench.workloads import DTYPES, QUICK_WORKLOADS, WORKLOADS, Workload, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -47,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=lambda s: [int(x) for x in _list(s)], help="batch sizes, e.g. 1,1000,100000")
     p.add_argument("--threads", type=lambda s: sorted({ALL_THREADS if x == "all" else int(x) for x in _list(s)}),
                    help="thread counts, e.g. 1,all")
+    p.add_argument("--dtype", dest="dtypes", type=_list, default=[DTYPES[0]],
+                   help=f"input dtypes, from: {', '.join(DTYPES)} (default {DTYPES[0]}, in either mode)")
     p.add_argument("--repeats", type=int, help="timed calls per batch size")
     p.add_argument("--update-readme", action="store_true",
                    help="write the summary table into README.md's performance section")
@@ -67,7 +71,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.ablation:
         args.systems = list(dict.fromkeys(args.systems + ["cmlc"] + ablation_systems()))
     known_systems = list(SYSTEMS) + [s for s in args.systems if s.startswith(ABLATION_PREFIX) or s == NO_PASSES]
-    for name, known, what in [(args.models, WORKLOADS, "workload"), (args.systems, known_systems, "system")]:
+    for name, known, what in [(args.models, WORKLOADS, "workload"), (args.systems, known_systems, "system"),
+                              (args.dtypes, DTYPES, "dtype")]:
         unknown = set(name) - set(known)
         if unknown:
             p.error(f"unknown {what}(s) {sorted(unknown)}; choose from {', '.join(known)}")
@@ -111,11 +116,11 @@ def cpu_name() -> str:
     return platform.machine()
 
 
-def run_worker(folder: Path, system: str, threads: int, args) -> dict:
+def run_worker(folder: Path, system: str, threads: int, dtype: str, args) -> dict:
     """Returns the worker's result dict; a crash or timeout becomes an error result."""
-    result = folder / f"{system}-t{threads}.json"
+    result = folder / f"{system}-t{threads}-{dtype}.json"
     cmd = worker_command(system, "--dir", str(folder), "--system", system, "--threads", str(threads),
-                         "--batches", ",".join(map(str, args.batch)), "--repeats", str(args.repeats),
+                         "--dtype", dtype, "--batches", ",".join(map(str, args.batch)), "--repeats", str(args.repeats),
                          "--warmup", str(args.warmup), "--budget", str(args.budget), "--result", str(result))
     try:
         proc = subprocess.run(cmd, env=worker_env(threads), capture_output=True, text=True, timeout=args.timeout)
@@ -127,12 +132,28 @@ def run_worker(folder: Path, system: str, threads: int, args) -> dict:
     return json.loads(result.read_text())
 
 
+def run_system(folder: Path, workload: Workload, system: str, args) -> list[dict]:
+    """Runs one workload on one system at every (thread count, input dtype); prints a line per
+    worker and returns the CSV rows."""
+    rows = []
+    for t, dtype in product(args.threads, args.dtypes):
+        start = time.perf_counter()
+        result = run_worker(folder, system, t, dtype, args)
+        new = report.rows_from_result(workload.name, workload.method, system, t, dtype, args.batch, result)
+        rows += new
+        status = ", ".join(f"b{r['batch']}={r['status']}" for r in new)
+        reasons = dict.fromkeys(r["reason"] for r in new if r.get("reason"))
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        print(f"    {system:15} threads {t} {dtype}: {status}{why} [{time.perf_counter() - start:.0f} s]", flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     """Runs the benchmark; writes the CSV, markdown and plots; prints the summary. Returns 0."""
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cmlc bench, {args.mode} mode: workloads {args.models}, batches {args.batch}, threads {args.threads}, "
-          f"{args.repeats} timed calls, {args.n_train} training rows; {ALL_THREADS} usable cores")
+          f"input dtypes {args.dtypes}, {args.repeats} timed calls, {args.n_train} training rows; {ALL_THREADS} usable cores")
     with ThreadPoolExecutor(2) as pool:
         probes = dict(zip(args.systems, pool.map(probe, args.systems)))
     systems, lines = [], []
@@ -155,25 +176,15 @@ def main(argv=None) -> int:
                 print(f"  workload {wname}: SKIPPED, {w.needs} is not installed")
                 continue
             folder = Path(tmp) / wname
-            meta = prepare(w, args.n_train, max(args.batch), folder)
+            meta = prepare(w, args.n_train, max(args.batch), folder, args.dtypes)
             print(f"  workload {wname}: {meta['estimator']}, {w.n_features} features, "
                   f"fit in {meta['fit_s']:.1f} s")
             for name in systems:
-                if get_system(name).kinds is not None and w.kind not in get_system(name).kinds:
-                    continue
-                for t in args.threads:
-                    start = time.perf_counter()
-                    result = run_worker(folder, name, t, args)
-                    new = report.rows_from_result(wname, w.method, name, t, args.batch, result)
-                    rows += new
-                    status = ", ".join(f"b{r['batch']}={r['status']}" for r in new)
-                    reasons = dict.fromkeys(r["reason"] for r in new if r.get("reason"))
-                    why = f" ({'; '.join(reasons)})" if reasons else ""
-                    print(f"    {name:15} threads {t}: {status}{why} [{time.perf_counter() - start:.0f} s]",
-                          flush=True)
+                if get_system(name).kinds is None or w.kind in get_system(name).kinds:
+                    rows += run_system(folder, w, name, args)
     report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,
-                   repeats=args.repeats, warmup=args.warmup, system_lines=lines,
+                   dtypes=args.dtypes, repeats=args.repeats, warmup=args.warmup, system_lines=lines,
                    machine=f"{cpu_name()}, {ALL_THREADS} usable cores, Python {platform.python_version()}")
     report.write_csv(rows, args.out / "results.csv")
     md = report.markdown(rows, systems, context)

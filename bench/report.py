@@ -10,7 +10,7 @@ from pathlib import Path
 LABEL_AGREEMENT_MIN = 0.999
 PROBA_ATOL = 1e-4
 
-COLUMNS = ["workload", "system", "threads", "batch", "method", "status", "reason",
+COLUMNS = ["workload", "system", "threads", "batch", "dtype", "method", "status", "reason",
            "median_ms", "q25_ms", "q75_ms", "min_ms", "max_ms", "runs", "rows_per_s",
            "speedup_vs_sklearn", "best_peer", "speedup_vs_best_peer",
            "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct"]
@@ -21,10 +21,10 @@ def is_correct(agreement: float, diff: float | None) -> bool:
     return agreement >= LABEL_AGREEMENT_MIN and (diff is None or diff <= PROBA_ATOL)
 
 
-def rows_from_result(workload: str, method: str, system: str, threads: int, batches: list[int],
+def rows_from_result(workload: str, method: str, system: str, threads: int, dtype: str, batches: list[int],
                      result: dict) -> list[dict]:
     """Returns one CSV row per batch size for a worker result (status ok | WRONG | unsupported | error)."""
-    base = {"workload": workload, "system": system, "threads": threads, "method": method,
+    base = {"workload": workload, "system": system, "threads": threads, "dtype": dtype, "method": method,
             "convert_s": result.get("convert_s"), "peak_rss_mb": result.get("peak_rss_mb")}
     rows = []
     for b in batches:
@@ -46,20 +46,25 @@ def rows_from_result(workload: str, method: str, system: str, threads: int, batc
     return rows
 
 
+def _key(r: dict) -> tuple:
+    """Returns what a row measured, apart from the system: (workload, threads, batch, dtype)."""
+    return r["workload"], r["threads"], r["batch"], r["dtype"]
+
+
 def add_ratios(rows: list[dict], peers: set[str]) -> None:
     """Fills speed-ups (>1 is faster) vs scikit-learn and vs the fastest correct peer, in place.
 
-    Only correct rows of the same (workload, threads, batch) are compared; "best peer" is the
-    fastest system in ``peers`` other than the row's own.
+    Only correct rows of the same (workload, threads, batch, dtype) are compared; "best peer" is
+    the fastest system in ``peers`` other than the row's own.
     """
     groups: dict[tuple, dict[str, float]] = {}
     for r in rows:
         if r["status"] == "ok":
-            groups.setdefault((r["workload"], r["threads"], r["batch"]), {})[r["system"]] = r["median_ms"]
+            groups.setdefault(_key(r), {})[r["system"]] = r["median_ms"]
     for r in rows:
         if r["status"] != "ok":
             continue
-        times = groups[(r["workload"], r["threads"], r["batch"])]
+        times = groups[_key(r)]
         if "sklearn" in times:
             r["speedup_vs_sklearn"] = times["sklearn"] / r["median_ms"]
         others = {s: t for s, t in times.items() if s in peers and s != r["system"]}
@@ -82,9 +87,12 @@ NUMERIC = {"threads": int, "batch": int, "runs": int, **{c: float for c in COLUM
 
 
 def read_csv(path: Path) -> list[dict]:
-    """Reads the rows :func:`write_csv` wrote (empty cells -> None, numbers typed back)."""
+    """Reads the rows :func:`write_csv` wrote (empty cells -> None, numbers typed back).
+
+    A CSV from before the dtype column has float64 rows (the only input dtype then)."""
     with open(path, newline="") as f:
-        return [{k: (None if v == "" else NUMERIC.get(k, str)(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{"dtype": "float64", **{k: (None if v == "" else NUMERIC.get(k, str)(v)) for k, v in row.items()}}
+                for row in csv.DictReader(f)]
 
 
 def _ms(ms: float) -> str:
@@ -121,24 +129,47 @@ def _table(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
 
 
+def _ordered_keys(rows: list[dict]) -> list[tuple]:
+    """Returns the distinct :func:`_key` of ``rows`` in run order, except that the dtypes of one
+    (workload, threads, batch) come next to each other, so the tables show them side by side."""
+    keys = list(dict.fromkeys(map(_key, rows)))
+    first: dict[tuple, int] = {}
+    for k in keys:
+        first.setdefault(k[:3], len(first))
+    return sorted(keys, key=lambda k: first[k[:3]])   # stable: the dtypes keep their run order
+
+
+def _by_key(rows: list[dict]) -> dict[tuple, dict]:
+    """Returns ``rows`` keyed by :func:`_key` + (system,)."""
+    return {_key(r) + (r["system"],): r for r in rows}
+
+
+def _cmlc_rows(rows: list[dict]) -> list[dict]:
+    """Returns the cmlc rows in table order (:func:`_ordered_keys`)."""
+    keyed = _by_key(rows)
+    return [keyed[k + ("cmlc",)] for k in _ordered_keys(rows) if k + ("cmlc",) in keyed]
+
+
 def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
-    """Returns the markdown report: set-up, latency table, compile/memory table, cmlc summary, flags."""
-    keyed = {(r["workload"], r["threads"], r["batch"], r["system"]): r for r in rows}
-    order = list(dict.fromkeys((r["workload"], r["threads"], r["batch"]) for r in rows))
-    latency = [[w, str(t), str(b)] + [_cell(keyed.get((w, t, b, s))) for s in systems] for w, t, b in order]
+    """Returns the markdown report: set-up, latency table, compile/memory table, cmlc summary, flags.
+
+    Every table has a dtype column (the input dtype of the row's run) next to batch."""
+    keyed = _by_key(rows)
+    order = _ordered_keys(rows)
+    latency = [[w, str(t), str(b), d] + [_cell(keyed.get((w, t, b, d, s))) for s in systems] for w, t, b, d in order]
     build = []
-    for w, t in dict.fromkeys((w, t) for w, t, _ in order):
+    for w, t, d in dict.fromkeys((w, t, d) for w, t, _, d in order):
         cells = []
         for s in systems:
-            r = next((keyed[k] for k in keyed if k[:2] == (w, t) and k[3] == s), None)
+            r = next((keyed[k] for k in keyed if (k[0], k[1], k[3], k[4]) == (w, t, d, s)), None)
             cells.append("–" if r is None or r.get("convert_s") is None
                          else f"{r['convert_s']:.2f} s / {r['peak_rss_mb']:.0f} MB")
-        build.append([w, str(t)] + cells)
-    cmlc = [[r["workload"], str(r["threads"]), str(r["batch"]), _cell(r),
+        build.append([w, str(t), d] + cells)
+    cmlc = [[r["workload"], str(r["threads"]), str(r["batch"]), r["dtype"], _cell(r),
              r.get("best_peer") or "–",
              _x(r["speedup_vs_best_peer"]) if r.get("speedup_vs_best_peer") else "–"]
-            for r in rows if r["system"] == "cmlc"]
-    flagged = [f"- {r['workload']} / {r['system']} / threads {r['threads']} / batch {r['batch']}: "
+            for r in _cmlc_rows(rows)]
+    flagged = [f"- {r['workload']} / {r['system']} / threads {r['threads']} / batch {r['batch']} / {r['dtype']}: "
                f"label agreement {r['label_agreement']:.4f}, max |Δp| "
                + ("–" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.2e}")
                for r in rows if r["status"] == "WRONG"]
@@ -146,11 +177,12 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         f"# cmlc benchmark ({context['mode']})",
         "",
         f"{context['machine']}. Training rows {context['n_train']}; batch sizes {context['batches']}; "
-        f"threads {context['threads']}; {context['repeats']} timed calls after {context['warmup']} warm-up "
-        "(median; the CSV has IQR and min/max). Each (workload, system, threads) ran in its own process. "
-        f"Correct = label agreement ≥ {LABEL_AGREEMENT_MIN} and max |Δp| ≤ {PROBA_ATOL} vs the "
-        "scikit-learn/xgboost reference. Times are end to end from a float64 numpy array. For xgb, the "
-        "sklearn column is XGBClassifier.predict_proba (xgboost's scikit-learn API, the reference).",
+        f"threads {context['threads']}; input dtypes {context['dtypes']}; {context['repeats']} timed calls after "
+        f"{context['warmup']} warm-up (median; the CSV has IQR and min/max). Each (workload, system, threads, "
+        f"dtype) ran in its own process. Correct = label agreement ≥ {LABEL_AGREEMENT_MIN} and max |Δp| ≤ "
+        f"{PROBA_ATOL} vs the scikit-learn/xgboost reference computed on the same dtype input. Times are end to "
+        "end from a C-contiguous numpy array of the row's dtype; ratios compare rows of the same dtype only. "
+        "For xgb, the sklearn column is XGBClassifier.predict_proba (xgboost's scikit-learn API, the reference).",
         "",
         "## Systems",
         "",
@@ -158,16 +190,16 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         "",
         "## Median latency per call (speed-up vs scikit-learn)",
         "",
-        _table(["workload", "threads", "batch"] + systems, latency),
+        _table(["workload", "threads", "batch", "dtype"] + systems, latency),
         "",
         "## cmlc vs the fastest correct peer",
         "",
-        _table(["workload", "threads", "batch", "cmlc", "best peer", "cmlc speed-up vs best peer"], cmlc)
+        _table(["workload", "threads", "batch", "dtype", "cmlc", "best peer", "cmlc speed-up vs best peer"], cmlc)
         if cmlc else "cmlc was not run.",
         "",
         "## Convert / compile time and peak worker memory (ru_maxrss)",
         "",
-        _table(["workload", "threads"] + systems, build),
+        _table(["workload", "threads", "dtype"] + systems, build),
         "",
         "## Wrong answers (flagged, left out of every ratio)",
         "",
@@ -182,22 +214,20 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 def readme_summary(rows: list[dict], context: dict) -> str:
     """Returns the README's performance block: the machine and run, then per (workload, threads,
-    batch) scikit-learn's and cmlc's latency and the fastest correct peer's."""
-    keyed = {(r["workload"], r["threads"], r["batch"], r["system"]): r for r in rows}
+    batch, dtype) scikit-learn's and cmlc's latency and the fastest correct peer's."""
+    keyed = _by_key(rows)
     body = []
-    for r in rows:
-        if r["system"] != "cmlc":
-            continue
-        key = (r["workload"], r["threads"], r["batch"])
-        peer = keyed.get(key + (r["best_peer"],)) if r.get("best_peer") else None
-        body.append([r["workload"], str(r["threads"]), str(r["batch"]), _cell(keyed.get(key + ("sklearn",))),
-                     _cell(r), f"{r['best_peer']}: {_cell(peer)}" if peer else "–"])
+    for r in _cmlc_rows(rows):
+        peer = keyed.get(_key(r) + (r["best_peer"],)) if r.get("best_peer") else None
+        body.append([r["workload"], str(r["threads"]), str(r["batch"]), r["dtype"],
+                     _cell(keyed.get(_key(r) + ("sklearn",))), _cell(r),
+                     f"{r['best_peer']}: {_cell(peer)}" if peer else "–"])
     return "\n".join([
         f"Latest `python -m bench` ({context['mode']} mode) on {context['machine']}; median latency per "
-        "call, end to end from a numpy array, speed-up vs scikit-learn in brackets; the fastest peer "
-        "whose answers were correct. Full tables: `bench/results/results.md`.",
+        "call, end to end from a numpy array of the row's input dtype, speed-up vs scikit-learn (same dtype) "
+        "in brackets; the fastest peer whose answers were correct. Full tables: `bench/results/results.md`.",
         "",
-        _table(["workload", "threads", "batch", "scikit-learn", "cmlc", "fastest correct peer"], body),
+        _table(["workload", "threads", "batch", "dtype", "scikit-learn", "cmlc", "fastest correct peer"], body),
     ])
 
 
@@ -209,7 +239,7 @@ def update_readme(readme: Path, block: str) -> None:
 
 
 def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
-    """Writes one PNG of rows/s per (threads, batch) into ``folder``; returns the paths written.
+    """Writes one PNG of rows/s per (threads, batch, dtype) into ``folder``; returns the paths written.
 
     Returns [] (and prints why) when matplotlib is not installed.
     """
@@ -222,8 +252,8 @@ def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
         return []
     ok = [r for r in rows if r["status"] == "ok"]
     paths = []
-    for t, b in sorted({(r["threads"], r["batch"]) for r in ok}):
-        sub = [r for r in ok if (r["threads"], r["batch"]) == (t, b)]
+    for t, b, d in sorted({(r["threads"], r["batch"], r["dtype"]) for r in ok}):
+        sub = [r for r in ok if (r["threads"], r["batch"], r["dtype"]) == (t, b, d)]
         workloads = list(dict.fromkeys(r["workload"] for r in sub))
         present = [s for s in systems if any(r["system"] == s for r in sub)]
         fig, ax = plt.subplots(figsize=(8, 0.5 + 0.25 * len(workloads) * len(present)))
@@ -235,11 +265,11 @@ def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
         ax.set_yticks([j + 0.4 - height / 2 for j in range(len(workloads))], workloads)
         ax.set_xscale("log")
         ax.set_xlabel("rows / s (higher is better)")
-        ax.set_title(f"batch {b}, {t} thread(s)")
+        ax.set_title(f"batch {b}, {t} thread(s), {d} input")
         ax.invert_yaxis()
         ax.legend(fontsize="small")
         fig.tight_layout()
-        path = folder / f"rows_per_s_threads{t}_batch{b}.png"
+        path = folder / f"rows_per_s_threads{t}_batch{b}_{d}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         paths.append(path)

@@ -1,13 +1,16 @@
-"""One (workload, system, thread count) measurement, run in a fresh process by the parent.
+"""One (workload, system, thread count, input dtype) measurement, run in a fresh process by the parent.
 
-    python -m bench.worker --dir WORKLOAD_DIR --system NAME --threads N --batches 1,1000 --result OUT.json
+    python -m bench.worker --dir WORKLOAD_DIR --system NAME --threads N --dtype float32 --batches 1,1000 --result OUT.json
     python -m bench.worker --probe NAME          # import the system's modules, print their versions
 
 The parent sets the thread environment (OMP_NUM_THREADS, TVM_NUM_THREADS, ...) before this
 process starts, and for Hummingbird starts it through :data:`HIDE_TVM_PRELUDE`, so these
-settings hold before any library loads. The result JSON has ``status`` (ok | unsupported |
-error), ``reason``, ``convert_s``, ``peak_rss_mb`` and, per batch size, the per-call times and
-the correctness figures against the parent's reference outputs.
+settings hold before any library loads. The system is converted with, and timed on, arrays
+already in the ``--dtype`` (the training sample and X_test, converted before any timing), so a
+timed call is the system's own call on that array. The result JSON has ``status`` (ok |
+unsupported | error), ``reason``, ``convert_s``, ``peak_rss_mb`` and, per batch size, the
+per-call times and the correctness figures against the parent's reference outputs for the
+same dtype.
 """
 from __future__ import annotations
 
@@ -96,6 +99,7 @@ def measure(args) -> dict:
     meta = json.loads((folder / "meta.json").read_text())
     data = np.load(folder / "data.npz")
     model = joblib.load(folder / "model.joblib")
+    X_sample = np.ascontiguousarray(data["X_sample"], args.dtype)
     result = {"status": "ok", "reason": "", "convert_s": None, "batches": {}}
     with tempfile.TemporaryDirectory(prefix="cmlc-bench-") as workdir:
         try:
@@ -103,7 +107,7 @@ def measure(args) -> dict:
                 importlib.import_module(module)
             t0 = time.perf_counter()
             extra = {"options": meta.get("cmlc_options", {})} if system.takes_cmlc_options else {}
-            runner = system.adapter(model, data["X_sample"], args.threads, Path(workdir), **extra)
+            runner = system.adapter(model, X_sample, args.threads, Path(workdir), **extra)
             if meta["method"] == "predict_proba" and runner.proba is None:
                 raise NotImplementedError("no predict_proba")
         except Exception as e:   # noqa: BLE001 - every failure becomes a row, never a crash
@@ -112,11 +116,11 @@ def measure(args) -> dict:
         result["convert_s"] = time.perf_counter() - t0
         timed = runner.proba if meta["method"] == "predict_proba" else runner.predict
         for b in args.batches:
-            X = np.ascontiguousarray(data["X_test"][:b])
-            ref_proba = data["ref_proba"][:b] if data["ref_proba"].size else data["ref_proba"]
+            X = np.ascontiguousarray(data["X_test"][:b], args.dtype)
+            refs = data[f"ref_labels_{args.dtype}"][:b], data[f"ref_proba_{args.dtype}"][:b]
             try:
                 times = time_calls(timed, X, args.repeats, args.warmup, args.budget)
-                result["batches"][str(b)] = {"times": times, **check(runner, X, data["ref_labels"][:b], ref_proba)}
+                result["batches"][str(b)] = {"times": times, **check(runner, X, *refs)}
             except Exception as e:   # noqa: BLE001
                 result["batches"][str(b)] = {"error": classify(e)[1]}
     return result
@@ -151,6 +155,7 @@ def main(argv=None) -> int:
     p.add_argument("--dir")
     p.add_argument("--system")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dtype", default="float64", help="input dtype: X_test is converted to it before timing")
     p.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1])
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)

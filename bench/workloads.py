@@ -2,8 +2,8 @@
 
 A workload is a model recipe, the width of its data and the method that is timed. The parent
 process fits each selected workload once (fixed seeds), computes the reference outputs with the
-model's own library (scikit-learn or xgboost) and writes model and data to a folder that the
-workers read (:func:`prepare`).
+model's own library (scikit-learn or xgboost), once per input dtype, and writes model and data
+to a folder that the workers read (:func:`prepare`).
 """
 from __future__ import annotations
 
@@ -106,6 +106,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
 
 QUICK_WORKLOADS = ["logreg", "scaler_logreg", "rf", "xgb"]
 
+DTYPES = ("float64", "float32")   # the input dtypes a run can time (--dtype)
+
 
 def make_data(n_features: int, n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Returns ``(X_train, y_train, X_test)``: a binary make_classification problem, float64."""
@@ -116,11 +118,24 @@ def make_data(n_features: int, n_train: int, n_test: int) -> tuple[np.ndarray, n
     return X[:n_train], y[:n_train], np.ascontiguousarray(X[n_train:])
 
 
-def prepare(workload: Workload, n_train: int, n_test: int, folder: Path) -> dict:
+def _references(model, X: np.ndarray, method: str) -> dict[str, np.ndarray]:
+    """Returns the model's own ``ref_labels`` and ``ref_proba`` (empty unless ``method`` is
+    predict_proba) for ``X``, keyed with X's dtype: ``ref_labels_float32``, ...
+
+    Computed per input dtype because the libraries treat them differently: tree ensembles round
+    float64 input to float32, linear models compute float32 input in float64 (the weights' dtype).
+    """
+    proba = model.predict_proba(X) if method == "predict_proba" else np.empty((0, 0))
+    return {f"ref_labels_{X.dtype}": model.predict(X), f"ref_proba_{X.dtype}": proba}
+
+
+def prepare(workload: Workload, n_train: int, n_test: int, folder: Path, dtypes=("float64",)) -> dict:
     """Fit ``workload``, compute its references and write model + data under ``folder``.
 
     Returns a dict with ``fit_s`` (training seconds), ``estimator`` (class name) and ``classes``.
-    Writes ``model.joblib`` and ``data.npz`` (X_test, X_sample, ref_labels, ref_proba).
+    Writes ``model.joblib`` and ``data.npz``: X_test and X_sample (float64, the workers convert
+    them) and, per input dtype in ``dtypes``, the references on X_test in that dtype
+    (:func:`_references`).
     """
     import time
     X_train, y_train, X_test = make_data(workload.n_features, n_train, n_test)
@@ -132,12 +147,12 @@ def prepare(workload: Workload, n_train: int, n_test: int, folder: Path) -> dict
         warnings.simplefilter("ignore")   # ConvergenceWarning: the benchmark needs a model, not the optimum
         model.fit(X_train, y_train)
     fit_s = time.perf_counter() - start
-    ref_labels = model.predict(X_test)
-    ref_proba = model.predict_proba(X_test) if workload.method == "predict_proba" else np.empty((0, 0))
+    refs = {}
+    for dtype in dtypes:
+        refs.update(_references(model, np.ascontiguousarray(X_test, dtype), workload.method))
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, folder / "model.joblib")
-    np.savez(folder / "data.npz", X_test=X_test, X_sample=np.ascontiguousarray(X_train[:200]),
-             ref_labels=ref_labels, ref_proba=ref_proba)
+    np.savez(folder / "data.npz", X_test=X_test, X_sample=np.ascontiguousarray(X_train[:200]), **refs)
     meta = {"fit_s": fit_s, "estimator": type(model).__name__, "classes": np.asarray(model.classes_).tolist()}
     (folder / "meta.json").write_text(json.dumps({"workload": workload.name, "method": workload.method,
                                                   "kind": workload.kind,

@@ -15,11 +15,15 @@ from bench import report
 from bench.worker import classify
 from conftest import ROOT
 
+DTYPES = ["float32", "float64"]
+
 
 def run_bench(out: Path, systems: list) -> list:
-    """Runs the quick bench on LogisticRegression at batch 1 and 1000; returns the CSV rows."""
+    """Runs the quick bench on LogisticRegression at batch 1 and 1000 on float32 and float64 input;
+    returns the CSV rows."""
     cmd = [sys.executable, "-m", "bench", "--quick", "--models", "logreg", "--systems", ",".join(systems),
-           "--batch", "1,1000", "--threads", "1", "--repeats", "3", "--n-train", "500", "--out", str(out)]
+           "--batch", "1,1000", "--threads", "1", "--dtype", ",".join(DTYPES), "--repeats", "3", "--n-train", "500",
+           "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (out / "results.md").exists()
@@ -28,9 +32,9 @@ def run_bench(out: Path, systems: list) -> list:
 
 
 def assert_correct_rows(rows: list, system: str) -> None:
-    """Asserts that ``system`` has a timed, correct row at batch 1 and 1000."""
-    got = {int(r["batch"]): r for r in rows if r["system"] == system}
-    assert set(got) == {1, 1000}, rows
+    """Asserts that ``system`` has a timed, correct row at batch 1 and 1000 for each input dtype."""
+    got = {(int(r["batch"]), r["dtype"]): r for r in rows if r["system"] == system}
+    assert set(got) == {(b, d) for b in (1, 1000) for d in DTYPES}, rows
     for r in got.values():
         assert r["status"] == "ok", r
         assert r["correct"] == "True"
@@ -47,12 +51,13 @@ def test_bench_sklearn_and_cmlc(tmp_path):
     assert_correct_rows(rows, "cmlc")
     cmlc_rows = [r for r in rows if r["system"] == "cmlc"]
     assert all(float(r["speedup_vs_sklearn"]) > 0 for r in cmlc_rows)
-    assert "| logreg | 1 | 1000 |" in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert "| logreg | 1 | 1000 | float32 |" in md and "| logreg | 1 | 1000 | float64 |" in md
     # the README block rebuilt from the CSV alone (python -m bench.report)
     read_back = report.read_csv(tmp_path / "results.csv")
-    assert {(r["threads"], r["batch"]) for r in read_back} == {(1, 1), (1, 1000)}
+    assert {(r["threads"], r["batch"], r["dtype"]) for r in read_back} == {(1, b, d) for b in (1, 1000) for d in DTYPES}
     block = report.readme_summary(read_back, {"mode": "quick", "machine": "this machine"})
-    assert "(quick mode) on this machine" in block and "| logreg | 1 | 1000 |" in block and "×)" in block
+    assert "(quick mode) on this machine" in block and "| logreg | 1 | 1000 | float32 |" in block and "×)" in block
 
 
 PEERS = {"onnxruntime": ("onnxruntime", "skl2onnx"), "hb-torch": ("torch", "hummingbird")}
@@ -72,9 +77,9 @@ def test_wrong_answers_are_flagged_and_left_out_of_ratios():
         return {"status": "ok", "convert_s": 0.1, "peak_rss_mb": 100.0,
                 "batches": {"10": {"times": [0.002, 0.001, 0.003], "label_agreement": labels_agree,
                                    "max_abs_diff": diff}}}
-    rows = (report.rows_from_result("w", "predict_proba", "sklearn", 1, [10], result(1.0, 0.0))
-            + report.rows_from_result("w", "predict_proba", "cmlc", 1, [10], result(1.0, 1e-7))
-            + report.rows_from_result("w", "predict_proba", "onnxruntime", 1, [10], result(0.9, 0.2)))
+    rows = (report.rows_from_result("w", "predict_proba", "sklearn", 1, "float64", [10], result(1.0, 0.0))
+            + report.rows_from_result("w", "predict_proba", "cmlc", 1, "float64", [10], result(1.0, 1e-7))
+            + report.rows_from_result("w", "predict_proba", "onnxruntime", 1, "float64", [10], result(0.9, 0.2)))
     report.add_ratios(rows, {"onnxruntime"})
     sk, cm, ort = rows
     assert sk["median_ms"] == pytest.approx(2.0) and sk["min_ms"] == pytest.approx(1.0)
@@ -82,7 +87,21 @@ def test_wrong_answers_are_flagged_and_left_out_of_ratios():
     assert ort["status"] == "WRONG" and ort["correct"] is False
     assert "best_peer" not in cm and "speedup_vs_sklearn" not in ort
     assert "**WRONG**" in report.markdown(rows, ["sklearn", "cmlc", "onnxruntime"], dict(
-        mode="test", n_train=1, batches=[10], threads=[1], repeats=3, warmup=1, system_lines=[], machine="m"))
+        mode="test", n_train=1, batches=[10], threads=[1], dtypes=["float64"], repeats=3, warmup=1, system_lines=[],
+        machine="m"))
+
+
+def test_ratios_compare_rows_of_the_same_dtype_only():
+    def rows(system, dtype, seconds):
+        result = {"status": "ok", "batches": {"10": {"times": [seconds] * 3, "label_agreement": 1.0,
+                                                     "max_abs_diff": 0.0}}}
+        return report.rows_from_result("w", "predict_proba", system, 1, dtype, [10], result)
+    sk64, cm64, cm32, ort32 = (rows("sklearn", "float64", 0.004) + rows("cmlc", "float64", 0.002)
+                               + rows("cmlc", "float32", 0.001) + rows("onnxruntime", "float32", 0.004))
+    report.add_ratios([sk64, cm64, cm32, ort32], {"onnxruntime"})
+    assert cm64["speedup_vs_sklearn"] == pytest.approx(2.0) and "best_peer" not in cm64
+    assert "speedup_vs_sklearn" not in cm32   # no float32 scikit-learn row to compare with
+    assert cm32["best_peer"] == "onnxruntime" and cm32["speedup_vs_best_peer"] == pytest.approx(4.0)
 
 
 def test_unsupported_model_rows_keep_the_reason():
@@ -91,7 +110,7 @@ def test_unsupported_model_rows_keep_the_reason():
     status, reason = classify(UnsupportedModelError("cmlc has no frontend for SVC. Supported: ..."))
     assert (status, reason) == ("unsupported", "UnsupportedModelError: cmlc has no frontend for SVC. Supported: ...")
     assert classify(RuntimeError("boom"))[0] == "error"
-    rows = report.rows_from_result("svc", "predict_proba", "cmlc", 1, [1, 1000],
+    rows = report.rows_from_result("svc", "predict_proba", "cmlc", 1, "float64", [1, 1000],
                                    {"status": "unsupported", "reason": "cmlc has no frontend for SVC"})
     assert [r["status"] for r in rows] == ["unsupported", "unsupported"]
     assert "median_ms" not in rows[0]
