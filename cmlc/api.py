@@ -60,7 +60,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
     """
     tvm_target = resolve_target(target)
     opts = CompileOptions.from_user(options)
-    graph, log, spec = lower(model, opts, example_input)
+    graph, log, spec, readers = lower(model, opts, example_input)
     backend = backend_of(tvm_target)
     knobs = CpuKnobs(rows_per_chunk=opts.rows_per_chunk) if isinstance(backend.knobs, CpuKnobs) else GpuKnobs()
     trials = _trials(tune)
@@ -69,7 +69,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
     if trials:
         tune_graph(graph, tvm_target, trials, batch, records, knobs=knobs)
     plan = records.plan(target_to_json(tvm_target), batch_bucket(batch))
-    executable = build(graph, tvm_target, knobs, plan=plan)
+    executable = build(graph, tvm_target, knobs, plan=plan, readers=readers)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -78,6 +78,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "target": target_to_json(tvm_target),
         **spec.manifest(graph),
         "serial_max_rows": opts.serial_max_rows if backend.serial_twin else 0,
+        "input_dtypes": list(readers),
         "workspace_row_bytes": workspace_row_bytes(graph),
         "max_workspace_bytes": opts.max_workspace_bytes,
     }

@@ -1,8 +1,7 @@
 """Where a compiled model's kernels run: the host CPU (``llvm``) or CUDA device 0 (``cuda``).
 
 A placement knows its TVM device, whether it can run on this machine, how checked host input
-(the (N, F) float64 C-contiguous aligned matrix of :func:`~cmlc.runtime.inputs.kernel_layout`)
-reaches the kernels, and how their outputs come back as ndarrays. ``PLACEMENTS`` maps a target
+(the (N, F) C-contiguous matrix of :func:`~cmlc.runtime.inputs.kernel_input`) reaches the kernels, and how their outputs come back as ndarrays. ``PLACEMENTS`` maps a target
 kind to its placement class.
 
 How CUDA runs with this TVM build (the pip wheel, apache-tvm 0.27): ``tvm.compile`` embeds CUDA
@@ -23,6 +22,7 @@ import shutil
 
 import numpy as np
 import tvm
+import tvm_ffi
 
 from cmlc.errors import DeviceNotFoundError, TargetError
 
@@ -46,12 +46,15 @@ class HostPlacement:
         """Anything to do before the first VM is made (nothing on a CPU)."""
 
     def stage(self, x: np.ndarray):
-        """``x`` (N, F) float64 kernel layout -> the kernels' input, sharing ``x``'s memory.
+        """``x`` (N, F) kernel layout -> the kernels' input, sharing ``x``'s memory. Any
+        element-aligned address will do (the kernels declare their input so, see
+        ``cmlc.kernels.alignment``).
 
         A read-only ``x`` goes through a versioned (DLPack 1.0) capsule, the only form numpy
         exports read-only memory in; kernels never write their input.
         """
-        return tvm.runtime.from_dlpack(x if x.flags.writeable else x.__dlpack__(max_version=(1, 0)))
+        return tvm_ffi.from_dlpack(x if x.flags.writeable else x.__dlpack__(max_version=(1, 0)),
+                                   require_alignment=x.dtype.itemsize, require_contiguous=True)
 
     def fetch(self, out) -> np.ndarray:
         """A kernel output (host memory) as an ndarray sharing its memory."""
@@ -80,7 +83,7 @@ class CudaPlacement:
         ensure_cuda_compiler()
 
     def stage(self, x: np.ndarray):
-        """``x`` (N, F) float64 -> a copy of it in GPU memory."""
+        """``x`` (N, F) -> a copy of it in GPU memory."""
         return tvm.runtime.tensor(x, device=self.device)
 
     def fetch(self, out) -> np.ndarray:

@@ -9,23 +9,26 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from cmlc import passes
-from cmlc.ecg import Graph, analyze
+from cmlc.ecg import Graph, GraphBuilder, Node, Op, analyze
 from cmlc.frontends import convert
 from cmlc.frontends.pytorch import prepare_model
 from cmlc.options import CompileOptions
-from cmlc.spec import ModelSpec
+from cmlc.spec import BASE_INPUT_DTYPE, ModelSpec
 from cmlc.translate import tree_strategy
 
 
 class Lowered(NamedTuple):
-    """graph : the optimized, analyzed ECG (outputs keyed by method name).
+    """graph : the optimized, analyzed ECG (outputs keyed by method name), reading float64 ``X``.
     pass_log : what each pass changed (:class:`cmlc.passes.PassRecord` list).
     spec : the frontend's :class:`~cmlc.spec.ModelSpec` (its ``graph`` is the unoptimized one).
+    readers : ``{input dtype: optimized graph reading X of that dtype}`` for every one of the
+        options' ``input_dtypes`` (float64: ``graph`` itself).
     """
 
     graph: Graph
     pass_log: list
     spec: ModelSpec
+    readers: dict
 
 
 def lower(model, options=None, example_input=None) -> Lowered:
@@ -37,4 +40,22 @@ def lower(model, options=None, example_input=None) -> Lowered:
     tree_strategy.decide(spec.graph)
     graph, log = passes.run_passes(spec.graph, opts.opt_level, opts.disable_passes)
     analyze(graph)
-    return Lowered(graph, log, spec)
+    readers = {dtype: graph if dtype == BASE_INPUT_DTYPE else reading(graph, dtype, opts) for dtype in opts.input_dtypes}
+    return Lowered(graph, log, spec, readers)
+
+
+def reading(graph: Graph, dtype: str, opts: CompileOptions) -> Graph:
+    """``graph`` (reading float64 ``X``) made to read ``X`` of ``dtype``: ``X`` converted to float64
+    as the runtime would convert it (exact for float32 and int32; int64 rounds to nearest, as
+    numpy does), then the passes again, which push the conversion into the first ops where that
+    is lossless (a tree walk reads float32 ``X`` as it is; a float64 matmul widens it in registers)."""
+    (x,) = graph.inputs
+    b = GraphBuilder()
+    x_new = b.input(x.name, x.shape, dtype)
+    widened = b.emit(Op.CAST, x_new, dtype=x.dtype)
+    widened.name = f"{x.name}_{x.dtype}"      # not one of the builder's names, which graph's values use
+    nodes = [Node(n.op, [widened if v is x else v for v in n.inputs], n.attrs, n.output, dict(n.info)) for n in graph.nodes]
+    outputs = {name: widened if v is x else v for name, v in graph.outputs.items()}
+    out, _ = passes.run_passes(Graph([x_new], b.nodes + nodes, outputs), opts.opt_level, opts.disable_passes)
+    analyze(out)
+    return out

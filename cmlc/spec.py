@@ -7,7 +7,8 @@ imports the frontends).
 - :class:`ModelSpec`: a converted model (its ECG and how to answer like the estimator), and
   :meth:`ModelSpec.manifest`, the model's part of the artifact manifest.
 - The manifest schema: :data:`FORMAT`, :data:`FORMAT_VERSION`, :data:`REQUIRED_KEYS`, class labels
-  as JSON, and :func:`serial_name` (the compiled function a method's small batches call).
+  as JSON, :func:`serial_name` (the compiled function a method's small batches call) and
+  :func:`entry_name` (the function for one input dtype).
 """
 from __future__ import annotations
 
@@ -42,6 +43,18 @@ SERIAL_SUFFIX = "__serial"
 def serial_name(method: str) -> str:
     """Name of the single-threaded build of ``method`` (what small batches call on a CPU)."""
     return method + SERIAL_SUFFIX
+
+
+#: the input dtype every compiled model reads; the graph a frontend builds takes it
+BASE_INPUT_DTYPE = "float64"
+
+
+def entry_name(method: str, input_dtype: str = BASE_INPUT_DTYPE, serial: bool = False) -> str:
+    """Name of the compiled function answering ``method`` for input of ``input_dtype`` (the
+    method's own name for float64 input, ``{method}__{dtype}`` otherwise), or its
+    single-threaded twin (:func:`serial_name` of that)."""
+    name = method if input_dtype == BASE_INPUT_DTYPE else f"{method}__{input_dtype}"
+    return serial_name(name) if serial else name
 
 
 def _bound_json(v: float):

@@ -20,6 +20,8 @@ from tvm import te, tirx
 
 from cmlc.ecg import BATCH
 
+from .alignment import element_aligned
+
 
 class BatchAxis:
     """The batch axis of one TE definition over a symbolic batch of ``n`` rows.
@@ -33,10 +35,14 @@ class BatchAxis:
         self.extent = n if rows is None else (n + (rows - 1)) // rows * rows
         self._clamped: list = []
         self._copy = None       # (output copy stage, the stage it copies)
+        self._caller_memory: list = []   # inputs that may be the caller's (unaligned) array
 
-    def placeholder(self, shape, dtype: str, name: str) -> te.Tensor:
+    def placeholder(self, shape, dtype: str, name: str, caller_memory: bool = False) -> te.Tensor:
         """A kernel input of ``shape`` (``cmlc.ecg.BATCH`` for the batch axis), which always
-        spans exactly ``n`` rows (the caller's array); stages read it through :meth:`read`."""
+        spans exactly ``n`` rows; stages read it through :meth:`read`. ``caller_memory``: it is
+        the model's input, so the kernel takes it element-aligned (:mod:`.alignment`)."""
+        if caller_memory:
+            self._caller_memory.append(name)
         return te.placeholder([self.n if d == BATCH else int(d) for d in shape], dtype, name=name)
 
     def read(self, tensor: te.Tensor) -> te.Tensor:
@@ -66,8 +72,8 @@ class BatchAxis:
         """``(PrimFunc, block_ops)`` of ``te.create_prim_func(args)`` with the clamped input views
         inlined into their readers, and a padded stage that the output copies inlined into the
         copy where it is elementwise (the output block then computes its op: ``block_ops``, block
-        name -> ECG op, gains that entry)."""
-        func = te.create_prim_func(args)
+        name -> ECG op, gains that entry). Inputs from the caller's memory are element-aligned."""
+        func = element_aligned(te.create_prim_func(args), self._caller_memory)
         if not self._clamped and self._copy is None:
             return func, block_ops
         sch = tvm.s_tir.Schedule(func)

@@ -106,14 +106,16 @@ def _goes_right(v, t, miss, comparison: str, allow_nan: bool):
 
 
 def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
-                   index_dtype: str = "int32"):
-    """PrimFunc ``(X float64 (N, F), feat, thr, miss, leaf, base, Y float64 (N, K))`` and its constant arrays.
+                   index_dtype: str = "int32", input_dtype: str = "float64"):
+    """PrimFunc ``(X input_dtype (N, F), feat, thr, miss, leaf, base, Y float64 (N, K))`` and its constant arrays.
 
-    ``index_dtype``: dtype of the feature-index array (any integer dtype holding ``F - 1``)."""
+    ``index_dtype``: dtype of the feature-index array (any integer dtype holding ``F - 1``).
+    ``input_dtype``: dtype of ``X``, read as it is and converted to the thresholds' dtype in
+    registers (as the references convert their input); ``X`` need only be element-aligned."""
     feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble, index_dtype)
     func = _perfect_func(ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, ensemble.threshold_dtype,
-                         ensemble.value_dtype, ensemble.comparison, allow_nan, index_dtype, knobs.block, knobs.rows,
-                         knobs.unroll_depth)
+                         ensemble.value_dtype, ensemble.comparison, allow_nan, index_dtype, input_dtype, knobs.block,
+                         knobs.rows, knobs.unroll_depth)
     if ensemble.max_depth() == 0:  # every tree is a single leaf: keep the buffers non-empty
         feat_a, thr_a, miss_a = (np.zeros((ensemble.n_trees, 1), a.dtype) for a in (feat_a, thr_a, miss_a))
     return func, [feat_a, thr_a.astype(ensemble.threshold_dtype), miss_a, leaf_a, ensemble.start()]
@@ -121,7 +123,7 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
 
 @functools.lru_cache(maxsize=256)
 def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
-                  index_dtype: str, B: int, rows: RowLoop, unroll_depth: bool = True):
+                  index_dtype: str, xdtype: str, B: int, rows: RowLoop, unroll_depth: bool = True):
     """The perfect walk's PrimFunc, which depends on these scalars only (parsing TVMScript is
     slow, and one compile asks for the same kernel once per method)."""
     NI = 2 ** D - 1
@@ -142,13 +144,26 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
                 for l in T.unroll(B):
                     acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l] - NI, k]
 
+    @T.macro
+    def walk_rows(xblk, acc, idx, n_rows, feat, thr, miss, leaf):
+        """The same for the first ``n_rows`` rows of a partial block, one row at a time (a
+        batch of 1 walks one row, not a block of ``B``)."""
+        for l in range(n_rows):
+            for t in range(NT):
+                idx[0] = 0
+                for d in depth_loop(D):
+                    idx[0] = idx[0] * 2 + 1 + _goes_right(xblk[T.Cast("int32", feat[t, idx[0]]) * B + l], thr[t, idx[0]],
+                                                          miss[t, idx[0]], cmp, allow_nan)
+                for k in range(K):
+                    acc[k * B + l] = acc[k * B + l] + leaf[t, idx[0] - NI, k]
+
     @T.prim_func(private=True)
     def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), index_dtype), thr: T.Buffer((NT, max(NI, 1)), tdtype),
                      miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), vdtype),
                      base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
-        X = T.match_buffer(x, (N, F), "float64")
+        X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
         Y = T.match_buffer(y, (N, K), vdtype)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
@@ -167,8 +182,10 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
                                 nans[0] = nans[0] + T.Cast("int32", T.isnan(xblk[j * B + l]))
                     for kl in range(K * B):
                         acc[kl] = base[kl // B]
-                    # blocks without NaN (nearly all) take the branch-free walk
-                    if nans[0] > 0:
+                    # full blocks without NaN (nearly all) take the branch-free walk of B rows at once
+                    if rb * B + B > N:
+                        walk_rows(xblk, acc, idx, N - rb * B, feat, thr, miss, leaf)
+                    elif nans[0] > 0:
                         walk_trees(xblk, acc, idx, feat, thr, miss, leaf, True)
                     else:
                         walk_trees(xblk, acc, idx, feat, thr, miss, leaf, False)
@@ -217,18 +234,18 @@ def _node_arrays(ensemble: TreeEnsemble, index_dtype: str = "int32") -> list:
 
 
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
-                     index_dtype: str = "int32"):
-    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
+                     index_dtype: str = "int32", input_dtype: str = "float64"):
+    """PrimFunc ``(X input_dtype (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
     arrays = _node_arrays(ensemble, index_dtype)
     func = _traversal_func(ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, len(arrays[-1]),
                            ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison, allow_nan,
-                           ensemble.has_categorical, index_dtype, knobs.block, knobs.rows)
+                           ensemble.has_categorical, index_dtype, input_dtype, knobs.block, knobs.rows)
     return func, arrays + [np.ascontiguousarray(ensemble.value, dtype=ensemble.value_dtype), ensemble.start()]
 
 
 @functools.lru_cache(maxsize=256)
 def _traversal_func(NT: int, NN: int, F: int, K: int, NCAT: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
-                    categorical: bool, index_dtype: str, B: int, rows: RowLoop):
+                    categorical: bool, index_dtype: str, xdtype: str, B: int, rows: RowLoop):
     """The traversal's PrimFunc, which depends on these scalars only (see :func:`_perfect_func`)."""
     W = rows.width
     walk = _walk_macro(tdtype, cmp, allow_nan, categorical)
@@ -240,7 +257,7 @@ def _traversal_func(NT: int, NN: int, F: int, K: int, NCAT: int, tdtype: str, vd
                       value: T.Buffer((NN, K), vdtype), base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
-        X = T.match_buffer(x, (N, F), "float64")
+        X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
         Y = T.match_buffer(y, (N, K), vdtype)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
@@ -266,17 +283,17 @@ def _traversal_func(NT: int, NN: int, F: int, K: int, NCAT: int, tdtype: str, vd
 
 
 def leaves_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
-                  index_dtype: str = "int32"):
-    """PrimFunc ``(X float64 (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, Y int32 (N, T))``: the
+                  index_dtype: str = "int32", input_dtype: str = "float64"):
+    """PrimFunc ``(X input_dtype (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, Y int32 (N, T))``: the
     (global) node id of the leaf each row reaches in each tree."""
     arrays = _node_arrays(ensemble, index_dtype)
     return _leaves_func(ensemble.n_trees, ensemble.n_nodes, n_features, len(arrays[-1]), ensemble.threshold_dtype,
-                        ensemble.comparison, allow_nan, ensemble.has_categorical, index_dtype, knobs.rows), arrays
+                        ensemble.comparison, allow_nan, ensemble.has_categorical, index_dtype, input_dtype, knobs.rows), arrays
 
 
 @functools.lru_cache(maxsize=256)
 def _leaves_func(NT: int, NN: int, F: int, NCAT: int, tdtype: str, cmp: str, allow_nan: bool, categorical: bool,
-                 index_dtype: str, rows: RowLoop):
+                 index_dtype: str, xdtype: str, rows: RowLoop):
     """The leaf walk's PrimFunc, which depends on these scalars only (see :func:`_perfect_func`)."""
     W = rows.width
     walk = _walk_macro(tdtype, cmp, allow_nan, categorical)
@@ -288,7 +305,7 @@ def _leaves_func(NT: int, NN: int, F: int, NCAT: int, tdtype: str, cmp: str, all
                     y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
-        X = T.match_buffer(x, (N, F), "float64")
+        X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
         Y = T.match_buffer(y, (N, NT), "int32")
         for outer in rows.outer(rows.n_outer(N)):
             for inner in rows.inner():
@@ -308,4 +325,4 @@ def build_tree_leaves(node, rows: RowLoop, tuned: dict):
     ``tuned``: :class:`TreeKnobs` fields other than ``rows`` (the walk is one row per task, so
     none applies today)."""
     return leaves_kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True),
-                         TreeKnobs(rows=rows, **tuned), node.attrs.get("index_dtype", "int32"))
+                         TreeKnobs(rows=rows, **tuned), node.attrs.get("index_dtype", "int32"), node.inputs[0].dtype)

@@ -20,8 +20,6 @@ import numpy as np
 
 from cmlc.ecg import OPS, Const, ECGTypeError, Graph, Node, Op, TensorType, Value, analyze
 
-_names = itertools.count()
-
 
 @dataclass(frozen=True)
 class P:
@@ -106,17 +104,30 @@ class Rewrite:
     memo: dict = field(default_factory=dict)
     _consumers: dict | None = None
     _ranges: dict | None = None
+    _names: set | None = None
+    _counter: itertools.count = field(default_factory=itertools.count)
+
+    def _fresh(self, prefix: str) -> str:
+        """A value name not used in the graph: the same graph gets the same names in every run
+        (kernel and buffer names come from them, so a build does not depend on what ran before)."""
+        if self._names is None:
+            self._names = {v.name for v in [*self.graph.inputs, *self.graph.consts(), *(n.output for n in self.graph.nodes)]}
+        name = f"{prefix}{next(self._counter)}"
+        while name in self._names:
+            name = f"{prefix}{next(self._counter)}"
+        self._names.add(name)
+        return name
 
     def emit(self, op: Op, *inputs: Value, **attrs) -> Value:
         out_type = OPS[op].infer(op, [v.type for v in inputs], attrs)
-        node = Node(op, list(inputs), dict(attrs), Value(f"r{next(_names)}", out_type))
+        node = Node(op, list(inputs), dict(attrs), Value(self._fresh("r"), out_type))
         self.add(node)
         return node.output
 
     def const(self, data: np.ndarray) -> Const:
         arr = np.array(data)
         arr.setflags(write=False)
-        return Const(f"rc{next(_names)}", TensorType(arr.shape, arr.dtype.name), data=arr)
+        return Const(self._fresh("rc"), TensorType(arr.shape, arr.dtype.name), data=arr)
 
     def add(self, node: Node) -> None:
         self.nodes.append(node)

@@ -133,6 +133,13 @@ def _argmax_cast(ctx, node, inner, x):
     return ctx.emit(Op.ARGMAX, x, **node.attrs) if lossless_cast(x.dtype, inner.output.dtype) else None
 
 
+def _tree_reads_uncast(ctx, node, inner, x):
+    """tree(cast(x, wide)) -> tree(x) when x -> wide is lossless: the walk converts what it reads to
+    the thresholds' dtype, and converting x's exact value there once is what converting its
+    exact widened copy does (a float32 or int32 input read as it is, no widened copy)."""
+    return ctx.emit(node.op, x, **node.attrs) if lossless_cast(x.dtype, inner.output.dtype) else None
+
+
 SIMPLIFY = RuleSet([
     (P(Op.MUL, P.var("x"), P.const("c"), name="node", commute=True), _mul_one),      # x*1 -> x
     (P(Op.DIV, P.var("x"), P.const("c"), name="node"), _mul_one),                    # x/1 -> x
@@ -146,6 +153,8 @@ SIMPLIFY = RuleSet([
     (P(Op.RESHAPE, P(Op.RESHAPE, P.var("x"), name="inner"), name="node"), _reshape_reshape),  # reshape∘reshape -> reshape
     (P(Op.RESHAPE, P.var("x"), name="node"), _reshape_identity),                      # reshape(x, x.shape) -> x
     (P(Op.ARGMAX, P(Op.CAST, P.var("x"), name="inner"), name="node"), _argmax_cast),  # argmax(cast(x,wide)) -> argmax(x)
+    (P(Op.TREE_ENSEMBLE, P(Op.CAST, P.var("x"), name="inner"), name="node"), _tree_reads_uncast),  # tree(cast(x,wide)) -> tree(x)
+    (P(Op.TREE_LEAVES, P(Op.CAST, P.var("x"), name="inner"), name="node"), _tree_reads_uncast),
 ])
 
 

@@ -211,7 +211,12 @@ def test_cuda_source_of_a_cpu_model_is_refused():
 def unbound_gpu_build(cm: CompiledModel) -> CompiledModel:
     """``cm``'s graph built with the CUDA backend's schedules, loops left serial, for the host CPU."""
     executable = build(cm.graph, host_target(), GpuKnobs(bind=False), backend=BACKENDS["cuda"])
-    return CompiledModel(executable, {**cm.manifest, "target": target_to_json(host_target()), "serial_max_rows": 0})
+    return CompiledModel(executable, host_manifest(cm))
+
+
+def host_manifest(cm: CompiledModel) -> dict:
+    """``cm``'s manifest for a build of its float64 graph alone, for the host CPU, without serial twins."""
+    return {**cm.manifest, "target": target_to_json(host_target()), "serial_max_rows": 0, "input_dtypes": ["float64"]}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -229,8 +234,7 @@ def test_unbound_gpu_schedule_other_knobs(name, rows_per_thread):
     each thread computing one or three rows."""
     cm = compiled(name)
     knobs = GpuKnobs(threads_per_block=32, bind=False, inline=False, rows_per_thread=rows_per_thread)
-    unbound = CompiledModel(build(cm.graph, host_target(), knobs, backend=BACKENDS["cuda"]),
-                            {**cm.manifest, "target": target_to_json(host_target()), "serial_max_rows": 0})
+    unbound = CompiledModel(build(cm.graph, host_target(), knobs, backend=BACKENDS["cuda"]), host_manifest(cm))
     assert_matches_reference(name, unbound, data(CASES[name].data)[2][:77])
 
 

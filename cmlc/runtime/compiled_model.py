@@ -13,11 +13,11 @@ from tvm import relax
 from cmlc.devices import DLPACK_CUDA, device_missing_error, placement_for
 from cmlc.errors import CmlcError, InputError
 from cmlc.passes import explain
-from cmlc.spec import METHODS, InputDomain, classes_from_json, serial_name
+from cmlc.spec import BASE_INPUT_DTYPE, METHODS, InputDomain, classes_from_json, entry_name
 
 from . import tensors
 from .artifact import library_bytes, load_library, read_artifact, write_artifact
-from .inputs import InputSchema, aligned_empty, check_domain, check_input, kernel_layout
+from .inputs import InputSchema, check_domain, check_input, kernel_input
 
 
 class _Method:
@@ -42,6 +42,7 @@ class _Method:
             return obj._run(name, X)
         method.__name__ = name
         method.__doc__ = self.__doc__
+        obj.__dict__[name] = method    # later lookups find it without this descriptor (a call costs less)
         return method
 
 
@@ -55,7 +56,9 @@ class CompiledModel:
     what the estimator returns: same shape, dtype and class labels.
 
     Host memory input (numpy, torch CPU tensors, host DLPack objects) is read zero-copy where it
-    already is float64, C-contiguous and 64-byte aligned, and the outputs are ndarrays.
+    is C-contiguous and of a dtype the model was compiled to read (``input_dtypes``: float64 and
+    float32 by default), at any address; other input is copied once (to float64 unless its own
+    dtype is readable). The outputs are ndarrays.
 
     A model compiled for CUDA runs on CUDA device 0; its VM is made when the model is built or
     loaded on a machine with a GPU. Without one (and without the NVIDIA driver), compiling,
@@ -117,7 +120,7 @@ class CompiledModel:
         self._list_outputs = manifest.get("list_outputs", {})
         self._classes = classes_from_json(manifest["classes"])
         self._small_rows = manifest["serial_max_rows"]
-        self._scratch = aligned_empty((self._small_rows, self._schema.n_features))
+        self._input_dtypes = tuple(manifest.get("input_dtypes", [BASE_INPUT_DTYPE]))
         self._placement = placement_for(json.loads(manifest["target"]))
         self._vm, self._functions = None, {}
         if self._placement.unavailable_reason() is None:
@@ -129,9 +132,9 @@ class CompiledModel:
         if self._executable is None:
             self._executable = load_library(self._library)
         self._vm = relax.VirtualMachine(self._executable, self._placement.device)
-        twins = (lambda m: (m, serial_name(m))) if self._small_rows else (lambda m: (m,))
-        self._functions = {name: self._vm[name] for m in [*self.manifest["methods"], *self._domain_checks]
-                           for name in twins(m)}
+        serial = (False, True) if self._small_rows else (False,)
+        self._functions = {(m, dtype, s): self._vm[entry_name(m, dtype, s)] for m in [*self.manifest["methods"], *self._domain_checks]
+                           for dtype in self._input_dtypes for s in serial}
 
     def _require_vm(self) -> None:
         if self._vm is None:
@@ -165,10 +168,10 @@ class CompiledModel:
     def target(self) -> str:
         return self.manifest["target"]
 
-    def _call(self, name: str, x, small: bool):
-        """Run graph output ``name`` on the staged kernel input ``x`` (single-threaded when
-        ``small``); returns the output as an ndarray."""
-        return self._placement.fetch(self._functions[serial_name(name) if small else name](x))
+    def _call(self, name: str, x, dtype: str, small: bool):
+        """Run graph output ``name`` on the staged kernel input ``x`` of ``dtype`` (single-threaded
+        when ``small``); returns the output as an ndarray."""
+        return self._placement.fetch(self._functions[name, dtype, small](x))
 
     def _run(self, method: str, X):
         device = tensors.dlpack_device(X)
@@ -177,6 +180,7 @@ class CompiledModel:
         arr = check_input(X, self._method_schemas.get(method, self._schema))
         self._require_vm()
         was_float32 = arr.dtype == np.float32
+        arr = kernel_input(arr, self._input_dtypes)
         n = arr.shape[0]
         if n == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
             spec = self.manifest["methods"][method]
@@ -199,19 +203,15 @@ class CompiledModel:
         budget = self.manifest.get("max_workspace_bytes")
         return max(1, budget // per_row) if per_row and budget else sys.maxsize
 
-    def _run_rows(self, method: str, arr: np.ndarray, first_row: int) -> np.ndarray:
-        """Run ``method`` on checked rows ``arr`` (rows ``first_row...`` of the batch) in one call;
-        small batches run on one thread, their input staged in a reused aligned buffer (under
-        the lock)."""
-        small = arr.shape[0] <= self._small_rows
-        x = None if small else kernel_layout(arr)
+    def _run_rows(self, method: str, x: np.ndarray, first_row: int) -> np.ndarray:
+        """Run ``method`` on rows ``x`` (:func:`kernel_input` layout; rows ``first_row...`` of the
+        batch) in one call, under the lock; small batches run on one thread."""
+        small, dtype = x.shape[0] <= self._small_rows, x.dtype.name
         with self._lock:
-            if small:
-                x = kernel_layout(arr, self._scratch)
             staged = self._placement.stage(x)
             for name, domain in self._domain_checks.items():
-                check_domain(self._call(name, staged, small), domain, computed=True, first_row=first_row)
-            return self._call(method, staged, small)
+                check_domain(self._call(name, staged, dtype, small), domain, computed=True, first_row=first_row)
+            return self._call(method, staged, dtype, small)
 
     def _run_on_device(self, method: str, X, device: tuple):
         """GPU-resident ``X``: checked and run on the GPU; outputs stay there (torch tensors)."""
@@ -228,8 +228,8 @@ class CompiledModel:
         with self._lock, tvm_ffi.use_raw_stream(self._placement.device, torch.cuda.current_stream(t.device).cuda_stream):
             x = tvm.runtime.from_dlpack(t)
             for name, domain in self._domain_checks.items():
-                check_domain(self._functions[name](x).numpy(), domain, computed=True)
-            out = torch.from_dlpack(self._functions[method](x))
+                check_domain(self._functions[name, BASE_INPUT_DTYPE, False](x).numpy(), domain, computed=True)
+            out = torch.from_dlpack(self._functions[method, BASE_INPUT_DTYPE, False](x))
         return self._finish(method, out, was_float32)
 
     def _finish(self, method: str, out, was_float32: bool):

@@ -1,8 +1,9 @@
 """Input checking at the boundary of a compiled model: one helper for every method.
 
-The kernels read a C-contiguous float64 matrix whose data is 64-byte aligned (TVM's vectorized
-loads assume it). Input that already is one is passed zero-copy; anything else (float32, ints,
-Fortran order, a DataFrame, a misaligned slice) is converted in one copy. Host-memory DLPack
+The kernels read a C-contiguous matrix of one of the model's input dtypes (float64 and float32
+by default, ``input_dtypes``) at any element-aligned address (``cmlc.kernels.alignment``).
+Input that already is one is passed zero-copy; anything else (Fortran order, a strided slice,
+ints when the model reads no ints, a DataFrame) is converted in one copy. Host-memory DLPack
 objects (torch CPU tensors, a ``tvm.runtime.Tensor``, ...) are read through ``np.from_dlpack``,
 zero-copy; device-resident ones are :mod:`cmlc.runtime.tensors`' business.
 """
@@ -174,7 +175,10 @@ def check_shape(shape: tuple, schema: InputSchema) -> None:
 
 def check_input(X, schema: InputSchema) -> np.ndarray:
     """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one)."""
-    arr = _dataframe_to_array(X, schema) if _is_dataframe(X) else _to_numeric_array(X)
+    if type(X) is np.ndarray and X.dtype.kind in "biuf":   # the common case, without the probing below
+        arr = X
+    else:
+        arr = _dataframe_to_array(X, schema) if _is_dataframe(X) else _to_numeric_array(X)
     if schema.row_shape is not None and arr.ndim > 2 and tuple(arr.shape[1:]) == schema.row_shape:
         arr = arr.reshape(arr.shape[0], schema.n_features)      # rows flattened row-major, as the module's input
     check_shape(arr.shape, schema)
@@ -185,24 +189,12 @@ def check_input(X, schema: InputSchema) -> np.ndarray:
     return arr
 
 
-def kernel_layout(arr: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """``arr`` as the kernels read it: float64, C-contiguous, 64-byte aligned. Zero-copy when it
-    already is; else one copy, into the leading rows of ``scratch`` (an aligned (rows, F)
-    float64 buffer) when it is large enough."""
-    if arr.dtype == np.float64 and arr.flags.c_contiguous and address(arr) % ALIGNMENT == 0:
+def kernel_input(arr: np.ndarray, readable: tuple) -> np.ndarray:
+    """``arr`` (checked, 2-D, numeric) as the kernels read it: C-contiguous, element-aligned,
+    native byte order, of one of the ``readable`` dtypes (names; float64 among them).
+    Zero-copy when it already is; else one copy, in ``arr``'s dtype when readable, else float64
+    (numpy's conversion, which the float64 kernels' answers are defined on)."""
+    dtype = arr.dtype if arr.dtype.name in readable and arr.dtype.isnative else np.dtype(np.float64)
+    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.aligned:
         return arr
-    out = scratch[:arr.shape[0]] if scratch is not None and arr.shape[0] <= scratch.shape[0] else aligned_empty(arr.shape)
-    np.copyto(out, arr, casting="unsafe")
-    return out
-
-
-def prepare_input(X, schema: InputSchema) -> tuple[np.ndarray, bool]:
-    """Check ``X`` and bring it to :func:`kernel_layout`.
-
-    Returns
-    -------
-    X : ndarray of shape (n_samples, n_features), float64, C-contiguous, 64-byte aligned.
-    was_float32 : whether the caller's data was float32 (decides float32 outputs).
-    """
-    arr = check_input(X, schema)
-    return kernel_layout(arr), arr.dtype == np.float32
+    return np.array(arr, dtype=dtype, order="C", copy=True)

@@ -24,7 +24,7 @@ from tvm import relax, tirx
 from cmlc.ecg import BATCH, Graph, Op, OpGroup
 from cmlc.errors import TuningRecordWarning
 from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_cpu, schedule_gpu
-from cmlc.spec import serial_name
+from cmlc.spec import BASE_INPUT_DTYPE, entry_name
 
 from .fused_kernel import build_fused_kernel
 from .tasks import KernelTask, fused_task, opaque_task
@@ -169,50 +169,55 @@ def backend_of(target: tvm.target.Target) -> Backend:
 
 
 def translate(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None,
-              plan: dict | None = None) -> tvm.IRModule:
-    """Relax IRModule with, per ``graph.outputs`` key, a function of that name taking ``X`` of
-    shape (n, F), and (CPU) its single-threaded twin :func:`serial_name` (same kernels, no
-    thread pool). ``knobs``: the backend's knobs type; None for its defaults. ``backend``:
-    None for the target kind's (tests pass the CUDA backend with a CPU target to run the GPU
-    schedules unbound). ``plan``: ``{task signature: knob overrides}`` (see the module docstring)."""
-    return _emit(graph, target, knobs, backend, plan or {})[0]
+              plan: dict | None = None, readers: dict | None = None) -> tvm.IRModule:
+    """Relax IRModule with, per ``graph.outputs`` key and input dtype, a function
+    :func:`~cmlc.spec.entry_name` taking ``X`` of shape (n, F), and (CPU) its single-threaded
+    twin (same kernels, no thread pool). ``readers``: ``{input dtype: graph reading X of that
+    dtype}`` (:func:`cmlc.pipeline.lower`'s), default float64 ``graph`` alone. ``knobs``: the
+    backend's knobs type; None for its defaults. ``backend``: None for the target kind's (tests
+    pass the CUDA backend with a CPU target to run the GPU schedules unbound). ``plan``: ``{task
+    signature: knob overrides}`` (see the module docstring)."""
+    return _emit(readers or {BASE_INPUT_DTYPE: graph}, target, knobs, backend, plan or {})[0]
 
 
 def kernel_instances(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None) -> list:
     """The distinct kernels (:class:`KernelInstance`, one per task signature) of the parallel
     build of ``graph``, in the order the build emits them."""
-    _, instances = _emit(graph, target, knobs, backend, {}, only_parallel=True)
+    _, instances = _emit({BASE_INPUT_DTYPE: graph}, target, knobs, backend, {}, only_parallel=True)
     unique: dict = {}
     for inst in instances:
         unique.setdefault(inst.task.signature, inst)
     return list(unique.values())
 
 
-def _emit(graph, target, knobs, backend, plan, only_parallel=False):
+def _emit(readers, target, knobs, backend, plan, only_parallel=False):
     """``(IRModule, [KernelInstance] of the first variant)``."""
     backend = backend_of(target) if backend is None else backend
     knobs = backend.knobs if knobs is None else knobs
-    variants = [(lambda m: m, knobs, plan)]
+    variants = [(False, knobs, plan)]
     if backend.serial_twin:   # the serial twin serves small batches: the plan, tuned at a large one, is not its
-        variants = [(lambda m: m, dataclasses.replace(knobs, parallel=True), plan),
-                    (serial_name, dataclasses.replace(knobs, parallel=False), {})][:1 if only_parallel else 2]
-    (x_value,) = graph.inputs
+        variants = [(False, dataclasses.replace(knobs, parallel=True), plan),
+                    (True, dataclasses.replace(knobs, parallel=False), {})][:1 if only_parallel else 2]
     bb = relax.BlockBuilder()
     n = tirx.Var("n", "int64")
     instances: list = []
-    for method, value in graph.outputs.items():
-        sub = graph.subgraph([method])
-        for i, (name_of, variant_knobs, variant_plan) in enumerate(variants):
-            emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, variant_plan, instances if i == 0 else [])
-            x = relax.Var("X", emitter.ty(x_value))
-            emitter.env[id(x_value)] = x
-            with bb.function(name_of(method), [x]):
-                with bb.dataflow():
-                    out = bb.emit_output(emitter.materialize(value))
-                bb.emit_func_output(out)
+    for input_dtype, graph in readers.items():
+        (x_value,) = graph.inputs
+        for method, value in graph.outputs.items():
+            sub = graph.subgraph([method])
+            for i, (serial, variant_knobs, variant_plan) in enumerate(variants):
+                emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, variant_plan,
+                                         instances if i == 0 and input_dtype == BASE_INPUT_DTYPE else [])
+                x = relax.Var("X", emitter.ty(x_value))
+                emitter.env[id(x_value)] = x
+                with bb.function(entry_name(method, input_dtype, serial), [x]):
+                    with bb.dataflow():
+                        out = bb.emit_output(emitter.materialize(value))
+                    bb.emit_func_output(out)
     return bb.get(), instances
 
 
-def build(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None, plan: dict | None = None):
+def build(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None, plan: dict | None = None,
+          readers: dict | None = None):
     """``tvm.compile`` of :func:`translate`; returns the Relax VM executable."""
-    return tvm.compile(translate(graph, target, knobs, backend, plan), target=target)
+    return tvm.compile(translate(graph, target, knobs, backend, plan, readers), target=target)

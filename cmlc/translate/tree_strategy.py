@@ -95,15 +95,15 @@ def tunable(node) -> tuple:
 
 
 def gemm_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: trees.TreeKnobs,
-                index_dtype: str = "int32"):
+                index_dtype: str = "int32", input_dtype: str = "float64"):
     """The GEMM lowering (``cmlc.passes.tree_gemm``: gather, compare, path matmul, leaf matmul)
-    as one fused kernel ``(X float64 (N, F), *constants, Y (N, K))`` and its constant arrays, so
+    as one fused kernel ``(X input_dtype (N, F), *constants, Y (N, K))`` and its constant arrays, so
     that the tuner can measure it against the walks for the same node. Its ECG ops go through
     the optimizer (the dtype pass narrows the path matrix) but stay dense: one kernel.
     ``knobs.rows_per_block`` is its chunk height on a CPU; ``index_dtype`` does not apply (the
     gather's indices are constants)."""
     b = GraphBuilder()
-    x = b.input("X", (BATCH, n_features), "float64")
+    x = b.input("X", (BATCH, n_features), input_dtype)
     graph, _ = run_passes(b.build({"sum": gemm_tree_sum(b, x, ensemble, allow_nan)}), 2, ("sparse_replacing",))
     kernel = build_fused_kernel(graph, graph.outputs["sum"], {id(graph.inputs[0])})
     func = knobs.rows.schedule_fused(kernel.func, kernel.output_block, kernel.block_ops, kernel.define,
@@ -111,7 +111,7 @@ def gemm_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs:
     return func, kernel.consts
 
 
-#: strategy -> ``kernel(ensemble, n_features, allow_nan, knobs, index_dtype) -> (PrimFunc, arrays)``
+#: strategy -> ``kernel(ensemble, n_features, allow_nan, knobs, index_dtype, input_dtype) -> (PrimFunc, arrays)``
 TREE_KERNELS = {"perfect": trees.perfect_kernel, "traversal": trees.traversal_kernel, "gemm": gemm_kernel}
 
 
@@ -129,5 +129,5 @@ def build_tree_ensemble(node, rows: RowLoop, tuned: dict):
         raise ValueError(f"tree strategy {knobs.strategy!r} does not apply to this ensemble; choose from {tunable(node)}")
     kernel = TREE_KERNELS[knobs.strategy or strategy_of(node)]
     return kernel(node.attrs["ensemble"], int(node.inputs[0].shape[1]), node.attrs.get("handle_nan", True), knobs,
-                  node.attrs.get("index_dtype", "int32"))
+                  node.attrs.get("index_dtype", "int32"), node.inputs[0].dtype)
 
