@@ -45,17 +45,19 @@ def _median_us(fn, budget_s: float = 0.3, rounds: int = 7) -> float:
 
 def phases(cm, method: str, X) -> dict:
     """``{phase: µs}`` of one call ``cm.<method>(X)`` (host input, one chunk)."""
+    import numpy as np
+
     from cmlc.runtime.inputs import check_input, kernel_input
 
     schema = cm._method_schemas.get(method, cm._schema)
     arr = check_input(X, schema)
     x = kernel_input(arr, cm._input_dtypes)
     small = x.shape[0] <= cm._small_rows
-    function = cm._functions[method, x.dtype.name, small]
+    function = cm._functions[method, x.dtype, small]
     staged = cm._placement.stage(x)
     raw = function(staged)
     out = cm._placement.fetch(raw)
-    was_float32 = arr.dtype.name == "float32"
+    was_float32 = arr.dtype == np.float32
     call = getattr(cm, method)
     times = {
         "check": _median_us(lambda: check_input(X, schema)),

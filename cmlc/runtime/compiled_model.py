@@ -19,6 +19,8 @@ from . import tensors
 from .artifact import library_bytes, load_library, read_artifact, write_artifact
 from .inputs import InputSchema, check_domain, check_input, kernel_input
 
+FLOAT64 = np.dtype(BASE_INPUT_DTYPE)
+
 
 class _Method:
     """A prediction method that exists on a compiled model only if the source estimator had it
@@ -120,7 +122,8 @@ class CompiledModel:
         self._list_outputs = manifest.get("list_outputs", {})
         self._classes = classes_from_json(manifest["classes"])
         self._small_rows = manifest["serial_max_rows"]
-        self._input_dtypes = tuple(manifest.get("input_dtypes", [BASE_INPUT_DTYPE]))
+        self._input_dtypes = {np.dtype(d) for d in manifest.get("input_dtypes", [BASE_INPUT_DTYPE])}
+        self._chunk_rows = {m: self.chunk_rows(m) for m in manifest["methods"]}
         self._placement = placement_for(json.loads(manifest["target"]))
         self._vm, self._functions = None, {}
         if self._placement.unavailable_reason() is None:
@@ -133,7 +136,8 @@ class CompiledModel:
             self._executable = load_library(self._library)
         self._vm = relax.VirtualMachine(self._executable, self._placement.device)
         serial = (False, True) if self._small_rows else (False,)
-        self._functions = {(m, dtype, s): self._vm[entry_name(m, dtype, s)] for m in [*self.manifest["methods"], *self._domain_checks]
+        self._functions = {(m, dtype, s): self._vm[entry_name(m, dtype.name, s)]
+                           for m in [*self.manifest["methods"], *self._domain_checks]
                            for dtype in self._input_dtypes for s in serial}
 
     def _require_vm(self) -> None:
@@ -168,7 +172,7 @@ class CompiledModel:
     def target(self) -> str:
         return self.manifest["target"]
 
-    def _call(self, name: str, x, dtype: str, small: bool):
+    def _call(self, name: str, x, dtype: np.dtype, small: bool):
         """Run graph output ``name`` on the staged kernel input ``x`` of ``dtype`` (single-threaded
         when ``small``); returns the output as an ndarray."""
         return self._placement.fetch(self._functions[name, dtype, small](x))
@@ -186,8 +190,8 @@ class CompiledModel:
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
         else:
-            rows = self.chunk_rows(method)
-            out = self._run_rows(method, arr[:rows], 0)
+            rows = self._chunk_rows[method]
+            out = self._run_rows(method, arr if n <= rows else arr[:rows], 0)
             if n > rows:   # the rest chunk by chunk, into one output array
                 first, out = out, np.empty((n,) + out.shape[1:], out.dtype)
                 out[:rows] = first
@@ -206,7 +210,7 @@ class CompiledModel:
     def _run_rows(self, method: str, x: np.ndarray, first_row: int) -> np.ndarray:
         """Run ``method`` on rows ``x`` (:func:`kernel_input` layout; rows ``first_row...`` of the
         batch) in one call, under the lock; small batches run on one thread."""
-        small, dtype = x.shape[0] <= self._small_rows, x.dtype.name
+        small, dtype = x.shape[0] <= self._small_rows, x.dtype
         with self._lock:
             staged = self._placement.stage(x)
             for name, domain in self._domain_checks.items():
@@ -228,8 +232,8 @@ class CompiledModel:
         with self._lock, tvm_ffi.use_raw_stream(self._placement.device, torch.cuda.current_stream(t.device).cuda_stream):
             x = tvm.runtime.from_dlpack(t)
             for name, domain in self._domain_checks.items():
-                check_domain(self._functions[name, BASE_INPUT_DTYPE, False](x).numpy(), domain, computed=True)
-            out = torch.from_dlpack(self._functions[method, BASE_INPUT_DTYPE, False](x))
+                check_domain(self._functions[name, FLOAT64, False](x).numpy(), domain, computed=True)
+            out = torch.from_dlpack(self._functions[method, FLOAT64, False](x))
         return self._finish(method, out, was_float32)
 
     def _finish(self, method: str, out, was_float32: bool):

@@ -9,6 +9,7 @@ zero-copy; device-resident ones are :mod:`cmlc.runtime.tensors`' business.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -130,12 +131,21 @@ def nonfinite_error(schema: InputSchema, has_nan: bool, has_inf: bool) -> InputE
     return None
 
 
+_ONES = np.ones(4096)   # dot(row-major X, ones) sums a small batch faster than np.add.reduce
+
+
 def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
     if schema.allow_nan and schema.allow_inf:
         return
-    with np.errstate(all="ignore"):
-        if np.isfinite(np.add.reduce(arr, axis=None)):  # one pass, no temporary: the common case
-            return
+    # one pass, no temporary: the common case (a non-finite value makes the sum non-finite; a
+    # finite overflow only sends us to the exact check below)
+    if arr.flags.c_contiguous and arr.size <= _ONES.size:
+        total = np.dot(arr.reshape(-1), _ONES[:arr.size])    # BLAS raises no floating-point warnings
+    else:
+        with np.errstate(all="ignore"):
+            total = np.add.reduce(arr, axis=None)
+    if math.isfinite(total):
+        return
     if schema.allow_nan:
         error = nonfinite_error(schema, False, bool(np.isinf(arr).any()))
     else:
@@ -189,12 +199,13 @@ def check_input(X, schema: InputSchema) -> np.ndarray:
     return arr
 
 
-def kernel_input(arr: np.ndarray, readable: tuple) -> np.ndarray:
+def kernel_input(arr: np.ndarray, readable) -> np.ndarray:
     """``arr`` (checked, 2-D, numeric) as the kernels read it: C-contiguous, element-aligned,
-    native byte order, of one of the ``readable`` dtypes (names; float64 among them).
-    Zero-copy when it already is; else one copy, in ``arr``'s dtype when readable, else float64
-    (numpy's conversion, which the float64 kernels' answers are defined on)."""
-    dtype = arr.dtype if arr.dtype.name in readable and arr.dtype.isnative else np.dtype(np.float64)
-    if arr.dtype == dtype and arr.flags.c_contiguous and arr.flags.aligned:
-        return arr
-    return np.array(arr, dtype=dtype, order="C", copy=True)
+    native byte order, of one of the ``readable`` dtypes (a set of ``np.dtype``, float64 among
+    them). Zero-copy when it already is; else one copy, in ``arr``'s dtype when readable, else
+    float64 (numpy's conversion, which the float64 kernels' answers are defined on)."""
+    if arr.dtype in readable:   # native byte order: a dtype compares unequal to its swapped twin
+        if arr.flags.c_contiguous and arr.flags.aligned:
+            return arr
+        return np.array(arr, dtype=arr.dtype, order="C", copy=True)
+    return np.array(arr, dtype=np.float64, order="C", copy=True)
