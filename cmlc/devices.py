@@ -1,7 +1,8 @@
 """Where a compiled model's kernels run: the host CPU (``llvm``) or CUDA device 0 (``cuda``).
 
 A placement knows its TVM device, whether it can run on this machine, how checked host input
-(the (N, F) C-contiguous matrix of :func:`~cmlc.runtime.inputs.kernel_input`) reaches the kernels, and how their outputs come back as ndarrays. ``PLACEMENTS`` maps a target
+(the (N, F) C-contiguous matrix of :func:`~cmlc.runtime.inputs.kernel_input`) reaches the
+kernels, and how their outputs come back as ndarrays. ``PLACEMENTS`` maps a target
 kind to its placement class.
 
 How CUDA runs with this TVM build (the pip wheel, apache-tvm 0.27): ``tvm.compile`` embeds CUDA

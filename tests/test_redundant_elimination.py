@@ -186,6 +186,27 @@ def test_cse_keeps_tree_nodes_of_different_ensembles_apart():
     assert ops_of(after).count(Op.TREE_ENSEMBLE) == 2 and after.outputs["a"] is after.outputs["b"]
 
 
+@pytest.mark.parametrize("source, wide, folded", [("float32", "float64", True), ("int32", "float64", True),
+                                                  ("int64", "float64", False), ("float64", "float32", False)])
+def test_tree_reads_its_input_uncast_only_when_the_cast_is_lossless(source, wide, folded):
+    """tree(cast(x, wide)) -> tree(x): the walk converts x to the thresholds' dtype itself, which
+    gives the same value as converting its exact widened copy (not so after a rounding cast)."""
+    ensemble = random_ensemble(lambda lo, hi: (lo + hi) // 2, 3, tdtype="float32", threshold_pool=np.arange(-8, 9) / 3.0)
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 3), source)
+    cast = b.emit(Op.CAST, x, dtype=wide)
+    graph = b.build({"sum": b.emit(Op.TREE_ENSEMBLE, cast, ensemble=ensemble, strategy="traversal"),
+                     "leaves": b.emit(Op.TREE_LEAVES, cast, ensemble=ensemble)})
+    after = live(run_pass("simplify", graph))
+    assert all((n.inputs[0] is after.inputs[0]) == folded for n in _tree_nodes(after))
+    rng = np.random.default_rng(5)
+    X = (rng.standard_normal((200, 3)) * 4).astype(source) if source.startswith("float") else \
+        rng.integers(-5, 6, size=(200, 3)).astype(source)
+    if source == "float32":
+        X[::7, 1] = np.nan
+    assert_same_outputs(graph, after, X)
+
+
 def test_argmax_drops_only_injective_maps():
     def build(b, x):
         p = b.emit(Op.SIGMOID, x)                                              # range [0, 1]
