@@ -7,11 +7,12 @@ and each batch size and input dtype, times one call of the workload's method end
 each phase of the runtime's call path on its own (median of interleaved rounds, microseconds):
 
 - ``check``: :func:`cmlc.runtime.inputs.check_input` (type, shape, NaN/inf, domains);
-- ``stage``: :func:`~cmlc.runtime.inputs.kernel_input` and the placement's ``stage`` (the
-  array handed to TVM, a copy only where the layout needs one);
-- ``kernel``: the compiled function (the Relax VM call and the kernels; the serial build for
-  batches up to ``serial_max_rows``);
-- ``output``: the kernel output as an ndarray;
+- ``stage``: :func:`~cmlc.runtime.inputs.kernel_input` and, through the VM, the placement's
+  ``stage`` (the array handed to TVM, a copy only where the layout needs one);
+- ``kernel``: the compiled function: for batches up to ``serial_max_rows`` the serial kernels
+  called directly (:mod:`cmlc.runtime.direct`, their output arrays included), else the Relax VM
+  call and the kernels;
+- ``output``: the VM's output as an ndarray (0 for a direct call);
 - ``decode``: class labels, float32 outputs, list outputs (``_finish``);
 - ``rest``: the end-to-end time minus the phases (method lookup, locking, chunking).
 
@@ -52,21 +53,23 @@ def phases(cm, method: str, X) -> dict:
     schema = cm._method_schemas.get(method, cm._schema)
     arr = check_input(X, schema)
     x = kernel_input(arr, cm._input_dtypes)
-    small = x.shape[0] <= cm._small_rows
-    function = cm._functions[method, x.dtype, small]
-    staged = cm._placement.stage(x)
-    raw = function(staged)
-    out = cm._placement.fetch(raw)
+    direct = cm._direct.get((method, x.dtype)) if 0 < x.shape[0] <= cm._direct_rows[method] else None
     was_float32 = arr.dtype == np.float32
     call = getattr(cm, method)
-    times = {
-        "check": _median_us(lambda: check_input(X, schema)),
-        "stage": _median_us(lambda: cm._placement.stage(kernel_input(arr, cm._input_dtypes))),
-        "kernel": _median_us(lambda: function(staged)),
-        "output": _median_us(lambda: cm._placement.fetch(raw)),
-        "decode": _median_us(lambda: cm._finish(method, out, was_float32)),
-        "total": _median_us(lambda: call(X)),
-    }
+    times = {"check": _median_us(lambda: check_input(X, schema))}
+    if direct is not None:    # small batch: the kernels called directly, outputs from np.empty
+        out = direct(x)
+        times.update(stage=_median_us(lambda: kernel_input(arr, cm._input_dtypes)), kernel=_median_us(lambda: direct(x)),
+                     output=0.0)
+    else:                     # through the Relax VM
+        function = cm._functions[method, x.dtype, x.shape[0] <= cm._small_rows]
+        staged = cm._placement.stage(x)
+        raw = function(staged)
+        out = cm._placement.fetch(raw)
+        times.update(stage=_median_us(lambda: cm._placement.stage(kernel_input(arr, cm._input_dtypes))),
+                     kernel=_median_us(lambda: function(staged)), output=_median_us(lambda: cm._placement.fetch(raw)))
+    times["decode"] = _median_us(lambda: cm._finish(method, out, was_float32))
+    times["total"] = _median_us(lambda: call(X))
     times["rest"] = times["total"] - sum(v for k, v in times.items() if k != "total")
     return times
 

@@ -9,7 +9,7 @@ from cmlc.pipeline import lower
 from cmlc.runtime import CompiledModel
 from cmlc.spec import FORMAT, FORMAT_VERSION
 from cmlc.target import resolve_target, target_to_json
-from cmlc.translate import backend_of, build, workspace_row_bytes
+from cmlc.translate import backend_of, build_module, workspace_row_bytes
 from cmlc.tune import DEFAULT_BATCH, DEFAULT_TRIALS, RecordDB, batch_bucket, tune_graph
 from cmlc.version import __version__
 
@@ -69,7 +69,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
     if trials:
         tune_graph(graph, tvm_target, trials, batch, records, knobs=knobs)
     plan = records.plan(target_to_json(tvm_target), batch_bucket(batch))
-    executable = build(graph, tvm_target, knobs, plan=plan, readers=readers)
+    executable, programs = build_module(graph, tvm_target, knobs, plan=plan, readers=readers)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -81,6 +81,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "input_dtypes": list(readers),
         "workspace_row_bytes": workspace_row_bytes(graph),
         "max_workspace_bytes": opts.max_workspace_bytes,
+        "direct": programs,
     }
     return CompiledModel(executable, manifest, graph=graph, pass_log=log if opts.explain else None)
 

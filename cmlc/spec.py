@@ -8,7 +8,7 @@ imports the frontends).
   :meth:`ModelSpec.manifest`, the model's part of the artifact manifest.
 - The manifest schema: :data:`FORMAT`, :data:`FORMAT_VERSION`, :data:`REQUIRED_KEYS`, class labels
   as JSON, :func:`serial_name` (the compiled function a method's small batches call) and
-  :func:`entry_name` (the function for one input dtype).
+  :func:`entry_name` (the function for one input dtype), :func:`constants_name` (its weights).
 """
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ def entry_name(method: str, input_dtype: str = BASE_INPUT_DTYPE, serial: bool = 
     single-threaded twin (:func:`serial_name` of that)."""
     name = method if input_dtype == BASE_INPUT_DTYPE else f"{method}__{input_dtype}"
     return serial_name(name) if serial else name
+
+
+def constants_name(entry: str) -> str:
+    """Name of the compiled function returning the weights of ``entry``'s kernels (a tuple),
+    which the runtime's direct calls pass them (see :func:`cmlc.translate.build_module`)."""
+    return entry + "__constants"
 
 
 def _bound_json(v: float):

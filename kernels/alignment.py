@@ -1,12 +1,14 @@
-"""Kernel parameters that need only element alignment: the model's input, read where it lies.
+"""Batched kernel parameters need only element alignment: kernels read and write numpy memory.
 
 TVM declares a PrimFunc's buffer parameters 64-byte aligned and tells LLVM so (``llvm.assume``
 of that alignment on the data pointer), which allows aligned vector moves that fault on any
 other address (seen: a segfault reading a 16-byte aligned weight). A model's input is the
-caller's memory (numpy gives 16-byte aligned data at best, a slice may start anywhere), so every
-kernel parameter that can be the graph input is declared aligned to its element size only.
-Unaligned vector loads of data that happens to be aligned run as fast as aligned ones on x86-64
-CPUs with AVX, and tree walks load scalars anyway.
+caller's memory (numpy gives 16-byte aligned data at best, a slice may start anywhere), and the
+runtime calls small batches' kernels directly on arrays from ``np.empty`` (their outputs and the
+tensors passed between them), so every batched parameter (inputs and output) of every kernel is
+declared aligned to its element size only; the weights stay 64-byte aligned (TVM allocates them).
+Unaligned vector loads and stores of data that happens to be aligned run as fast as aligned ones
+on x86-64 CPUs with AVX, and tree walks load scalars anyway.
 
 TVMScript kernels say so in their ``T.match_buffer(..., align=itemsize)``; TE's
 ``create_prim_func`` has no such option, so :func:`element_aligned` swaps the parameter for an

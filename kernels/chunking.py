@@ -35,14 +35,13 @@ class BatchAxis:
         self.extent = n if rows is None else (n + (rows - 1)) // rows * rows
         self._clamped: list = []
         self._copy = None       # (output copy stage, the stage it copies)
-        self._caller_memory: list = []   # inputs that may be the caller's (unaligned) array
+        self._batched: list = []   # names of the batched inputs (taken element-aligned)
 
-    def placeholder(self, shape, dtype: str, name: str, caller_memory: bool = False) -> te.Tensor:
-        """A kernel input of ``shape`` (``cmlc.ecg.BATCH`` for the batch axis), which always
-        spans exactly ``n`` rows; stages read it through :meth:`read`. ``caller_memory``: it is
-        the model's input, so the kernel takes it element-aligned (:mod:`.alignment`)."""
-        if caller_memory:
-            self._caller_memory.append(name)
+    def placeholder(self, shape, dtype: str, name: str) -> te.Tensor:
+        """A batched kernel input of ``shape`` (``cmlc.ecg.BATCH`` for the batch axis), which
+        always spans exactly ``n`` rows, taken element-aligned (:mod:`.alignment`); stages read
+        it through :meth:`read`."""
+        self._batched.append(name)
         return te.placeholder([self.n if d == BATCH else int(d) for d in shape], dtype, name=name)
 
     def read(self, tensor: te.Tensor) -> te.Tensor:
@@ -72,8 +71,10 @@ class BatchAxis:
         """``(PrimFunc, block_ops)`` of ``te.create_prim_func(args)`` with the clamped input views
         inlined into their readers, and a padded stage that the output copies inlined into the
         copy where it is elementwise (the output block then computes its op: ``block_ops``, block
-        name -> ECG op, gains that entry). Inputs from the caller's memory are element-aligned."""
-        func = element_aligned(te.create_prim_func(args), self._caller_memory)
+        name -> ECG op, gains that entry). The batched inputs and the output (the last of
+        ``args``) are element-aligned."""
+        func = te.create_prim_func(args)
+        func = element_aligned(func, [*self._batched, func.params[-1].name])
         if not self._clamped and self._copy is None:
             return func, block_ops
         sch = tvm.s_tir.Schedule(func)

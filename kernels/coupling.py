@@ -39,8 +39,8 @@ def coupling_kernel(k: int, dtype: str, rows: RowLoop):
         # read exactly one input)
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
-        Q = T.match_buffer(q, (N, k * k), dtype, align=np.dtype(dtype).itemsize)   # may be the caller's input
-        P = T.match_buffer(p_out, (N, k), dtype)
+        Q = T.match_buffer(q, (N, k * k), dtype, align=np.dtype(dtype).itemsize)
+        P = T.match_buffer(p_out, (N, k), dtype, align=np.dtype(dtype).itemsize)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
                 rb = outer * W + inner

@@ -100,6 +100,7 @@ class CpuKnobs:
 CHUNK_ROWS = 64            # rows per chunk, unless the chunk's intermediates would not fit ...
 L2_BYTES = 1 << 20         # ... a core's L2 cache (1 MiB: a bound, not a guess per CPU)
 MIN_CHUNK_ROWS = 8
+SERIAL_CHUNK_ROWS = 8      # rows per chunk of the serial build (small batches: at most 7 padding rows)
 MAX_VECTOR_LANES = 64      # the widest loop vectorized whole (8 AVX-512 registers of float64)
 
 
@@ -284,6 +285,8 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     rows = knobs.rows_per_chunk or auto_rows_per_chunk(func, output_block)
     if define is not None and knobs.parallel:
         func, output_block, block_ops = define(rows)
+    elif not knobs.parallel:
+        rows = min(rows, SERIAL_CHUNK_ROWS)
     sch = tvm.s_tir.Schedule(func)
     out = sch.get_sblock(output_block)
     blocks = _other_blocks(sch, output_block)

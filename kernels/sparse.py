@@ -112,8 +112,8 @@ def _spmm_func(K: int, M: int, dtype: str, NNZ: int, U: int, n_used: int, B: int
                       data: T.Buffer((NNZ,), dtype), used: T.Buffer((U,), "int32"), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
-        X = T.match_buffer(x, (N, K), dtype, align=np.dtype(dtype).itemsize)   # may be the caller's input
-        Y = T.match_buffer(y, (N, M), dtype)
+        X = T.match_buffer(x, (N, K), dtype, align=np.dtype(dtype).itemsize)
+        Y = T.match_buffer(y, (N, M), dtype, align=np.dtype(dtype).itemsize)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
                 rb = outer * W + inner
@@ -162,7 +162,7 @@ def dense_kernel(attrs: dict, knobs: SpmmKnobs):
 
     def define(rows: int | None):
         axis = BatchAxis(n, rows)
-        x, w = axis.placeholder((BATCH, K), dtype, "X", caller_memory=True), te.placeholder((K, M), dtype, name="W")
+        x, w = axis.placeholder((BATCH, K), dtype, "X"), te.placeholder((K, M), dtype, name="W")
         xr, k = axis.read(x), te.reduce_axis((0, K), name="k")
         y = axis.write(te.compute((axis.extent, M), lambda i, j: te.sum(mul(xr[i, k], w[k, j]), axis=k), name="dense_matmul"))
         func, block_ops = axis.prim_func([x, w, y], {"dense_matmul": Op.MATMUL})

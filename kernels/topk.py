@@ -35,8 +35,8 @@ def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
         # function that reads exactly one input, and requires a block-structured body
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
-        X = T.match_buffer(x, (N, M), dtype, align=np.dtype(dtype).itemsize)   # may be the caller's input
-        Y = T.match_buffer(y, (N, k), "int32")
+        X = T.match_buffer(x, (N, M), dtype, align=np.dtype(dtype).itemsize)
+        Y = T.match_buffer(y, (N, k), "int32", align=4)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
                 rb = outer * W + inner

@@ -164,7 +164,7 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
-        Y = T.match_buffer(y, (N, K), vdtype)
+        Y = T.match_buffer(y, (N, K), vdtype, align=np.dtype(vdtype).itemsize)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
                 rb = outer * W + inner
@@ -258,7 +258,7 @@ def _traversal_func(NT: int, NN: int, F: int, K: int, NCAT: int, tdtype: str, vd
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
-        Y = T.match_buffer(y, (N, K), vdtype)
+        Y = T.match_buffer(y, (N, K), vdtype, align=np.dtype(vdtype).itemsize)
         for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
             for inner in rows.inner():
                 rb = outer * W + inner
@@ -306,7 +306,7 @@ def _leaves_func(NT: int, NN: int, F: int, NCAT: int, tdtype: str, cmp: str, all
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
-        Y = T.match_buffer(y, (N, NT), "int32")
+        Y = T.match_buffer(y, (N, NT), "int32", align=4)
         for outer in rows.outer(rows.n_outer(N)):
             for inner in rows.inner():
                 row = outer * W + inner

@@ -23,6 +23,8 @@ import cmlc
 from cmlc.errors import InputError
 from cmlc.kernels.alignment import element_aligned
 from cmlc.options import OptionError
+from cmlc.runtime import compiled_model
+from cmlc.runtime.direct import kernel_library
 from cmlc.runtime.inputs import address
 from cmlc.target import resolve_target
 from conformance import methods
@@ -100,7 +102,8 @@ def test_integer_input_gives_the_answers_of_its_float64_values(dtype):
 
 
 def _staged_addresses(cm, monkeypatch) -> list:
-    """Record the address of every array the model hands its kernels."""
+    """Record the address (and dtype) of every array the model hands a kernel as its input X:
+    what the VM path stages, and what a direct call (small batches) passes its kernels."""
     seen, stage = [], cm._placement.stage
 
     def recording(x):
@@ -109,6 +112,26 @@ def _staged_addresses(cm, monkeypatch) -> list:
         assert address(np.from_dlpack(staged)) == address(x)      # TVM reads that memory itself
         return staged
     monkeypatch.setattr(cm._placement, "stage", recording)
+
+    # direct calls (small batches): the arguments a program's steps take as X
+    reads_x = {step["kernel"]: [i for i, ref in enumerate(step["args"]) if ref == ["input"]]
+               for program in cm.manifest["direct"].values() for step in program["steps"]}
+
+    class RecordingLibrary:
+        def __init__(self, library):
+            self.library = library
+
+        def get_function(self, name):
+            kernel = self.library.get_function(name)
+
+            def call(*args):
+                for i in reads_x[name]:
+                    x = args[i] if isinstance(args[i], np.ndarray) else np.from_dlpack(args[i])
+                    seen.append((address(x), x.dtype.name))
+                return kernel(*args)
+            return call
+    monkeypatch.setattr(compiled_model, "kernel_library", lambda ex: RecordingLibrary(kernel_library(ex)))
+    monkeypatch.setattr(cm, "_direct", cm._direct_calls())
     return seen
 
 
@@ -207,3 +230,48 @@ def test_fused_kernels_take_the_input_element_aligned(name):
                 seen.add(p.dtype)
                 assert p.data_alignment == np.dtype(p.dtype).itemsize, (gv.name_hint, p.dtype, p.data_alignment)
     assert seen == {"float64", "float32"} or name == "scaler-hgb"
+
+
+def _through_the_vm(cm):
+    """The same compiled model without direct programs: every batch through the Relax VM."""
+    from cmlc.runtime.compiled_model import CompiledModel
+    return CompiledModel(cm._executable, {k: v for k, v in cm.manifest.items() if k != "direct"})
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_small_batches_called_directly_give_the_vm_answers(name):
+    """Batches up to serial_max_rows run the serial kernels without the VM (cmlc.runtime.direct):
+    bit for bit the VM's answers, for every method and input dtype."""
+    model, cm = fitted_and_compiled(name)
+    vm = _through_the_vm(cm)
+    assert not vm._direct
+    assert {m for m, _ in cm._direct} == set(cm.manifest["methods"])
+    X = make_classification(300, 6, n_informative=4, random_state=11)[0]
+    for dtype in (np.float64, np.float32):
+        for rows in (1, 2, 7, cm.manifest["serial_max_rows"]):
+            batch = np.ascontiguousarray(X[:rows], dtype=dtype)
+            for method in methods(model):
+                np.testing.assert_array_equal(getattr(cm, method)(batch), getattr(vm, method)(batch),
+                                              err_msg=f"{name}.{method}, {rows} rows of {dtype.__name__}")
+
+
+def test_direct_calls_run_concurrently():
+    """Direct calls take no lock: threads calling one model at once get their own answers."""
+    from concurrent.futures import ThreadPoolExecutor
+    _, cm = fitted_and_compiled("forest")
+    X = make_classification(64, 6, random_state=5)[0]
+    expected = [cm.predict_proba(X[i:i + 1]) for i in range(len(X))]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: [cm.predict_proba(X[i:i + 1]) for _ in range(20)], range(len(X))))
+    for want, answers in zip(expected, got):
+        for answer in answers:
+            np.testing.assert_array_equal(answer, want)
+
+
+def test_direct_programs_survive_save_and_load(tmp_path):
+    _, cm = fitted_and_compiled("scaler-hgb")
+    cm.save(tmp_path / "m.cmlc")
+    loaded = cmlc.load(tmp_path / "m.cmlc")
+    assert loaded._direct.keys() == cm._direct.keys()
+    X = make_classification(20, 6, random_state=4)[0]
+    np.testing.assert_array_equal(loaded.predict_proba(X[:3]), cm.predict_proba(X[:3]))

@@ -17,9 +17,10 @@ from cmlc.spec import BASE_INPUT_DTYPE, METHODS, InputDomain, classes_from_json,
 
 from . import tensors
 from .artifact import library_bytes, load_library, read_artifact, write_artifact
+from .direct import DirectCall, kernel_library
 from .inputs import InputSchema, check_domain, check_input, kernel_input
 
-FLOAT64 = np.dtype(BASE_INPUT_DTYPE)
+FLOAT64, FLOAT32 = np.dtype(BASE_INPUT_DTYPE), np.dtype(np.float32)
 
 
 class _Method:
@@ -72,8 +73,10 @@ class CompiledModel:
     except class labels (``predict`` of a classifier), which are ndarrays like ``classes_``.
     GPU input to a CPU model raises :class:`~cmlc.errors.InputError` (pass ``X.cpu()``).
 
-    Calls are serialized by a lock (the TVM VM is not re-entrant); on a CPU each call runs its
-    kernel on all threads of the TVM thread pool (``TVM_NUM_THREADS``).
+    On a CPU, batches of more than ``serial_max_rows`` rows run their kernels on all threads of
+    the TVM thread pool (``TVM_NUM_THREADS``), one call at a time (a lock: the TVM VM is not
+    re-entrant); smaller batches run single-threaded kernels called directly, without the VM
+    (:mod:`cmlc.runtime.direct`), concurrently from several Python threads.
 
     A method that returns a list in scikit-learn (``MultiOutputClassifier.predict_proba``)
     returns the same list. Input outside the values the estimator accepts (a category code
@@ -124,8 +127,10 @@ class CompiledModel:
         self._small_rows = manifest["serial_max_rows"]
         self._input_dtypes = {np.dtype(d) for d in manifest.get("input_dtypes", [BASE_INPUT_DTYPE])}
         self._chunk_rows = {m: self.chunk_rows(m) for m in manifest["methods"]}
+        # batches of at most this many rows run as one direct call (where the build recorded a program)
+        self._direct_rows = {m: min(self._small_rows, rows) for m, rows in self._chunk_rows.items()}
         self._placement = placement_for(json.loads(manifest["target"]))
-        self._vm, self._functions = None, {}
+        self._vm, self._functions, self._direct = None, {}, {}
         if self._placement.unavailable_reason() is None:
             self._start_vm()
 
@@ -139,6 +144,23 @@ class CompiledModel:
         self._functions = {(m, dtype, s): self._vm[entry_name(m, dtype.name, s)]
                            for m in [*self.manifest["methods"], *self._domain_checks]
                            for dtype in self._input_dtypes for s in serial}
+        self._direct = self._direct_calls() if self._small_rows else {}
+
+    def _direct_calls(self) -> dict:
+        """``{(method, input dtype): call(x) -> output}`` for the serial functions that have a
+        direct program (and whose domain checks have one), each run by a :class:`DirectCall`."""
+        programs, library, calls = self.manifest.get("direct", {}), kernel_library(self._executable), {}
+        for dtype in self._input_dtypes:
+            made = {}
+            for m in [*self.manifest["methods"], *self._domain_checks]:
+                program = programs.get(entry_name(m, dtype.name, True))
+                if program is not None:
+                    made[m] = DirectCall(program, library, list(self._vm[program["constants"]]()), self._placement.stage)
+            if all(name in made for name in self._domain_checks):
+                checks = [(made[name], domain) for name, domain in self._domain_checks.items()]
+                calls.update({(m, dtype): _checked(checks, made[m]) if checks else made[m]
+                              for m in self.manifest["methods"] if m in made})
+        return calls
 
     def _require_vm(self) -> None:
         if self._vm is None:
@@ -183,10 +205,13 @@ class CompiledModel:
             return self._run_on_device(method, X, device)
         arr = check_input(X, self._method_schemas.get(method, self._schema))
         self._require_vm()
-        was_float32 = arr.dtype == np.float32
+        was_float32 = arr.dtype == FLOAT32
         arr = kernel_input(arr, self._input_dtypes)
         n = arr.shape[0]
-        if n == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
+        direct = self._direct.get((method, arr.dtype)) if 0 < n <= self._direct_rows[method] else None
+        if direct is not None:   # small batches: no VM, no lock (see cmlc.runtime.direct)
+            out = direct(arr)
+        elif n == 0:  # DLPack cannot describe an empty array's (null) data; nothing to compute
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
         else:
@@ -208,8 +233,8 @@ class CompiledModel:
         return max(1, budget // per_row) if per_row and budget else sys.maxsize
 
     def _run_rows(self, method: str, x: np.ndarray, first_row: int) -> np.ndarray:
-        """Run ``method`` on rows ``x`` (:func:`kernel_input` layout; rows ``first_row...`` of the
-        batch) in one call, under the lock; small batches run on one thread."""
+        """Run ``method`` through the VM on rows ``x`` (:func:`kernel_input` layout; rows
+        ``first_row...`` of the batch) in one call, under the lock; small batches run on one thread."""
         small, dtype = x.shape[0] <= self._small_rows, x.dtype
         with self._lock:
             staged = self._placement.stage(x)
@@ -242,7 +267,8 @@ class CompiledModel:
         on_host = isinstance(out, np.ndarray)
         if method in self.manifest["label_methods"]:
             return decode_labels(self._classes, out if on_host else out.cpu().numpy())
-        if was_float32 and self.manifest["float32_out"] and str(out.dtype).endswith("float64"):
+        if was_float32 and self.manifest["float32_out"] and (out.dtype == FLOAT64 if on_host else
+                                                             str(out.dtype) == "torch.float64"):
             out = out.astype(np.float32) if on_host else out.float()
         if method in self._list_outputs:
             sizes = self._list_outputs[method]
@@ -268,6 +294,16 @@ def load(path) -> CompiledModel:
     manifest, library = read_artifact(path)
     runnable = placement_for(json.loads(manifest["target"])).unavailable_reason() is None
     return CompiledModel(load_library(library) if runnable else None, manifest, library=library)
+
+
+def _checked(checks: list, call):
+    """``call`` after the domain checks ``[(DirectCall computing the checked values, domain)]``
+    (a small batch is one chunk: its first row is row 0 of X)."""
+    def checked_call(x):
+        for check, domain in checks:
+            check_domain(check(x), domain, computed=True)
+        return call(x)
+    return checked_call
 
 
 def decode_labels(classes, indices: np.ndarray) -> np.ndarray:

@@ -131,7 +131,8 @@ def nonfinite_error(schema: InputSchema, has_nan: bool, has_inf: bool) -> InputE
     return None
 
 
-_ONES = np.ones(4096)   # dot(row-major X, ones) sums a small batch faster than np.add.reduce
+#: dot(row-major X, ones) of X's own dtype sums a small batch faster than np.add.reduce
+_ONES = {dtype: np.ones(4096, dtype) for dtype in (np.dtype(np.float64), np.dtype(np.float32))}
 
 
 def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
@@ -139,8 +140,9 @@ def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
         return
     # one pass, no temporary: the common case (a non-finite value makes the sum non-finite; a
     # finite overflow only sends us to the exact check below)
-    if arr.flags.c_contiguous and arr.size <= _ONES.size:
-        total = np.dot(arr.reshape(-1), _ONES[:arr.size])    # BLAS raises no floating-point warnings
+    ones = _ONES.get(arr.dtype)
+    if ones is not None and arr.size <= ones.size and arr.flags.c_contiguous:
+        total = arr.ravel().dot(ones[:arr.size])    # BLAS raises no floating-point warnings
     else:
         with np.errstate(all="ignore"):
             total = np.add.reduce(arr, axis=None)

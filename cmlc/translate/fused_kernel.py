@@ -58,7 +58,7 @@ def _define(graph: Graph, value: Value, boundary: set, rows: int | None):
         if id(v) in env or isinstance(v, Const):
             return _operand(env, ctx, v)
         if id(v) in boundary:
-            placeholder = axis.placeholder(v.shape, v.dtype, v.name, caller_memory=any(v is u for u in graph.inputs))
+            placeholder = axis.placeholder(v.shape, v.dtype, v.name)
             placeholders.append(placeholder)
             inputs.append(v)
             env[id(v)] = axis.read(placeholder)

@@ -24,7 +24,7 @@ from tvm import relax, tirx
 from cmlc.ecg import BATCH, Graph, Op, OpGroup
 from cmlc.errors import TuningRecordWarning
 from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_cpu, schedule_gpu
-from cmlc.spec import BASE_INPUT_DTYPE, entry_name
+from cmlc.spec import BASE_INPUT_DTYPE, constants_name, entry_name
 
 from .fused_kernel import build_fused_kernel
 from .tasks import KernelTask, fused_task, opaque_task
@@ -107,6 +107,9 @@ class _MethodEmitter:
         self.boundary = {id(v) for v in graph.inputs} | {
             id(node.output) for node in graph.nodes if node.op in OpGroup.OPAQUE}
         self.env: dict = {}
+        self.steps: list = []       # the direct program's steps (see :func:`build_module`)
+        self.constants: list = []   # the relax constants the steps read, in step order
+        self._refs: dict = {}       # id(relax value) -> its reference in a step's arguments
 
     def ty(self, value):
         return relax.TensorType([self.n if d == BATCH else int(d) for d in value.shape], value.dtype)
@@ -114,7 +117,13 @@ class _MethodEmitter:
     def _call(self, func, name, args, arrays, value):
         gv = self.bb.add_func(func.without_attr("global_symbol"), name)
         consts = [relax.const(a, a.dtype.name) for a in arrays]
-        return self.bb.emit(relax.call_tir(gv, args + consts, self.ty(value)))
+        out = self.bb.emit(relax.call_tir(gv, args + consts, self.ty(value)))
+        refs = [self._refs[id(a)] for a in args] + [["constant", len(self.constants) + i] for i in range(len(consts))]
+        self.constants += consts
+        self._refs[id(out)] = ["step", len(self.steps)]
+        self.steps.append({"kernel": gv.name_hint, "args": refs, "dtype": value.dtype,
+                           "shape": [-1 if d == BATCH else int(d) for d in value.shape]})
+        return out
 
     def materialize(self, value):
         if id(value) in self.env:
@@ -183,7 +192,7 @@ def translate(graph: Graph, target: tvm.target.Target, knobs=None, backend: Back
 def kernel_instances(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None) -> list:
     """The distinct kernels (:class:`KernelInstance`, one per task signature) of the parallel
     build of ``graph``, in the order the build emits them."""
-    _, instances = _emit({BASE_INPUT_DTYPE: graph}, target, knobs, backend, {}, only_parallel=True)
+    _, instances, _ = _emit({BASE_INPUT_DTYPE: graph}, target, knobs, backend, {}, only_parallel=True)
     unique: dict = {}
     for inst in instances:
         unique.setdefault(inst.task.signature, inst)
@@ -191,7 +200,7 @@ def kernel_instances(graph: Graph, target: tvm.target.Target, knobs=None, backen
 
 
 def _emit(readers, target, knobs, backend, plan, only_parallel=False):
-    """``(IRModule, [KernelInstance] of the first variant)``."""
+    """``(IRModule, [KernelInstance] of the first variant, direct programs)``."""
     backend = backend_of(target) if backend is None else backend
     knobs = backend.knobs if knobs is None else knobs
     variants = [(False, knobs, plan)]
@@ -201,6 +210,7 @@ def _emit(readers, target, knobs, backend, plan, only_parallel=False):
     bb = relax.BlockBuilder()
     n = tirx.Var("n", "int64")
     instances: list = []
+    programs: dict = {}
     for input_dtype, graph in readers.items():
         (x_value,) = graph.inputs
         for method, value in graph.outputs.items():
@@ -209,15 +219,39 @@ def _emit(readers, target, knobs, backend, plan, only_parallel=False):
                 emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, variant_plan,
                                          instances if i == 0 and input_dtype == BASE_INPUT_DTYPE else [])
                 x = relax.Var("X", emitter.ty(x_value))
-                emitter.env[id(x_value)] = x
-                with bb.function(entry_name(method, input_dtype, serial), [x]):
+                emitter.env[id(x_value)], emitter._refs[id(x)] = x, ["input"]
+                entry = entry_name(method, input_dtype, serial)
+                with bb.function(entry, [x]):
                     with bb.dataflow():
-                        out = bb.emit_output(emitter.materialize(value))
+                        result = emitter.materialize(value)
+                        out = bb.emit_output(result)
                     bb.emit_func_output(out)
-    return bb.get(), instances
+                if serial and emitter.steps and emitter._refs.get(id(result)) == ["step", len(emitter.steps) - 1]:
+                    with bb.function(constants_name(entry), []):
+                        bb.emit_func_output(relax.Tuple(emitter.constants))
+                    programs[entry] = {"constants": constants_name(entry), "steps": emitter.steps}
+    return bb.get(), instances, programs
+
+
+def build_module(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None,
+                 plan: dict | None = None, readers: dict | None = None) -> tuple:
+    """``(executable, programs)``: ``tvm.compile`` of :func:`translate` (the Relax VM executable)
+    and the *direct programs* of its single-threaded functions, which the runtime runs without
+    the VM (a VM call costs microseconds; a kernel called directly, a fraction of one).
+
+    ``programs[entry]`` for each serial entry whose output is its last kernel's:
+    ``{"constants": name of a function of the executable returning the tuple of the weights the
+    kernels read, "steps": [{"kernel": the kernel's symbol in the executable's library, "args":
+    its inputs, each ["input"] (X), ["step", i] (step i's output) or ["constant", j], "shape":
+    its output's shape with -1 for the batch, "dtype": its output's dtype}, ...]}``; each kernel
+    takes its inputs then its output (destination-passing), the last step's output is the
+    method's. Batched kernel parameters are element-aligned (:mod:`cmlc.kernels.alignment`), so
+    the outputs may be any ``np.empty`` arrays."""
+    module, _, programs = _emit(readers or {BASE_INPUT_DTYPE: graph}, target, knobs, backend, plan or {})
+    return tvm.compile(module, target=target), programs
 
 
 def build(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None, plan: dict | None = None,
           readers: dict | None = None):
-    """``tvm.compile`` of :func:`translate`; returns the Relax VM executable."""
-    return tvm.compile(translate(graph, target, knobs, backend, plan, readers), target=target)
+    """The Relax VM executable of :func:`build_module`."""
+    return build_module(graph, target, knobs, backend, plan, readers)[0]
