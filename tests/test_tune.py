@@ -88,8 +88,9 @@ def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
 @pytest.mark.parametrize("width", [40, 1418, 1000])
 def test_wide_loops_vectorize_in_bounded_widths(width):
     """A matmul to ``width`` columns and an exp over them: no loop is vectorized wider than
-    MAX_VECTOR_LANES (1418 has no such divisor: vectors of 16 under a bounds predicate; 1000: 40),
-    and every result is bit-identical to the scalar schedule's."""
+    MAX_VECTOR_LANES (1418 has no such divisor: vectors of 16, the loop over them partitioned
+    into the whole vectors and the last, so that no vector but the last carries a bounds predicate,
+    which TVM would scalarize; 1000: 40), and every result is bit-identical to the scalar schedule's."""
     import tvm
     from tvm import te
 
@@ -112,6 +113,8 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
         scheduled = schedule_cpu(func, "out", ops, CpuKnobs(rows_per_chunk=8, mm_row_tile=2, vectorize=vectorize))
         lanes = [int(w) for w in re.findall(r"T\.vectorized\((\d+)\)", scheduled.script())]
         assert all(w <= MAX_VECTOR_LANES for w in lanes) and (lanes != []) == vectorize
+        partitioned = set(re.findall(r'T\.sblock\("(\w+)_ax1_0_common"\)', scheduled.script()))
+        assert partitioned == ({"wide", "act"} if vectorize and width % 8 else set())
         lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
         result = tvm.runtime.empty((37, 2), "float64")
         lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
