@@ -125,6 +125,16 @@ class _MethodEmitter:
                            "shape": [-1 if d == BATCH else int(d) for d in value.shape]})
         return out
 
+    def bind_input(self, value, x) -> None:
+        """``x`` (a relax Var) is the graph input ``value``, the direct program's ``["input"]``."""
+        self.env[id(value)], self._refs[id(x)] = x, ["input"]
+
+    def direct_steps(self, result) -> list | None:
+        """The steps recorded so far where ``result`` is the last one's output (the method's
+        direct program), else None."""
+        last = ["step", len(self.steps) - 1]
+        return self.steps if self.steps and self._refs.get(id(result)) == last else None
+
     def materialize(self, value):
         if id(value) in self.env:
             return self.env[id(value)]
@@ -219,17 +229,18 @@ def _emit(readers, target, knobs, backend, plan, only_parallel=False):
                 emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, variant_plan,
                                          instances if i == 0 and input_dtype == BASE_INPUT_DTYPE else [])
                 x = relax.Var("X", emitter.ty(x_value))
-                emitter.env[id(x_value)], emitter._refs[id(x)] = x, ["input"]
+                emitter.bind_input(x_value, x)
                 entry = entry_name(method, input_dtype, serial)
                 with bb.function(entry, [x]):
                     with bb.dataflow():
                         result = emitter.materialize(value)
                         out = bb.emit_output(result)
                     bb.emit_func_output(out)
-                if serial and emitter.steps and emitter._refs.get(id(result)) == ["step", len(emitter.steps) - 1]:
+                steps = emitter.direct_steps(result) if serial else None
+                if steps is not None:
                     with bb.function(constants_name(entry), []):
                         bb.emit_func_output(relax.Tuple(emitter.constants))
-                    programs[entry] = {"constants": constants_name(entry), "steps": emitter.steps}
+                    programs[entry] = {"constants": constants_name(entry), "steps": steps}
     return bb.get(), instances, programs
 
 
