@@ -116,6 +116,20 @@ def cpu_name() -> str:
     return platform.machine()
 
 
+def copy_rate(rows: int, n_features: int, dtype: str, repeats: int = 20) -> float:
+    """GB/s that ``np.copyto`` reaches on a (rows, n_features) C-contiguous ``dtype`` array (bytes
+    of the source per second, median of ``repeats``): the machine's streaming rate for that input."""
+    import numpy as np
+    src = np.random.default_rng(0).standard_normal((rows, n_features)).astype(dtype)
+    dst = np.empty_like(src)
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        times.append(time.perf_counter() - start)
+    return src.nbytes / sorted(times[1:])[repeats // 2] / 1e9
+
+
 def run_worker(folder: Path, system: str, threads: int, dtype: str, args) -> dict:
     """Returns the worker's result dict; a crash or timeout becomes an error result."""
     result = folder / f"{system}-t{threads}-{dtype}.json"
@@ -179,9 +193,12 @@ def main(argv=None) -> int:
             meta = prepare(w, args.n_train, max(args.batch), folder, args.dtypes)
             print(f"  workload {wname}: {meta['estimator']}, {w.n_features} features, "
                   f"fit in {meta['fit_s']:.1f} s")
+            copy_gbps = {d: copy_rate(max(args.batch), w.n_features, d) for d in args.dtypes}
             for name in systems:
                 if get_system(name).kinds is None or w.kind in get_system(name).kinds:
-                    rows += run_system(folder, w, name, args)
+                    new = run_system(folder, w, name, args)
+                    report.add_bandwidth(new, w.n_features, copy_gbps)
+                    rows += new
     report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,
                    dtypes=args.dtypes, repeats=args.repeats, warmup=args.warmup, system_lines=lines,

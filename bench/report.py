@@ -13,7 +13,7 @@ PROBA_ATOL = 1e-4
 COLUMNS = ["workload", "system", "threads", "batch", "dtype", "method", "status", "reason",
            "median_ms", "q25_ms", "q75_ms", "min_ms", "max_ms", "runs", "rows_per_s",
            "speedup_vs_sklearn", "best_peer", "speedup_vs_best_peer",
-           "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct"]
+           "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct", "input_gbps", "copy_gbps"]
 
 
 def is_correct(agreement: float, diff: float | None) -> bool:
@@ -44,6 +44,17 @@ def rows_from_result(workload: str, method: str, system: str, threads: int, dtyp
                        correct=correct, status="ok" if correct else "WRONG")
         rows.append(row)
     return rows
+
+
+def add_bandwidth(rows: list[dict], n_features: int, copy_gbps: dict[str, float]) -> None:
+    """Fills, in place, each timed row's ``input_gbps`` (GB/s of X read: batch x ``n_features``
+    x itemsize per median call) and ``copy_gbps`` (``copy_gbps[dtype]``: what ``np.copyto`` of
+    the largest batch reached in the same run, the machine's practical streaming rate)."""
+    for r in rows:
+        if r.get("median_ms"):
+            itemsize = 4 if r["dtype"] == "float32" else 8
+            r["input_gbps"] = r["batch"] * n_features * itemsize / (r["median_ms"] * 1e6)
+            r["copy_gbps"] = copy_gbps.get(r["dtype"])
 
 
 def _key(r: dict) -> tuple:
@@ -83,7 +94,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 NUMERIC = {"threads": int, "batch": int, "runs": int, **{c: float for c in COLUMNS if c.endswith(("_ms", "_s", "_mb"))},
            "rows_per_s": float, "speedup_vs_sklearn": float, "speedup_vs_best_peer": float,
-           "label_agreement": float, "max_abs_diff": float}
+           "label_agreement": float, "max_abs_diff": float, "input_gbps": float, "copy_gbps": float}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -169,6 +180,11 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
              r.get("best_peer") or "–",
              _x(r["speedup_vs_best_peer"]) if r.get("speedup_vs_best_peer") else "–"]
             for r in _cmlc_rows(rows)]
+    largest = max(r["batch"] for r in rows) if rows else 0
+    bandwidth = [[w, str(t), d, f"{keyed[(w, t, b, d, 'cmlc')]['copy_gbps']:.1f}"]
+                 + [f"{keyed[(w, t, b, d, s)]['input_gbps']:.2f}" if keyed.get((w, t, b, d, s), {}).get("input_gbps")
+                    else "–" for s in systems]
+                 for w, t, b, d in order if b == largest and keyed.get((w, t, b, d, "cmlc"), {}).get("copy_gbps")]
     flagged = [f"- {r['workload']} / {r['system']} / threads {r['threads']} / batch {r['batch']} / {r['dtype']}: "
                f"label agreement {r['label_agreement']:.4f}, max |Δp| "
                + ("–" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.2e}")
@@ -196,6 +212,13 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         "",
         _table(["workload", "threads", "batch", "dtype", "cmlc", "best peer", "cmlc speed-up vs best peer"], cmlc)
         if cmlc else "cmlc was not run.",
+        "",
+        f"## Input read rate at batch {largest} (GB/s of X per call, next to `np.copyto` of the same bytes in this run)",
+        "",
+        "A memory-bound model streams X once: its rate is bounded by the copy's. Far below it, the kernel is "
+        "compute- or latency-bound.",
+        "",
+        _table(["workload", "threads", "dtype", "np.copyto"] + systems, bandwidth) if bandwidth else "not measured.",
         "",
         "## Convert / compile time and peak worker memory (ru_maxrss)",
         "",

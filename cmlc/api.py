@@ -8,7 +8,7 @@ from cmlc.options import CompileOptions, OptionError
 from cmlc.pipeline import lower
 from cmlc.runtime import CompiledModel
 from cmlc.spec import FORMAT, FORMAT_VERSION
-from cmlc.target import resolve_target, target_to_json
+from cmlc.target import required_cpu_features, resolve_target, target_to_json
 from cmlc.translate import backend_of, build_module, workspace_row_bytes
 from cmlc.tune import DEFAULT_BATCH, DEFAULT_TRIALS, RecordDB, batch_bucket, tune_graph
 from cmlc.version import __version__
@@ -76,6 +76,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "cmlc_version": __version__,
         "tvm_version": tvm.__version__,
         "target": target_to_json(tvm_target),
+        "cpu_features": required_cpu_features(tvm_target),
         **spec.manifest(graph),
         "serial_max_rows": opts.serial_max_rows if backend.serial_twin else 0,
         "input_dtypes": list(readers),

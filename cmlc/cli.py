@@ -1,9 +1,9 @@
 """The ``cmlc`` command line: compile a saved model, score a batch file, describe an artifact,
 and time a model against its own framework.
 
-    cmlc compile MODEL.{pkl,joblib,json,ubj,onnx} -o OUT.cmlc [--target llvm] [--tune N]
-    cmlc predict OUT.cmlc --input X.{npy,csv,parquet} --output Y.{npy,csv} [--method predict]
-    cmlc info OUT.cmlc
+    cmlc compile MODEL.{pkl,joblib,json,ubj,onnx} -o OUT.cmlc [--target llvm] [--tune N] [--key KEY]
+    cmlc predict OUT.cmlc --input X.{npy,csv,parquet} --output Y.{npy,csv} [--method predict] [--key KEY]
+    cmlc info OUT.cmlc [--key KEY]
     cmlc bench MODEL [--rows 10000] [--target llvm]
 
 Exit status: 0 on success, 2 on a usage or input problem (the message says which), 1 when
@@ -26,6 +26,9 @@ from cmlc.runtime import load
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 XGBOOST_SUFFIXES = (".json", ".ubj")
 MODEL_SUFFIXES = PICKLE_SUFFIXES + XGBOOST_SUFFIXES + (".onnx",)
+
+
+KEY_HELP = "{verb} this key (default: $CMLC_ARTIFACT_KEY, which other users cannot read in `ps` as they can an argument)"
 
 
 class CliError(Exception):
@@ -98,25 +101,24 @@ def cmd_compile(args) -> int:
     model = load_model(Path(args.model))
     start = time.perf_counter()
     cm = compile_model(model, target=args.target, tune=args.tune or False, batch_hint=args.batch_hint)
-    cm.save(args.output)
+    cm.save(args.output, key=args.key)
     print(f"compiled {cm.manifest['estimator']} for {json.loads(cm.target)['kind']} in "
           f"{time.perf_counter() - start:.1f} s -> {args.output}")
     return 0
 
 
 def cmd_predict(args) -> int:
-    cm = load(args.model)
-    X = read_batch(Path(args.input))
-    method = getattr(cm, args.method, None)
-    if method is None:
+    cm = load(args.model, key=args.key)
+    if args.method not in cm.manifest["methods"]:   # a method of the model, never another attribute
         raise CliError(f"{cm.manifest['estimator']} has no method {args.method!r}; it has {', '.join(cm.manifest['methods'])}")
-    write_output(Path(args.output), method(X))
+    X = read_batch(Path(args.input))
+    write_output(Path(args.output), getattr(cm, args.method)(X))
     print(f"{args.method}: {len(X)} rows -> {args.output}")
     return 0
 
 
 def cmd_info(args) -> int:
-    cm = load(args.model)
+    cm = load(args.model, key=args.key)
     m = cm.manifest
     inp = m["input"]
     target = json.loads(m["target"])
@@ -181,15 +183,18 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--target", default="llvm", help="llvm (the host CPU, default), cuda, or a target JSON")
     c.add_argument("--tune", type=int, default=0, metavar="N", help="autotune with N measured trials")
     c.add_argument("--batch-hint", type=int, default=None, metavar="ROWS", help="the batch size to tune for")
+    c.add_argument("--key", default=None, help=KEY_HELP.format(verb="sign the artifact with"))
     c.set_defaults(run=cmd_compile)
     pr = sub.add_parser("predict", help="score a batch with a compiled artifact")
     pr.add_argument("model", help="OUT.cmlc")
     pr.add_argument("--input", required=True, help="X.npy, X.csv or X.parquet")
     pr.add_argument("--output", required=True, help="Y.npy or Y.csv")
     pr.add_argument("--method", default="predict", help="predict (default), predict_proba, decision_function, transform, ...")
+    pr.add_argument("--key", default=None, help=KEY_HELP.format(verb="refuse any artifact not signed with"))
     pr.set_defaults(run=cmd_predict)
     i = sub.add_parser("info", help="describe a compiled artifact")
     i.add_argument("model", help="OUT.cmlc")
+    i.add_argument("--key", default=None, help=KEY_HELP.format(verb="refuse any artifact not signed with"))
     i.set_defaults(run=cmd_info)
     b = sub.add_parser("bench", help="time a saved model: its own framework vs cmlc, same answers checked")
     b.add_argument("model", help="MODEL.pkl / .joblib / .json / .ubj")

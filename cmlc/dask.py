@@ -22,35 +22,35 @@ import numpy as np
 from cmlc.errors import CmlcError, InputError
 from cmlc.runtime import load
 
-_LOADED: dict = {}          # artifact sha256 -> CompiledModel, per worker process
+_LOADED: dict = {}          # (artifact sha256, key) -> CompiledModel, per worker process
 _LOADING = threading.Lock()
 loads_in_this_process = 0   # how many artifacts this process has loaded (tests read it on workers)
 
 
-def artifact_bytes(compiled) -> bytes:
-    """The artifact :meth:`CompiledModel.save` writes, as bytes."""
+def artifact_bytes(compiled, key=None) -> bytes:
+    """The artifact :meth:`CompiledModel.save` writes (signed with ``key``), as bytes."""
     buffer = io.BytesIO()
-    compiled.save(buffer)
+    compiled.save(buffer, key=key)
     return buffer.getvalue()
 
 
-def _model(blob: bytes, digest: str):
-    """The loaded model of ``blob``, loaded once per process."""
+def _model(blob: bytes, digest: str, key):
+    """The loaded model of ``blob`` (its signature checked with ``key``), loaded once per process."""
     global loads_in_this_process
     with _LOADING:
-        if digest not in _LOADED:
-            _LOADED[digest] = load(io.BytesIO(blob))
+        if (digest, key) not in _LOADED:
+            _LOADED[digest, key] = load(io.BytesIO(blob), key=key)
             loads_in_this_process += 1
-        return _LOADED[digest]
+        return _LOADED[digest, key]
 
 
-def _score_block(block, blob, digest: str, method: str):
-    return np.asarray(getattr(_model(blob, digest), method)(block))
+def _score_block(block, blob, digest: str, key, method: str):
+    return np.asarray(getattr(_model(blob, digest, key), method)(block))
 
 
-def _score_partition(frame, blob, digest: str, method: str, columns):
+def _score_partition(frame, blob, digest: str, key, method: str, columns):
     import pandas as pd
-    out = getattr(_model(blob, digest), method)(frame)
+    out = getattr(_model(blob, digest, key), method)(frame)
     if out.ndim == 1:
         return pd.Series(out, index=frame.index, name=method)
     return pd.DataFrame(out, index=frame.index, columns=columns)
@@ -68,7 +68,7 @@ def _shipped(blob: bytes):
     return client.scatter(blob, broadcast=True, hash=False)
 
 
-def predict(compiled, data, method: str = "predict"):
+def predict(compiled, data, method: str = "predict", key=None):
     """Lazy ``compiled.<method>`` of every row of ``data``.
 
     Parameters
@@ -77,6 +77,9 @@ def predict(compiled, data, method: str = "predict"):
     data : dask.array.Array of shape (n, n_features), or dask.dataframe.DataFrame
         Row partitions of any size; an array's column chunks are merged first.
     method : name of one of the model's methods (``predict``, ``predict_proba``, ...).
+    key : str or bytes (default ``$CMLC_ARTIFACT_KEY`` where each process reads it): the artifact
+        is signed with it here and its signature checked with it on every worker before the
+        library loads there.
 
     Returns
     -------
@@ -91,7 +94,7 @@ def predict(compiled, data, method: str = "predict"):
     if method in compiled.manifest.get("list_outputs", {}):
         raise CmlcError(f"{method} returns a list of arrays (one per output); cmlc.dask maps methods with one array")
     spec = compiled.manifest["methods"][method]
-    blob = artifact_bytes(compiled)
+    blob = artifact_bytes(compiled, key)
     digest = hashlib.sha256(blob).hexdigest()
     dtype = np.asarray(compiled.classes_).dtype if method in compiled.manifest["label_methods"] else np.dtype(spec["dtype"])
     if isinstance(data, da.Array):
@@ -100,9 +103,9 @@ def predict(compiled, data, method: str = "predict"):
         data = data.rechunk({1: -1})
         width = spec["shape"][1:]
         if width:
-            return data.map_blocks(_score_block, _shipped(blob), digest, method, dtype=dtype,
+            return data.map_blocks(_score_block, _shipped(blob), digest, key, method, dtype=dtype,
                                    chunks=(data.chunks[0], tuple(width)))
-        return data.map_blocks(_score_block, _shipped(blob), digest, method, dtype=dtype, drop_axis=1)
+        return data.map_blocks(_score_block, _shipped(blob), digest, key, method, dtype=dtype, drop_axis=1)
     import dask.dataframe as dd
     if isinstance(data, dd.DataFrame):
         import pandas as pd
@@ -112,6 +115,6 @@ def predict(compiled, data, method: str = "predict"):
             meta = pd.DataFrame({c: np.empty(0, dtype) for c in columns})
         else:
             meta = pd.Series(np.empty(0, dtype), name=method)
-        return data.map_partitions(_score_partition, _shipped(blob), digest, method, columns, meta=meta)
+        return data.map_partitions(_score_partition, _shipped(blob), digest, key, method, columns, meta=meta)
     raise InputError(f"cmlc.dask.predict takes a dask array or dask DataFrame, not {type(data).__name__}; "
                      f"call the compiled model directly for in-memory data")

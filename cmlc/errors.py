@@ -38,3 +38,8 @@ class DeviceNotFoundError(TargetError):
 class TuningRecordWarning(UserWarning):
     """A tuning record was skipped or did not apply (corrupt, written by another version, or for
     another kernel); the kernel keeps its default schedule."""
+
+
+class FixedPointWarning(UserWarning):
+    """The optimization passes kept changing the graph until their round limit: the compiled
+    model is correct, but a pass pair undoes each other's work (a bug to report)."""

@@ -28,9 +28,12 @@ METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
 FORMAT = "cmlc-artifact"
 #: version 2 added input domains, domain checks, list outputs and per-output classes (a version 1
 #: manifest has none of them and still loads; an older cmlc refuses version 2, which it would
-#: otherwise run without the domain checks)
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: otherwise run without the domain checks); version 3 added checksums over the whole artifact, the
+#: optional signature and the CPU features the library needs
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+#: the first format version whose artifacts always carry checksums (``checksums.json``)
+SIGNED_FORMAT_VERSION = 3
 #: keys every manifest has: the build's (format, versions, target, threading) and the model's
 #: (:meth:`ModelSpec.manifest`); ``library_sha256`` is added when the artifact is written
 REQUIRED_KEYS = ("format", "format_version", "cmlc_version", "tvm_version", "target", "estimator", "methods",
@@ -189,3 +192,124 @@ def classes_from_json(spec):
     if "outputs" in spec:
         return [classes_from_json(c) for c in spec["outputs"]]
     return np.array(spec["values"], dtype=object if spec["dtype"] == "object" else np.dtype(spec["dtype"]))
+
+
+# -- the manifest's types, checked when an artifact is loaded ------------------------------------
+
+@dataclass(frozen=True)
+class _Nullable:
+    """``None`` or ``inner``."""
+    inner: object
+
+
+@dataclass(frozen=True)
+class _MapOf:
+    """A JSON object whose values are each ``inner`` (keys are strings)."""
+    inner: object
+
+
+@dataclass(frozen=True)
+class _Absent:
+    """An object member that may be missing (older format versions lack it)."""
+    inner: object
+
+
+_INT, _NUMBER, _DTYPE = "int", "number", "dtype"
+#: the batch dimension in a method's output shape
+BATCH_DIM = "N"
+_DOMAIN = {"low": [_Nullable(_NUMBER)], "high": [_Nullable(_NUMBER)], "low_closed": bool, "high_closed": bool,
+           "estimator": str, "rule": str}
+
+
+def _classes_errors(value, where: str) -> list[str]:
+    """``classes`` as :func:`classes_to_json` writes it: :func:`classes_from_json` reads it back
+    unchanged."""
+    try:
+        classes = classes_from_json(value)
+        same = classes_to_json(classes) == value    # no value changed by the dtype
+    except (TypeError, ValueError, KeyError, OverflowError, RecursionError) as err:
+        return [f"{where} is not a class list ({type(err).__name__}: {err})"]
+    flat = classes if isinstance(classes, list) else [] if classes is None else [classes]
+    if not same or any(not isinstance(c, np.ndarray) or c.ndim != 1 for c in flat):
+        return [f"{where} is not a class list (a list of values of its dtype, per output)"]
+    return []
+
+
+def _reference_errors(value, where: str) -> list[str]:
+    """A direct program's argument: ``["input"]``, ``["step", i]`` or ``["constant", i]``."""
+    ok = value == ["input"] or (isinstance(value, list) and len(value) == 2 and value[0] in ("step", "constant")
+                                and type(value[1]) is int and value[1] >= 0)
+    return [] if ok else [f"{where} is not an argument reference: {value!r:.60}"]
+
+
+_STEP = {"kernel": str, "args": [_reference_errors], "dtype": _DTYPE, "shape": [_INT]}
+#: the type of every manifest member the runtime reads (JSON types; ``_INT``: an int that is not a
+#: bool, ``_DTYPE``: a numpy dtype name; a function: a check of its own, returning the errors)
+MANIFEST_TYPES = {
+    "format": str, "format_version": _INT, "cmlc_version": str, "tvm_version": str, "target": str,
+    "estimator": str, "methods": _MapOf({"shape": [(str, _INT)], "dtype": _DTYPE}), "label_methods": [str],
+    "list_outputs": _Absent(_MapOf([_INT])),
+    "input": {"n_features": _INT, "row_shape": _Absent(_Nullable([_INT])), "feature_names": _Nullable([str]),
+              "allow_nan": bool, "allow_inf": _Absent(bool), "nan_methods": _Absent([str]),
+              "domains": _Absent([_DOMAIN]), "domain_checks": _Absent(_MapOf(_DOMAIN))},
+    "float32_out": bool, "classes": _classes_errors, "serial_max_rows": _INT,
+    "input_dtypes": _Absent([_DTYPE]), "workspace_row_bytes": _Absent(_MapOf(_INT)),
+    "max_workspace_bytes": _Absent(_Nullable(_INT)),
+    "direct": _Absent(_MapOf({"constants": str, "steps": [_STEP]})),
+    "library_sha256": str, "cpu_features": _Absent([str]),
+}
+
+
+def _type_errors(value, schema, where: str) -> list[str]:
+    if isinstance(schema, _Absent):
+        schema = schema.inner
+    if isinstance(schema, _Nullable):
+        return [] if value is None else _type_errors(value, schema.inner, where)
+    if callable(schema) and not isinstance(schema, type):    # a check of its own
+        return schema(value, where)
+    if isinstance(schema, tuple):     # any of these
+        return [] if any(not _type_errors(value, s, where) for s in schema) else [f"{where} is {value!r:.60}"]
+    if schema == _INT or schema == _NUMBER:
+        ok = type(value) is int or (schema == _NUMBER and type(value) is float)
+        return [] if ok else [f"{where} is not {'an integer' if schema == _INT else 'a number'}: {value!r:.60}"]
+    if schema == _DTYPE:
+        try:
+            np.dtype(value) if isinstance(value, str) else None
+        except TypeError:
+            value = None
+        return [] if isinstance(value, str) else [f"{where} is not a numpy dtype name: {value!r:.60}"]
+    if isinstance(schema, type):
+        return [] if type(value) is schema else [f"{where} is not a {schema.__name__}: {value!r:.60}"]
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return [f"{where} is not a list: {value!r:.60}"]
+        return [e for i, item in enumerate(value) for e in _type_errors(item, schema[0], f"{where}[{i}]")]
+    if not isinstance(value, dict):
+        return [f"{where} is not an object: {value!r:.60}"]
+    if isinstance(schema, _MapOf):
+        return [e for k, item in value.items() for e in _type_errors(item, schema.inner, f"{where}[{k!r}]")]
+    missing = [f"{where} lacks {k!r}" for k, s in schema.items() if k not in value and not isinstance(s, _Absent)]
+    return missing + [e for k, s in schema.items() if k in value for e in _type_errors(value[k], s, f"{where}[{k!r}]")]
+
+
+def manifest_type_errors(manifest: dict) -> list[str]:
+    """What is wrong with ``manifest``: members whose type is not the one :data:`MANIFEST_TYPES`
+    gives them, and members that contradict each other (empty when there is nothing)."""
+    errors = _type_errors(manifest, MANIFEST_TYPES, "manifest")
+    if errors:
+        return errors
+    methods, n_features = manifest["methods"], manifest["input"]["n_features"]
+    if manifest["label_methods"] and manifest["classes"] is None:
+        errors.append("manifest: label methods without classes")
+    errors += [f"manifest: label method {m!r} is not a method" for m in manifest["label_methods"] if m not in methods]
+    errors += [f"manifest: method {m!r} has shape {spec['shape']}, not (N, ...)" for m, spec in methods.items()
+               if not spec["shape"] or spec["shape"][0] != BATCH_DIM or any(d.__class__ is not int or d < 0
+                                                                           for d in spec["shape"][1:])]
+    domains = [*manifest["input"].get("domains", []), *manifest["input"].get("domain_checks", {}).values()]
+    errors += [f"manifest: a domain's bounds are not {n_features} long" for d in manifest["input"].get("domains", [])
+               if len(d["low"]) != n_features or len(d["high"]) != n_features]
+    errors += ["manifest: a domain's low and high differ in length" for d in domains if len(d["low"]) != len(d["high"])]
+    errors += [f"manifest: list output {m!r} is not a method" for m in manifest.get("list_outputs", {}) if m not in methods]
+    if n_features < 1 or manifest["serial_max_rows"] < 0:
+        errors.append("manifest: n_features < 1 or serial_max_rows < 0")
+    return errors

@@ -15,9 +15,11 @@ first runs, see :mod:`cmlc.devices`); running does. The source does not depend o
 """
 from __future__ import annotations
 
+import functools
 import json
 
 import tvm
+import tvm_ffi
 from tvm.target import codegen
 
 from cmlc.errors import TargetError
@@ -37,8 +39,22 @@ LLVM_OPTIONS = ["-vectorize-slp=false"]
 
 
 def host_target() -> tvm.target.Target:
-    """The host CPU with all its features, and cmlc's LLVM options."""
-    return tvm.target.Target({**tvm.target.Target.from_device("cpu").export(), "cl-opt": LLVM_OPTIONS})
+    """The host CPU with all its features, and cmlc's LLVM options.
+
+    LLVM names the CPU from CPUID's family and model, and would assume every feature of that
+    model; a hypervisor may hide some (AVX-512, or this machine's ``pku``), so the features the
+    model has and the host lacks are switched off (``mattr``) and no code uses them."""
+    return tvm.target.Target(dict(_host_spec()))
+
+
+@functools.lru_cache(maxsize=1)
+def _host_spec() -> tuple:
+    spec = {**tvm.target.Target.from_device("cpu").export(), "cl-opt": LLVM_OPTIONS}
+    present = host_cpu_features()
+    hidden = sorted(f for f in codegen.llvm_get_cpu_features(tvm.target.Target(spec)) if present.get(f) is False)
+    if hidden:
+        spec["mattr"] = ["-" + f for f in hidden]
+    return tuple(spec.items())
 
 
 def cuda_host_target() -> tvm.target.Target:
@@ -132,6 +148,26 @@ def check_runnable_here(target_json: str) -> None:
         raise TargetError(f"artifact built for {mcpu}, which needs {feature}; this CPU lacks it")
     raise TargetError(f"artifact built for CPU {mcpu!r}, this machine is {host.get('mcpu')!r}; recompile here, "
                       f"or build for a portable CPU ({', '.join(PORTABLE_CPUS)}) with target={{'kind': 'llvm', 'mcpu': ...}}")
+
+
+def host_cpu_features() -> dict:
+    """``{feature: present}`` for every x86/Arm ISA feature LLVM detects on this machine's CPU
+    (read from CPUID / the OS, so a hypervisor that hides AVX-512 shows here)."""
+    return {str(k): bool(v) for k, v in tvm_ffi.get_global_func("tvm.codegen.llvm.GetHostCPUFeatures")().items()}
+
+
+def required_cpu_features(target: tvm.target.Target) -> list[str]:
+    """The ISA features code built for ``target`` may use (its CPU's and ``mattr``'s, the host
+    side of a CUDA target), as names LLVM's host detection knows, sorted."""
+    cpu = target.host if target.kind.name == "cuda" and target.host is not None else target
+    detectable = host_cpu_features()
+    return sorted(f for f in codegen.llvm_get_cpu_features(cpu) if f in detectable)
+
+
+def missing_cpu_features(features) -> list[str]:
+    """Which of ``features`` (names from :func:`required_cpu_features`) this machine's CPU lacks."""
+    host = host_cpu_features()
+    return [f for f in features if not host.get(f, False)]
 
 
 def cuda_source(model) -> str:

@@ -1,6 +1,7 @@
 """Pass registry and the fixed-point pass manager, with a record of what each pass changed."""
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -8,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from cmlc.ecg import Graph, verify
+from cmlc.errors import FixedPointWarning
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,9 @@ def _signature(graph: Graph):
 def run_passes(graph: Graph, opt_level: int = 2, disable=(), check: bool = False, max_rounds: int = 10):
     """Run the enabled passes to a fixed point. Returns ``(graph, [PassRecord, ...])``.
 
-    ``check=True`` runs :func:`cmlc.ecg.verify` after every pass (tests do).
+    ``check=True`` runs :func:`cmlc.ecg.verify` after every pass (tests do) and raises
+    ``RuntimeError`` if the passes still change the graph after ``max_rounds`` rounds; without it
+    that is a :class:`~cmlc.errors.FixedPointWarning` (an error in the test suite, see pytest.ini).
     """
     unknown = set(disable) - set(PASSES)
     if unknown:
@@ -140,17 +144,23 @@ def run_passes(graph: Graph, opt_level: int = 2, disable=(), check: bool = False
     enabled = [p for p in PASSES.values() if p.opt_level <= opt_level and p.name not in disable]
     log = []
     for _ in range(max_rounds):
-        changed = False
+        changed = []
         for p in enabled:
             out = p.fn(graph)
             if check:
                 verify(out)
             if _signature(out) != _signature(graph):
-                changed = True
+                changed.append(p.name)
                 log.append(_diff(p.name, graph, out))
             graph = out
         if not changed:
             break
+    else:
+        message = (f"the passes did not reach a fixed point in {max_rounds} rounds ({', '.join(changed)} still "
+                   "changed the graph in the last one); the graph is correct but may be less optimized")
+        if check:
+            raise RuntimeError(message)
+        warnings.warn(message, FixedPointWarning, stacklevel=2)
     return graph, log
 
 

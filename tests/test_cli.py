@@ -103,6 +103,11 @@ def test_bench_prints_the_speedup(tmp_path, capsys):
     (["predict", "{artifact}", "--input", "{model}.txt", "--output", "y.npy"], "unknown batch format"),
     (["predict", "{artifact}", "--input", "{batch}", "--output", "y.txt"], "unknown output format"),
     (["predict", "{artifact}", "--input", "{batch}", "--output", "y.npy", "--method", "transform"], "no method"),
+    # attributes that are not prediction methods are refused, with the model's methods listed
+    (["predict", "{artifact}", "--input", "{batch}", "--output", "y.npy", "--method", "save"],
+     "no method 'save'; it has predict, predict_proba"),
+    (["predict", "{artifact}", "--input", "{batch}", "--output", "y.npy", "--method", "__class__"], "no method"),
+    (["predict", "{artifact}", "--input", "{batch}", "--output", "y.npy", "--key", "k"], "not signed"),
     (["predict", "{artifact}", "--input", "{wide}", "--output", "y.npy"], "features"),
     (["info", "{model}.txt"], "not a readable cmlc artifact"),
 ])
@@ -116,3 +121,21 @@ def test_errors_are_one_line_and_exit_2(files, capsys, argv, message):
 def test_console_script_and_python_m(tmp_path):
     out = subprocess.run([sys.executable, "-m", "cmlc", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "compile" in out.stdout and "predict" in out.stdout
+
+
+def test_signed_artifact_from_the_command_line(tmp_path, fitted, capsys, monkeypatch):
+    X, model = fitted
+    joblib.dump(model, tmp_path / "m.joblib")
+    np.save(tmp_path / "x.npy", X[:7])
+    artifact = str(tmp_path / "m.cmlc")
+    assert main(["compile", str(tmp_path / "m.joblib"), "-o", artifact, "--key", "s3cret"]) == 0
+    predict = ["predict", artifact, "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]
+    assert main(predict + ["--key", "s3cret"]) == 0
+    assert (np.load(tmp_path / "y.npy") == model.predict(X[:7])).all()
+    capsys.readouterr()
+    assert main(predict + ["--key", "other"]) == 2
+    assert "signature does not match" in capsys.readouterr().err
+    monkeypatch.setenv("CMLC_ARTIFACT_KEY", "other")          # the key from the environment
+    assert main(["info", artifact]) == 2
+    monkeypatch.setenv("CMLC_ARTIFACT_KEY", "s3cret")
+    assert main(["info", artifact]) == 0

@@ -1,6 +1,8 @@
 """cmlc.dask: a compiled model mapped over Dask partitions, on a dask.distributed LocalCluster
 with 2 worker processes on loopback, matching local predictions; the artifact is loaded once per
 worker process."""
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ import pandas as pd  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier  # noqa: E402
 
 import cmlc  # noqa: E402
-from cmlc.errors import CmlcError, InputError  # noqa: E402
+from cmlc.errors import ArtifactError, CmlcError, InputError  # noqa: E402
 from conftest import classification_data, fresh_rows  # noqa: E402
 
 
@@ -59,6 +61,16 @@ def test_column_chunks_are_merged_and_local_schedulers_work(model):
     data = da.from_array(rows, chunks=(200, 2))
     with dask.config.set(scheduler="threads"):
         assert (cmlc.dask.predict(cm, data).compute() == cm.predict(rows)).all()
+        assert (cmlc.dask.predict(cm, data, key="s3cret").compute() == cm.predict(rows)).all()   # signed
+
+
+def test_workers_check_the_signature(model):
+    X, _, cm = model
+    blob = cmlc.dask.artifact_bytes(cm, key="s3cret")
+    digest = hashlib.sha256(blob).hexdigest()
+    assert cmlc.dask._model(blob, digest, "s3cret").predict(X[:5]).shape == (5,)
+    with pytest.raises(ArtifactError, match="signature does not match"):
+        cmlc.dask._model(blob, digest, "other")
 
 
 def test_errors(model):

@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from cmlc import passes
 from cmlc.ecg import BATCH, Const, GraphBuilder, Op, evaluate, verify
+from cmlc.errors import FixedPointWarning
+from cmlc.passes.manager import RegisteredPass
 from graph_tools import random_graph
 
 
@@ -65,3 +67,15 @@ def test_disable_passes():
     assert len(out.nodes) == 2
     with pytest.raises(ValueError, match="unknown passes"):
         passes.run_passes(graph, disable=["nope"])
+
+
+def test_no_fixed_point_raises_when_checked_and_warns_otherwise(monkeypatch):
+    """Two passes that undo each other never reach a fixed point."""
+    b = GraphBuilder()
+    x = b.input("X", (BATCH, 1), "float64")
+    neg, exp = b.build({"out": b.emit(Op.NEG, x)}), b.build({"out": b.emit(Op.EXP, x)})
+    monkeypatch.setitem(passes.PASSES, "flip", RegisteredPass("flip", 0, "flip", lambda g: exp if g.nodes[0].op == Op.NEG else neg))
+    with pytest.raises(RuntimeError, match="did not reach a fixed point in 3 rounds \\(flip still"):
+        passes.run_passes(neg, opt_level=0, check=True, max_rounds=3)
+    with pytest.warns(FixedPointWarning, match="fixed point"):
+        passes.run_passes(neg, opt_level=0, max_rounds=3)

@@ -11,7 +11,7 @@ import tvm
 from tvm import relax
 
 from cmlc.devices import DLPACK_CUDA, device_missing_error, placement_for
-from cmlc.errors import CmlcError, InputError
+from cmlc.errors import ArtifactError, CmlcError, InputError
 from cmlc.passes import explain
 from cmlc.spec import BASE_INPUT_DTYPE, METHODS, InputDomain, classes_from_json, entry_name
 
@@ -277,23 +277,35 @@ class CompiledModel:
             return [part.contiguous() for part in out.split(sizes, dim=1)]
         return out
 
-    def save(self, path) -> None:
-        """Write the compiled library and its manifest to one file (see :mod:`cmlc.runtime.artifact`)."""
+    def save(self, path, key=None) -> None:
+        """Write the compiled library and its manifest to one file (see :mod:`cmlc.runtime.artifact`),
+        signed with ``key`` (str or bytes; default ``$CMLC_ARTIFACT_KEY``) when there is one:
+        :func:`load` given the same key then refuses any other file."""
         # a loaded model's library is written back byte for byte
         library = self._library if self._library is not None else library_bytes(self._executable)
-        write_artifact(self.manifest, library, path)
+        write_artifact(self.manifest, library, path, key=key)
 
     def __repr__(self):
         methods = ", ".join(m for m in METHODS if m in self.manifest["methods"])
         return f"CompiledModel({self.manifest['estimator']}, target={self.target}, methods=[{methods}])"
 
 
-def load(path) -> CompiledModel:
+def load(path, key=None) -> CompiledModel:
     """Load a model saved with :meth:`CompiledModel.save` (raises :class:`~cmlc.errors.ArtifactError`
-    if it cannot be trusted; its library is loaded only after every check passed)."""
-    manifest, library = read_artifact(path)
-    runnable = placement_for(json.loads(manifest["target"])).unavailable_reason() is None
-    return CompiledModel(load_library(library) if runnable else None, manifest, library=library)
+    if it cannot be trusted; its library is loaded only after every check passed).
+
+    Loading runs native code from the file, as loading a pickle or a shared library does. With
+    ``key`` (str or bytes; default ``$CMLC_ARTIFACT_KEY``), only an artifact signed with that key
+    by :meth:`CompiledModel.save` loads; without one, any intact artifact does.
+    """
+    manifest, library = read_artifact(path, key=key)
+    try:
+        runnable = placement_for(json.loads(manifest["target"])).unavailable_reason() is None
+        return CompiledModel(load_library(library) if runnable else None, manifest, library=library)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as err:   # TVM raises builtins
+        # a manifest whose types are right but whose contents do not fit the library
+        raise ArtifactError(f"{path}: the manifest does not describe its library "
+                            f"({type(err).__name__}: {err})") from None
 
 
 def _checked(checks: list, call):
