@@ -131,7 +131,9 @@ def check_runnable_here(target_json: str) -> None:
     model first runs, so a CUDA artifact can be loaded and inspected anywhere)."""
     spec = json.loads(target_json)
     if spec.get("kind") == "cuda":
-        spec = spec.get("host", {})
+        if not isinstance(spec.get("host"), dict):
+            raise TargetError("the CUDA target names no host CPU (the code that launches its kernels)")
+        spec = spec["host"]
     if spec.get("kind") != "llvm":
         raise TargetError(f"artifact built for {spec.get('kind')!r}; cmlc runs {' and '.join(TARGET_KINDS)} artifacts")
     host = tvm.target.Target.from_device("cpu").export()

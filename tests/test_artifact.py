@@ -97,7 +97,10 @@ def test_foreign_file(tmp_path):
     (lambda m: m.update(format="onnx"), "not a cmlc artifact"),
     (lambda m: m.update(target=json.dumps({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "neoverse-v2"})), "aarch64"),
     (lambda m: m.update(target=json.dumps({"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "some-other-cpu"})), "recompile"),
-    (lambda m: m.update(target=json.dumps({"kind": "cuda", "arch": "sm_90"})), "cuda"),
+    (lambda m: m.update(target=json.dumps({"kind": "cuda", "arch": "sm_90"})), "CUDA target names no host CPU"),
+    (lambda m: m.update(target=json.dumps({"kind": "cuda", "arch": "sm_90", "host": {
+        "kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "generic"}})), "built for aarch64"),
+    (lambda m: m.update(target=json.dumps({"kind": "rocm"})), "built for 'rocm'"),
     (lambda m: m.update(tvm_version="0.1.0"), "TVM 0.1.0"),
     (lambda m: m.pop("classes"), "lacks"),
     (lambda m: m.update(serial_max_rows="256"), "serial_max_rows'] is not an integer"),

@@ -50,7 +50,12 @@ def test_bench_sklearn_and_cmlc(tmp_path):
     assert_correct_rows(rows, "sklearn")
     assert_correct_rows(rows, "cmlc")
     cmlc_rows = [r for r in rows if r["system"] == "cmlc"]
-    assert all(float(r["speedup_vs_sklearn"]) > 0 for r in cmlc_rows)
+    sklearn_ms = {(r["batch"], r["dtype"]): float(r["median_ms"]) for r in rows if r["system"] == "sklearn"}
+    for r in cmlc_rows:    # the ratio is scikit-learn's median over cmlc's, same batch and dtype
+        assert float(r["speedup_vs_sklearn"]) == pytest.approx(sklearn_ms[r["batch"], r["dtype"]] / float(r["median_ms"]))
+        itemsize = 4 if r["dtype"] == "float32" else 8     # logreg reads 28 features
+        assert float(r["input_gbps"]) == pytest.approx(int(r["batch"]) * 28 * itemsize / float(r["median_ms"]) / 1e6)
+        assert float(r["copy_gbps"]) > 0
     md = (tmp_path / "results.md").read_text()
     assert "| logreg | 1 | 1000 | float32 |" in md and "| logreg | 1 | 1000 | float64 |" in md
     # the README block rebuilt from the CSV alone (python -m bench.report)

@@ -3,6 +3,7 @@ lines), the cost model, and tuned models against their references (``tune``-mark
 kernels; they are small enough for CI)."""
 import json
 import re
+import statistics
 import subprocess
 import sys
 
@@ -367,8 +368,17 @@ def test_tuned_forest_matches_scikit_learn_and_second_compile_measures_nothing(c
     graph = graph_of(forest)
     report = tune_graph(graph, TARGET, trials=10, batch=256, config=FAST, progress=False)
     (tree,) = [k for k in report.kernels if k.kind == "tree_ensemble"]
-    assert tree.trials >= 5 and tree.best_s <= tree.default_s
     db = RecordDB()
+    # the best is the knob set with the lowest median over its measurements (not merely no
+    # slower than the default, which holds for any pick among points that include the default)
+    medians: dict = {}
+    for r in db.records:
+        if r.signature == tree.signature:
+            medians.setdefault(json.dumps(r.knobs, sort_keys=True), []).append(r.latency_s)
+    medians = {k: statistics.median(v) for k, v in medians.items()}
+    assert tree.trials >= 5 and len(medians) >= 5
+    fastest = min(medians, key=medians.get)
+    assert tree.best_s == medians[fastest] and json.dumps(tree.best, sort_keys=True) == fastest
     assert len(db.records) >= 10 - len(report.kernels) + 1
     assert db.plan(target_to_json(TARGET), 256)[tree.signature] == tree.best
 
