@@ -40,7 +40,7 @@ import cmlc
 from cmlc.frontends import METHODS
 from conftest import exact_match_reference
 
-EXAMPLES = {"ci": 16, "long": 170}
+EXAMPLES = {"ci": 6, "long": 170}
 RTOL, ATOL = 1e-5, 1e-9
 LABELS = np.array(["ant", "bee", "cat", "dog"])
 
