@@ -119,3 +119,69 @@ def test_ten_million_rows_run_in_bounded_memory():
     assert growth <= stats["output_bytes"] + 2 * workspace + (64 << 20), stats
     print(f"\n10M rows: {stats['seconds']:.2f} s, peak RSS {stats['rss_peak'] / 2**20:.0f} MiB "
           f"(+{growth / 2**20:.0f} MiB over the loaded input; output {stats['output_bytes'] / 2**20:.0f} MiB)")
+
+
+def _input_kinds(rows: np.ndarray) -> dict:
+    """``rows`` (float64) as every kind of input a user passes, each converted by a copy."""
+    import pandas as pd
+    import scipy.sparse as sp
+    sparse = np.where(np.abs(rows) > 0.5, rows, 0.0)       # half the entries zero, stored implicitly
+    kinds = {"dataframe float64": pd.DataFrame(rows), "dataframe float32": pd.DataFrame(rows.astype(np.float32)),
+             "list": rows.tolist(), "tuple of arrays": tuple(rows), "csr": sp.csr_matrix(sparse),
+             "csc float32": sp.csc_array(sparse.astype(np.float32)), "coo": sp.coo_matrix(sparse),
+             "fortran": np.asfortranarray(rows), "float16": rows.astype(np.float16)}
+    torch = pytest.importorskip("torch")
+    kinds["torch float32"] = torch.from_numpy(rows.astype(np.float32))
+    kinds["torch bfloat16"] = torch.from_numpy(rows).to(torch.bfloat16)
+    kinds["torch strided"] = torch.from_numpy(np.asfortranarray(rows))
+    return kinds
+
+
+def _as_array(X) -> np.ndarray:
+    if hasattr(X, "toarray"):
+        return X.toarray()
+    if hasattr(X, "detach"):
+        return X.float().numpy() if str(X.dtype) == "torch.bfloat16" else X.numpy()
+    return np.asarray(X)
+
+
+def test_every_input_kind_is_converted_chunk_by_chunk(forest, monkeypatch):
+    """A DataFrame, list, scipy.sparse matrix or torch tensor larger than one kernel call is
+    converted one chunk at a time (never whole), with the answers of the same values as an ndarray."""
+    from cmlc.runtime import compiled_model
+    X, model, _ = forest
+    cm = cmlc.compile(model, options={"max_workspace_bytes": 16 * 1024})
+    chunk = cm.chunk_rows("predict_proba")
+    rows = fresh_rows(X, 4 * chunk + 9, seed=11)
+    checked, check_input = [], compiled_model.check_input
+    monkeypatch.setattr(compiled_model, "check_input",
+                        lambda X, *args, **kw: checked.append(len(X)) or check_input(X, *args, **kw))
+    for name, data in _input_kinds(rows).items():
+        checked.clear()
+        values = _as_array(data)
+        proba = cm.predict_proba(data)
+        assert checked == [chunk] * 4 + [9], name                # converted and checked chunk by chunk
+        np.testing.assert_array_equal(proba, cm.predict_proba(np.ascontiguousarray(values)), err_msg=name)
+        assert (cm.predict(data) == model.predict(values)).all(), name
+    with pytest.raises(InputError, match="X has 5 features"):
+        cm.predict(rows[:, :5].tolist())
+
+
+def test_a_dataframe_batch_runs_in_the_memory_of_its_output():
+    """Peak Python-heap memory (numpy's allocations) of predict_proba on a 300,000-row DataFrame:
+    the output plus a few chunks, where converting the DataFrame whole would add its 14 MB."""
+    import tracemalloc
+
+    import pandas as pd
+    X, y = classification_data(3, n_features=6)
+    cm = cmlc.compile(LogisticRegression().fit(X, y), options={"max_workspace_bytes": 256 * 1024})
+    frame = pd.DataFrame(fresh_rows(X, 300_000, seed=2))
+    expected = cm.predict_proba(frame.to_numpy())
+    tracemalloc.start()
+    try:
+        proba = cm.predict_proba(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(proba, expected)
+    assert peak < proba.nbytes + 4 * 256 * 1024, (peak, proba.nbytes, frame.to_numpy().nbytes)

@@ -18,7 +18,7 @@ from cmlc.spec import BASE_INPUT_DTYPE, METHODS, InputDomain, classes_from_json,
 from . import tensors
 from .artifact import library_bytes, load_library, read_artifact, write_artifact
 from .direct import DirectCall, kernel_library
-from .inputs import InputSchema, check_domain, check_input, kernel_input
+from .inputs import InputSchema, check_domain, check_input, kernel_input, row_slicer
 
 FLOAT64, FLOAT32 = np.dtype(BASE_INPUT_DTYPE), np.dtype(np.float32)
 
@@ -203,7 +203,11 @@ class CompiledModel:
         device = tensors.dlpack_device(X)
         if device is not None:
             return self._run_on_device(method, X, device)
-        arr = check_input(X, self._method_schemas.get(method, self._schema))
+        schema = self._method_schemas.get(method, self._schema)
+        slicer = row_slicer(X, schema, self._chunk_rows[method])
+        if slicer is not None:
+            return self._run_chunks(method, schema, *slicer)
+        arr = check_input(X, schema)
         self._require_vm()
         was_float32 = arr.dtype == FLOAT32
         arr = kernel_input(arr, self._input_dtypes)
@@ -215,13 +219,23 @@ class CompiledModel:
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
         else:
-            rows = self._chunk_rows[method]
-            out = self._run_rows(method, arr if n <= rows else arr[:rows], 0)
-            if n > rows:   # the rest chunk by chunk, into one output array
-                first, out = out, np.empty((n,) + out.shape[1:], out.dtype)
-                out[:rows] = first
-                for start in range(rows, n, rows):
-                    out[start:start + rows] = self._run_rows(method, arr[start:start + rows], start)
+            out = self._run_rows(method, arr, 0)
+        return self._finish(method, out, was_float32)
+
+    def _run_chunks(self, method: str, schema: InputSchema, n: int, rows_of):
+        """A batch of ``n`` rows larger than one kernel call takes: rows ``rows_of(start, stop)``
+        (:func:`row_slicer`) checked, converted and run ``chunk_rows(method)`` at a time into one
+        output array, so neither the kernels' tensors nor a conversion of X exceed the workspace."""
+        self._require_vm()
+        rows, out = self._chunk_rows[method], None
+        for start in range(0, n, rows):
+            arr = check_input(rows_of(start, start + rows), schema, first_row=start)
+            if out is None:
+                was_float32 = arr.dtype == FLOAT32
+            part = self._run_rows(method, kernel_input(arr, self._input_dtypes), start)
+            if out is None:
+                out = np.empty((n,) + part.shape[1:], part.dtype)
+            out[start:start + rows] = part
         return self._finish(method, out, was_float32)
 
     def chunk_rows(self, method: str) -> int:

@@ -3,9 +3,11 @@
 The kernels read a C-contiguous matrix of one of the model's input dtypes (float64 and float32
 by default, ``input_dtypes``) at any element-aligned address (``cmlc.kernels.alignment``).
 Input that already is one is passed zero-copy; anything else (Fortran order, a strided slice,
-ints when the model reads no ints, a DataFrame) is converted in one copy. Host-memory DLPack
-objects (torch CPU tensors, a ``tvm.runtime.Tensor``, ...) are read through ``np.from_dlpack``,
-zero-copy; device-resident ones are :mod:`cmlc.runtime.tensors`' business.
+ints when the model reads no ints, a DataFrame, a list, a scipy.sparse matrix) is converted by a
+copy: whole for a batch that runs as one kernel call, else chunk by chunk (:func:`row_slicer`), so
+converting never holds more than one chunk's rows. Host-memory DLPack objects (torch CPU tensors,
+a ``tvm.runtime.Tensor``, ...) are read through ``np.from_dlpack``, zero-copy; device-resident ones
+are :mod:`cmlc.runtime.tensors`' business.
 """
 from __future__ import annotations
 
@@ -54,7 +56,9 @@ def _is_dataframe(X) -> bool:
     return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "to_numpy")
 
 
-def _dataframe_to_array(X, schema: InputSchema) -> np.ndarray:
+def _check_columns(X, schema: InputSchema) -> None:
+    """Raise :class:`InputError` unless DataFrame ``X``'s columns are the fitted feature names (or
+    warn that X has names the model was fitted without) and all are numeric."""
     columns = [str(c) for c in X.columns]
     if schema.feature_names is not None:
         expected = list(schema.feature_names)
@@ -73,10 +77,19 @@ def _dataframe_to_array(X, schema: InputSchema) -> np.ndarray:
         if all(isinstance(dt, np.dtype) for dt in X.dtypes) else []
     if bad:
         raise InputError(f"X has non-numeric columns {bad[:5]}; {schema.estimator} needs numbers in every column.")
+
+
+def _dataframe_values(X) -> np.ndarray:
+    """A DataFrame with checked columns as an ndarray: float32 when every column is, else float64."""
     try:
         return X.to_numpy(dtype=np.float32 if all(np.dtype(dt) == np.float32 for dt in X.dtypes) else np.float64)
     except (TypeError, ValueError) as err:
         raise InputError(f"X cannot be converted to numbers: {err}") from None
+
+
+def _is_sparse(X) -> bool:
+    """Whether ``X`` is a scipy.sparse matrix or array (without importing scipy)."""
+    return type(X).__module__.startswith("scipy.sparse")
 
 
 def is_torch_tensor(X) -> bool:
@@ -102,6 +115,8 @@ def host_dlpack_array(X) -> np.ndarray:
 def _to_numeric_array(X) -> np.ndarray:
     if type(X) is np.ndarray and X.dtype.kind in "biuf":
         return X
+    if _is_sparse(X):    # stored entries and zeros elsewhere, as scikit-learn reads a sparse X
+        return X.toarray()
     if not isinstance(X, np.ndarray) and hasattr(X, "__dlpack__"):
         X = host_dlpack_array(X)
     try:
@@ -165,8 +180,8 @@ def check_domain(values: np.ndarray, domain: InputDomain, computed: bool = False
     if not outside.any():
         return
     row, col = (int(i) for i in np.argwhere(outside)[0])
-    row += first_row
     value, est, others = values[row, col], domain.estimator, int(outside.sum()) - 1
+    row += first_row
     what = (f"Row {row} of X gives {est} the value {value:g} in its column {col} (computed by the steps before it), "
             f"outside the values it accepts there, {domain.interval(col)}" if computed else
             f"X[{row}, {col}] = {value:g} is outside the values {est} accepts in column {col}, {domain.interval(col)}")
@@ -185,20 +200,51 @@ def check_shape(shape: tuple, schema: InputSchema) -> None:
         raise InputError(f"X has {shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
 
 
-def check_input(X, schema: InputSchema) -> np.ndarray:
-    """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one)."""
+def check_input(X, schema: InputSchema, first_row: int = 0) -> np.ndarray:
+    """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one).
+    ``first_row``: the row of the batch that X's first row is (X a chunk of :func:`row_slicer`)."""
     if type(X) is np.ndarray and X.dtype.kind in "biuf":   # the common case, without the probing below
         arr = X
+    elif _is_dataframe(X):
+        _check_columns(X, schema)
+        arr = _dataframe_values(X)
     else:
-        arr = _dataframe_to_array(X, schema) if _is_dataframe(X) else _to_numeric_array(X)
+        arr = _to_numeric_array(X)
     if schema.row_shape is not None and arr.ndim > 2 and tuple(arr.shape[1:]) == schema.row_shape:
         arr = arr.reshape(arr.shape[0], schema.n_features)      # rows flattened row-major, as the module's input
     check_shape(arr.shape, schema)
     if arr.dtype.kind == "f":
         _check_finite(arr, schema)
     for domain in schema.domains:
-        check_domain(arr, domain)
+        check_domain(arr, domain, first_row=first_row)
     return arr
+
+
+def row_slicer(X, schema: InputSchema, rows: int):
+    """How to read a batch ``X`` of more than ``rows`` rows chunk by chunk: ``(n_rows, rows_of)``,
+    where ``rows_of(start, stop)`` returns rows [start, stop) of X in a form :func:`check_input`
+    takes, converting only those rows (a DataFrame's or a list's, a scipy.sparse matrix's, a torch
+    tensor's; an ndarray's is a view). None for a batch of at most ``rows`` rows, and for input
+    whose rows cannot be counted without converting it (converted whole)."""
+    if isinstance(X, np.ndarray) or is_torch_tensor(X):
+        if X.ndim < 2 or X.shape[0] <= rows:
+            return None
+        if isinstance(X, np.ndarray):
+            return X.shape[0], lambda start, stop: X[start:stop]
+        return X.shape[0], lambda start, stop: host_dlpack_array(X[start:stop])
+    if _is_dataframe(X):
+        if len(X) <= rows:
+            return None
+        _check_columns(X, schema)
+        return len(X), lambda start, stop: _dataframe_values(X.iloc[start:stop])
+    if _is_sparse(X):
+        if len(X.shape) != 2 or X.shape[0] <= rows:
+            return None
+        rows_csr = X.tocsr()      # row slices of CSR are cheap; a copy of the stored entries only
+        return X.shape[0], lambda start, stop: rows_csr[start:stop].toarray()
+    if isinstance(X, (list, tuple)) and len(X) > rows and np.ndim(X[0]) == 1:
+        return len(X), lambda start, stop: X[start:stop]
+    return None
 
 
 def kernel_input(arr: np.ndarray, readable) -> np.ndarray:
