@@ -20,12 +20,14 @@ ONNX = ["onnx>=1.16"]
 XGBOOST = ["xgboost>=2.0"]
 TUNE = XGBOOST            # the tuner's cost model
 DASK = ["dask[distributed,dataframe]>=2024.1"]
+SPARK = ["pyspark>=3.5", "pandas>=2", "pyarrow>=15"]    # pandas UDFs need pandas and pyarrow; Spark needs a Java runtime
 # The ONNX toolchain the ONNX importer's tests and the benchmarks compare with, pinned to versions
 # that install together with the pins below and torch 2.13.0 (hummingbird-ml 0.4.12 caps onnx at 1.16.1).
 ONNX_TEST = ["onnx==1.16.1", "onnxruntime==1.32.0", "skl2onnx==1.20.0", "onnxmltools==1.16.0"]
 # the linters .ci/lint runs (pinned: a new ruff release may add findings to the same rule set)
 LINT = ["ruff==0.17.6", "import-linter==2.17"]
-DEV = ["pytest>=8", "pytest-xdist>=3", "hypothesis>=6", "pandas>=2", "pyarrow>=15"] + XGBOOST + ONNX_TEST + DASK + LINT
+DEV = (["pytest>=8", "pytest-xdist>=3", "hypothesis>=6", "pandas>=2", "pyarrow>=15", "pyspark==4.3.0"]
+       + XGBOOST + ONNX_TEST + DASK + LINT)
 # Peers for `python -m bench`.
 BENCH = ONNX_TEST + ["hummingbird-ml==0.4.12", "treelite==4.8.1", "tl2cgen==1.0.0", "xgboost==3.2.0",
                      "scikit-learn-intelex==2026.2.0", "matplotlib==3.11.2"] + TORCH
@@ -55,6 +57,7 @@ setup(
         "xgboost": XGBOOST,
         "tune": TUNE,
         "dask": DASK,
+        "spark": SPARK,
         "dev": DEV + TORCH,
         "bench": BENCH,
     },

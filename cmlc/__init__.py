@@ -11,11 +11,11 @@ import os as _os
 # Read when the pool starts, so this must run before the first kernel does.
 _os.environ.setdefault("TVM_NUM_THREADS", str(len(_os.sched_getaffinity(0)) if hasattr(_os, "sched_getaffinity") else _os.cpu_count() or 1))
 
-from . import dask, errors, tune  # noqa: E402 (cmlc.dask imports dask only when used)
+from . import dask, errors, spark, tune  # noqa: E402 (cmlc.dask and cmlc.spark import dask / pyspark only when used)
 from .api import compile  # noqa: E402,A004
 from .frontends.pytorch import TorchTransformer  # noqa: E402 (imports torch only when used)
 from .runtime import CompiledModel, load  # noqa: E402
 from .support_table import supported  # noqa: E402
 from .version import __version__  # noqa: E402
 
-__all__ = ["CompiledModel", "TorchTransformer", "compile", "dask", "errors", "load", "supported", "tune", "__version__"]
+__all__ = ["CompiledModel", "TorchTransformer", "compile", "dask", "errors", "load", "spark", "supported", "tune", "__version__"]

@@ -13,44 +13,19 @@ pickle and no compiler run there.
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import threading
-
 import numpy as np
 
-from cmlc.errors import CmlcError, InputError
-from cmlc.runtime import load
-
-_LOADED: dict = {}          # (artifact sha256, key) -> CompiledModel, per worker process
-_LOADING = threading.Lock()
-loads_in_this_process = 0   # how many artifacts this process has loaded (tests read it on workers)
-
-
-def artifact_bytes(compiled, key=None) -> bytes:
-    """The artifact :meth:`CompiledModel.save` writes (signed with ``key``), as bytes."""
-    buffer = io.BytesIO()
-    compiled.save(buffer, key=key)
-    return buffer.getvalue()
-
-
-def _model(blob: bytes, digest: str, key):
-    """The loaded model of ``blob`` (its signature checked with ``key``), loaded once per process."""
-    global loads_in_this_process
-    with _LOADING:
-        if (digest, key) not in _LOADED:
-            _LOADED[digest, key] = load(io.BytesIO(blob), key=key)
-            loads_in_this_process += 1
-        return _LOADED[digest, key]
+from cmlc.errors import InputError
+from cmlc.runtime.shipped import artifact_bytes, mapped_output, shipped_model
 
 
 def _score_block(block, blob, digest: str, key, method: str):
-    return np.asarray(getattr(_model(blob, digest, key), method)(block))
+    return np.asarray(getattr(shipped_model(blob, digest, key), method)(block))
 
 
 def _score_partition(frame, blob, digest: str, key, method: str, columns):
     import pandas as pd
-    out = getattr(_model(blob, digest, key), method)(frame)
+    out = getattr(shipped_model(blob, digest, key), method)(frame)
     if out.ndim == 1:
         return pd.Series(out, index=frame.index, name=method)
     return pd.DataFrame(out, index=frame.index, columns=columns)
@@ -88,20 +63,12 @@ def predict(compiled, data, method: str = "predict", key=None):
     DataFrame input). Compute it, or store it, as any dask collection.
     """
     import dask.array as da
-    if method not in compiled.manifest["methods"]:
-        raise CmlcError(f"{compiled.manifest['estimator']} has no method {method!r}; it has "
-                        f"{', '.join(compiled.manifest['methods'])}")
-    if method in compiled.manifest.get("list_outputs", {}):
-        raise CmlcError(f"{method} returns a list of arrays (one per output); cmlc.dask maps methods with one array")
-    spec = compiled.manifest["methods"][method]
-    blob = artifact_bytes(compiled, key)
-    digest = hashlib.sha256(blob).hexdigest()
-    dtype = np.asarray(compiled.classes_).dtype if method in compiled.manifest["label_methods"] else np.dtype(spec["dtype"])
+    dtype, width = mapped_output(compiled, method, "cmlc.dask")
+    blob, digest = artifact_bytes(compiled, key)
     if isinstance(data, da.Array):
         if data.ndim != 2 or data.shape[1] != compiled.n_features_in_:
             raise InputError(f"expected a dask array of shape (n, {compiled.n_features_in_}), got {data.shape}")
         data = data.rechunk({1: -1})
-        width = spec["shape"][1:]
         if width:
             return data.map_blocks(_score_block, _shipped(blob), digest, key, method, dtype=dtype,
                                    chunks=(data.chunks[0], tuple(width)))
@@ -110,8 +77,8 @@ def predict(compiled, data, method: str = "predict", key=None):
     if isinstance(data, dd.DataFrame):
         import pandas as pd
         columns = None
-        if len(spec["shape"]) == 2:
-            columns = list(compiled.classes_) if method == "predict_proba" else list(range(spec["shape"][1]))
+        if width:
+            columns = list(compiled.classes_) if method == "predict_proba" else list(range(width[0]))
             meta = pd.DataFrame({c: np.empty(0, dtype) for c in columns})
         else:
             meta = pd.Series(np.empty(0, dtype), name=method)

@@ -15,6 +15,7 @@ from sklearn.ensemble import GradientBoostingClassifier  # noqa: E402
 
 import cmlc  # noqa: E402
 from cmlc.errors import ArtifactError, CmlcError, InputError  # noqa: E402
+from cmlc.runtime import shipped  # noqa: E402
 from conftest import classification_data, fresh_rows  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def test_cluster_predictions_match_local_ones(client, model):
     proba = cmlc.dask.predict(cm, data, method="predict_proba").compute()
     assert (labels == cm.predict(rows)).all() and (labels == est.predict(rows)).all()
     np.testing.assert_array_equal(proba, cm.predict_proba(rows))
-    loads = client.run(lambda: __import__("cmlc.dask").dask.loads_in_this_process)
+    loads = client.run(lambda: __import__("cmlc.runtime.shipped").runtime.shipped.loads_in_this_process)
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
 
@@ -66,11 +67,11 @@ def test_column_chunks_are_merged_and_local_schedulers_work(model):
 
 def test_workers_check_the_signature(model):
     X, _, cm = model
-    blob = cmlc.dask.artifact_bytes(cm, key="s3cret")
-    digest = hashlib.sha256(blob).hexdigest()
-    assert cmlc.dask._model(blob, digest, "s3cret").predict(X[:5]).shape == (5,)
+    blob, digest = shipped.artifact_bytes(cm, key="s3cret")
+    assert digest == hashlib.sha256(blob).hexdigest()
+    assert shipped.shipped_model(blob, digest, "s3cret").predict(X[:5]).shape == (5,)
     with pytest.raises(ArtifactError, match="signature does not match"):
-        cmlc.dask._model(blob, digest, "other")
+        shipped.shipped_model(blob, digest, "other")
 
 
 def test_errors(model):
