@@ -7,10 +7,10 @@ dtype) in a fresh worker process and writes results.csv, results.md and plots/ i
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from pathlib import Path
 
-from bench import report
+from bench import readme, report
 from bench.systems import ABLATION_PREFIX, NO_PASSES, SYSTEMS, ablation_systems, get_system
 from bench.worker import HIDE_TVM_PRELUDE
 from bench.workloads import DTYPES, QUICK_WORKLOADS, WORKLOADS, Workload, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
-ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+ALL_THREADS = report.usable_cores()
 
 MODES = {
     "quick": dict(models=QUICK_WORKLOADS, batches=[1, 1000], threads=[1], repeats=5, warmup=1, budget=1.0,
@@ -53,12 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"input dtypes, from: {', '.join(DTYPES)} (default {DTYPES[0]}, in either mode)")
     p.add_argument("--repeats", type=int, help="timed calls per batch size")
     p.add_argument("--update-readme", action="store_true",
-                   help="write the summary table into README.md's performance section")
+                   help="rewrite README.md's 'results' table from this run (see bench/readme.py)")
     p.add_argument("--ablation", action="store_true",
                    help="also run cmlc with each of its passes switched off in turn (systems cmlc-no-<pass>)")
     p.add_argument("--n-train", type=int, help="training rows")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
-                   help="output folder (default bench/results/, git-ignored)")
+                   help="output folder (default bench/results/)")
     args = p.parse_args(argv)
     mode = MODES["quick" if args.quick else "full"]
     args.mode = "quick" if args.quick else "full"
@@ -103,17 +103,6 @@ def probe(system: str) -> dict:
     except (IndexError, json.JSONDecodeError):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"ok": False, "reason": f"probe failed: {tail}"}
-
-
-def cpu_name() -> str:
-    """Returns the CPU model name from /proc/cpuinfo, else the platform's machine type."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def copy_rate(rows: int, n_features: int, dtype: str, repeats: int = 20) -> float:
@@ -202,7 +191,7 @@ def main(argv=None) -> int:
     report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,
                    dtypes=args.dtypes, repeats=args.repeats, warmup=args.warmup, system_lines=lines,
-                   machine=f"{cpu_name()}, {ALL_THREADS} usable cores, Python {platform.python_version()}")
+                   machine=report.machine(), date=datetime.date.today().isoformat())
     report.write_csv(rows, args.out / "results.csv")
     md = report.markdown(rows, systems, context)
     (args.out / "results.md").write_text(md)
@@ -210,7 +199,7 @@ def main(argv=None) -> int:
     plots.mkdir(exist_ok=True)
     written = report.plot(rows, systems, plots)
     if args.update_readme:
-        report.update_readme(ROOT / "README.md", report.readme_summary(rows, context))
+        readme.update_readme("results", report.readme_summary(rows, context))
     print("\n" + md)
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'results.md'}"
           + (f" and {len(written)} plot(s) in {plots}" if written else ""))

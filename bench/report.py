@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import platform
+import re
 import statistics
 from pathlib import Path
 
@@ -14,6 +17,27 @@ COLUMNS = ["workload", "system", "threads", "batch", "dtype", "method", "status"
            "median_ms", "q25_ms", "q75_ms", "min_ms", "max_ms", "runs", "rows_per_s",
            "speedup_vs_sklearn", "best_peer", "speedup_vs_best_peer",
            "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct", "input_gbps", "copy_gbps"]
+
+
+def cpu_name() -> str:
+    """Returns the CPU model name from /proc/cpuinfo, else the platform's machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def usable_cores() -> int:
+    """Returns how many cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def machine() -> str:
+    """Returns where a run ran: the CPU model, the usable cores and the Python version."""
+    return f"{cpu_name()}, {usable_cores()} usable cores, Python {platform.python_version()}"
 
 
 def is_correct(agreement: float, diff: float | None) -> bool:
@@ -107,7 +131,8 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def _ms(ms: float) -> str:
-    """Returns a latency in µs, ms or s with three significant digits."""
+    """Returns a latency in µs, ms or s with three significant digits (999.8 ms is '1 s')."""
+    ms = float(f"{ms:.3g}")
     if ms < 1:
         return f"{ms * 1e3:.3g} µs"
     return f"{ms:.3g} ms" if ms < 1000 else f"{ms / 1e3:.3g} s"
@@ -190,7 +215,7 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
                + ("–" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.2e}")
                for r in rows if r["status"] == "WRONG"]
     parts = [
-        f"# cmlc benchmark ({context['mode']})",
+        f"# cmlc benchmark ({context['mode']}" + (f", {context['date']})" if context.get("date") else ")"),
         "",
         f"{context['machine']}. Training rows {context['n_train']}; batch sizes {context['batches']}; "
         f"threads {context['threads']}; input dtypes {context['dtypes']}; {context['repeats']} timed calls after "
@@ -232,7 +257,21 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
     return "\n".join(parts)
 
 
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+def read_context(results_md: Path) -> dict:
+    """Returns the run's context as :func:`markdown` wrote it at the top of ``results_md``: mode,
+    date (None in files from before the title had it), machine and settings (training rows,
+    batch sizes, threads, input dtypes, timed calls)."""
+    title, _, paragraph = results_md.read_text().splitlines()[:3]
+    mode, date = re.fullmatch(r"# cmlc benchmark \((\w+)(?:, (.+))?\)", title).groups()
+    machine, settings = paragraph.split(". Training rows", 1)
+    return {"mode": mode, "date": date, "machine": machine,
+            "settings": "Training rows" + settings.split(" (median")[0]}
+
+
+def _run_label(context: dict) -> str:
+    """Returns which run a README block is from: '`python -m bench` run (full mode, <date>) on <machine>'."""
+    when = f", {context['date']}" if context.get("date") else ""
+    return f"`python -m bench` run ({context['mode']} mode{when}) on {context['machine']}"
 
 
 def readme_summary(rows: list[dict], context: dict) -> str:
@@ -246,7 +285,7 @@ def readme_summary(rows: list[dict], context: dict) -> str:
                      _cell(keyed.get(_key(r) + ("sklearn",))), _cell(r),
                      f"{r['best_peer']}: {_cell(peer)}" if peer else "–"])
     return "\n".join([
-        f"Latest `python -m bench` ({context['mode']} mode) on {context['machine']}; median latency per "
+        f"One {_run_label(context)}; median latency per "
         "call, end to end from a numpy array of the row's input dtype, speed-up vs scikit-learn (same dtype) "
         "in brackets; the fastest peer whose answers were correct. Full tables: `bench/results/results.md`.",
         "",
@@ -254,11 +293,122 @@ def readme_summary(rows: list[dict], context: dict) -> str:
     ])
 
 
-def update_readme(readme: Path, block: str) -> None:
-    """Replaces the text between :data:`README_START` and :data:`README_END` in ``readme``."""
-    text = readme.read_text()
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
-    readme.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+PEER_MARK = "**(ORT)**"   # a call-path cell where ONNX Runtime was faster than cmlc
+
+
+def _us(ms: float) -> str:
+    """Returns a latency in µs, three significant digits, thousands separated: '9.12', '11,300'."""
+    us = float(f"{ms * 1e3:.3g}")
+    return f"{us:,.0f}" if us >= 100 else f"{us:g}"
+
+
+def _cmlc_vs_ort(cmlc: dict | None, ort: dict | None) -> str:
+    """Returns the call-path cell 'cmlc / ONNX Runtime' in µs, marked where ONNX Runtime was
+    faster; a row that is missing, or not timed and correct, shows '–' or its status."""
+    def latency(r: dict | None) -> str:
+        return "–" if r is None else _us(r["median_ms"]) if r["status"] == "ok" else r["status"]
+    ort_faster = cmlc and ort and cmlc["status"] == ort["status"] == "ok" and ort["median_ms"] < cmlc["median_ms"]
+    return f"{latency(cmlc)} / {latency(ort)}" + (f" {PEER_MARK}" if ort_faster else "")
+
+
+def callpath_summary(rows: list[dict], context: dict, source: str) -> str:
+    """Returns the README's call-path block: cmlc's and ONNX Runtime's median latency at the run's
+    smallest batch, a row per workload and a column per (threads, dtype), with the run it is from
+    (``context``) and where its full tables are (``source``)."""
+    batch = min(r["batch"] for r in rows)
+    keyed = _by_key(rows)
+    columns = list(dict.fromkeys((t, d) for _, t, b, d in _ordered_keys(rows) if b == batch))
+    body = [[w] + [_cmlc_vs_ort(keyed.get((w, t, batch, d, "cmlc")), keyed.get((w, t, batch, d, "onnxruntime")))
+                   for t, d in columns]
+            for w in dict.fromkeys(r["workload"] for r in rows)]
+    cells = [c for row in body for c in row[1:]]
+    flagged = sum(r["status"] != "ok" for r in rows if r["batch"] == batch and r["system"] in ("cmlc", "onnxruntime"))
+    answers = "every answer correct" if not flagged else f"{flagged} rows not timed or not correct (their status shown)"
+    return "\n".join([
+        f"One {_run_label(context)}. {context['settings']}. Median latency of one call at batch {batch}, "
+        f"µs, cmlc / ONNX Runtime; {answers}. {PEER_MARK} marks the "
+        f"{sum(c.endswith(PEER_MARK) for c in cells)} cells of {len(cells)} where ONNX Runtime was faster. "
+        f"Full tables: `{source}`.",
+        "",
+        _table(["workload"] + [f"{t} thread{'s' * (t > 1)}, {d}" for t, d in columns], body),
+    ])
+
+
+SYSTEM_NAMES = {"sklearn": "scikit-learn", "onnxruntime": "ONNX Runtime"}
+
+
+def bandwidth_summary(rows: list[dict], context: dict, source: str) -> str:
+    """Returns the README's input read rate block: per (workload, dtype) at the run's largest batch,
+    the GB/s of `np.copyto` and each system's GB/s of X read per call at each thread count, with the
+    run it is from (``context``) and where its full tables are (``source``)."""
+    batch = max(r["batch"] for r in rows)
+    keyed = _by_key(rows)
+    threads = sorted({r["threads"] for r in rows})
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    body = []
+    for w, d in dict.fromkeys((w, d) for w, _, b, d in _ordered_keys(rows) if b == batch):
+        copy = next(r["copy_gbps"] for r in rows if _key(r) == (w, threads[0], batch, d) and r.get("copy_gbps"))
+        rates = [" / ".join(f"{keyed[k]['input_gbps']:.2f}" if keyed.get(k, {}).get("input_gbps") else "–"
+                            for k in [(w, t, batch, d, s) for t in threads])
+                 for s in systems]
+        body.append([w, d, f"{copy:.1f}"] + rates)
+    return "\n".join([
+        f"One {_run_label(context)}. {context['settings']}. GB/s of X read per call at batch {batch} "
+        f"(batch × features × itemsize / median time) at {' / '.join(map(str, threads))} threads, next to "
+        f"the rate of `np.copyto` of the same bytes in the same run. Full tables: `{source}`.",
+        "",
+        _table(["workload", "dtype", "np.copyto"] + [SYSTEM_NAMES.get(s, s) for s in systems], body),
+    ])
+
+
+TUNING_TEXT = {"model", "kernel", "cmlc_best", "ms_error"}
+TUNING_INT = {"batch", "cmlc_trials", "cmlc_confirmations", "ms_trials"}
+
+
+def read_tuning_csv(path: Path) -> list[dict]:
+    """Returns the rows ``python -m bench.tuning`` wrote to tuning.csv, numbers typed back
+    (``ms_ms`` is nan and ``ms_error`` says why where MetaSchedule gave no schedule)."""
+    with open(path, newline="") as f:
+        return [{k: v if k in TUNING_TEXT else int(v) if k in TUNING_INT else float(v) for k, v in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def read_tuning_intro(path: Path) -> str:
+    """Returns the paragraph under tuning.md's title up to its first ';': which run the file holds."""
+    return path.read_text().split("\n\n")[1].split(";")[0] + "."
+
+
+def _error_name(error: str) -> str:
+    """Returns the innermost exception name in a MetaSchedule failure, e.g. 'ScheduleError'."""
+    return re.findall(r"\w+Error", error)[-1]
+
+
+def _ms_bold_if(ms: float, fastest: float) -> str:
+    """Returns :func:`_ms` of ``ms``, in bold where it is ``fastest``."""
+    return f"**{_ms(ms)}**" if ms == fastest else _ms(ms)
+
+
+def tuning_summary(rows: list[dict], intro: str) -> str:
+    """Returns the README's tuning block: ``intro`` (the run), then per kernel cmlc's default,
+    cmlc's tuned and MetaSchedule's latency (the fastest in bold; each search's wall time and
+    trials in brackets) and how much longer the whole model compiled with the run's records."""
+    body = []
+    for r in rows:
+        meta = None if r["ms_error"] else r["ms_ms"]
+        fastest = min(t for t in (r["default_ms"], r["cmlc_ms"], meta) if t is not None)
+        search = f"{r['ms_wall_s']:.0f} s, {r['ms_trials']} trials"
+        body.append([r["model"], r["kernel"], _ms_bold_if(r["default_ms"], fastest),
+                     f"{_ms_bold_if(r['cmlc_ms'], fastest)} ({r['cmlc_wall_s']:.1f} s, {r['cmlc_trials']} trials)",
+                     f"{_ms_bold_if(meta, fastest)} ({search})" if meta
+                     else f"no schedule: `{_error_name(r['ms_error'])}` ({search})",
+                     f"{r['compile_warm_s'] - r['compile_untuned_s']:+.2f} s"])
+    return "\n".join([
+        f"{intro} Latency of one kernel call, all three timed by the same harness; full tables: "
+        "`bench/results/tuning.md`.",
+        "",
+        _table(["model", "kernel", "cmlc default", "cmlc tuned (search)", "MetaSchedule (search)",
+                "compile with records vs without"], body),
+    ])
 
 
 def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
@@ -298,15 +448,3 @@ def plot(rows: list[dict], systems: list[str], folder: Path) -> list[Path]:
         paths.append(path)
     return paths
 
-
-if __name__ == "__main__":
-    # python -m bench.report RESULTS_DIR: rewrite README.md's performance block from a finished run
-    import re
-    import sys
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "results")
-    header = (folder / "results.md").read_text().splitlines()
-    mode = re.search(r"\((\w+)\)", header[0]).group(1)
-    machine = header[2].split(". Training rows")[0]
-    readme = Path(__file__).resolve().parent.parent / "README.md"
-    update_readme(readme, readme_summary(read_csv(folder / "results.csv"), {"mode": mode, "machine": machine}))
-    print(f"updated {readme} from {folder}")

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench import report
 from cmlc.tune.records import CACHE_ENV
 
 RESULTS = Path(__file__).parent / "results"
@@ -168,6 +171,15 @@ def markdown(rows: list) -> str:
     return "\n".join(lines)
 
 
+def header(argv: list[str], args: argparse.Namespace) -> str:
+    """Returns tuning.md's title and the paragraph that says which run the file holds (the README's
+    tuning table quotes its first sentence)."""
+    return (f"# cmlc tuner vs TVM MetaSchedule, same kernels (python -m bench.tuning)\n\n"
+            f"One run of `{' '.join(['python -m bench.tuning', *argv])}`, {datetime.date.today().isoformat()}, "
+            f"{report.machine()}, {args.batch} rows, {args.trials} cmlc trials (cold records), {args.ms_trials} "
+            f"MetaSchedule trials; same harness, median of {ROUNDS} interleaved rounds; max diff vs cmlc default.\n\n")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="rf,logreg_wide,svc")
@@ -178,12 +190,13 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--n-train", type=int, default=20000)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.models.split(","):       # the files are rewritten after each model
         rows += run_model(name, args.trials, args.ms_trials, args.batch, args.n_train, args.ms_budget)
-        (args.out / "tuning.md").write_text(markdown(rows) + "\n")
+        (args.out / "tuning.md").write_text(header(argv, args) + markdown(rows) + "\n")
         with open(args.out / "tuning.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
