@@ -2,8 +2,9 @@
 compare compiled models with their source library) share, in the spirit of scikit-learn's
 ``parametrize_with_checks``.
 
-- :func:`methods`, :func:`assert_same_output`, :func:`assert_matches`: the methods a model
-  offers, and one method's output against the reference's at a stated tolerance;
+- :func:`methods`, :func:`assert_same_output`, :func:`assert_matches`, :func:`assert_close`: the
+  methods a model offers, and one method's output against the reference's at a stated tolerance
+  (:func:`default_tolerance`: the reference's precision);
 - :func:`make_data`, :func:`with_nan`: training data by case kind;
 - :class:`Suite`: the cases of one test module (``case id -> factory``), registered here, with a
   cached fit-and-compile per case (:func:`compiled`). The modules in :data:`CASE_MODULES` register
@@ -25,8 +26,15 @@ import cmlc
 from cmlc.frontends import METHODS
 from conftest import classification_data, regression_data
 
-#: the default tolerance of continuous outputs: 1e-5 relative, 1e-9 absolute near zero
+#: float32 outputs (scikit-learn computing in float32 on float32 input, in its own order of
+#: rounding steps): 1e-5 relative, 1e-9 absolute near zero
 RTOL, ATOL = 1e-5, 1e-9
+#: float64 outputs: the reference's own precision up to summation order. The kernels sum dot
+#: products, distances and tree leaves in their order, BLAS and scikit-learn's Cython in theirs,
+#: which moves the last bits of a sum: 1e-12 relative, and 1e-12 of the output's largest
+#: magnitude absolute (where terms cancel, the error follows the terms, not the small result).
+#: float32 arithmetic inside a float64 model (~1e-7) fails this.
+FLOAT64_RTOL, FLOAT64_SCALE_ATOL = 1e-12, 1e-12
 STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
 
 #: the modules that register a :class:`Suite` (the coverage test imports them all)
@@ -49,11 +57,26 @@ def dense(a):
     return a.toarray() if hasattr(a, "toarray") else np.asarray(a)
 
 
-def assert_same_output(method, got, expected, *, rtol=RTOL, atol=ATOL, exact=False, label=None):
+def default_tolerance(expected: np.ndarray) -> tuple[float, float]:
+    """``(rtol, atol)`` for comparing with the float ``expected``: :data:`FLOAT64_RTOL` (atol
+    :data:`FLOAT64_SCALE_ATOL` times its largest finite magnitude) for float64, else :data:`RTOL`, :data:`ATOL`."""
+    if expected.dtype == np.float64:
+        return FLOAT64_RTOL, FLOAT64_SCALE_ATOL * float(np.abs(expected[np.isfinite(expected)]).max(initial=1.0))
+    return RTOL, ATOL
+
+
+def assert_close(got, expected, err_msg=""):
+    """``got`` equals the float array ``expected`` within :func:`default_tolerance`."""
+    expected = np.asarray(expected)
+    rtol, atol = default_tolerance(expected)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=err_msg)
+
+
+def assert_same_output(method, got, expected, *, rtol=None, atol=None, exact=False, label=None):
     """``got`` (cmlc) has ``expected``'s shape and dtype, and its values: bit for bit where
     ``exact``, for leaf indices (``apply``) and for every non-float output (labels, codes, masks);
-    else within ``rtol`` relative and ``atol`` absolute. ``label`` (default: the method) names the
-    output in failure messages."""
+    else within ``rtol`` relative and ``atol`` absolute (each defaults to :func:`default_tolerance`'s).
+    ``label`` (default: the method) names the output in failure messages."""
     label = method if label is None else label
     expected = dense(expected)
     assert got.shape == expected.shape, f"{label}: shape {got.shape} != {expected.shape}"
@@ -61,7 +84,9 @@ def assert_same_output(method, got, expected, *, rtol=RTOL, atol=ATOL, exact=Fal
     if exact or method == "apply" or expected.dtype.kind not in "fc":
         np.testing.assert_array_equal(got, expected, err_msg=label)
     else:
-        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=label)
+        default_rtol, default_atol = default_tolerance(expected)
+        np.testing.assert_allclose(got, expected, rtol=default_rtol if rtol is None else rtol,
+                                   atol=default_atol if atol is None else atol, err_msg=label)
 
 
 def reference_output(est, method, X):

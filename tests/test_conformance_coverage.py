@@ -54,3 +54,24 @@ def test_a_registered_class_without_a_case_is_reported(monkeypatch):
     before = conformance.uncovered(REGISTRY.entries, suites)
     monkeypatch.setitem(REGISTRY.entries, Unconverted, next(iter(REGISTRY.entries.values())))
     assert conformance.uncovered(REGISTRY.entries, suites) == sorted([*before, f"{__name__}.Unconverted"])
+
+
+def test_the_float64_tolerance_tells_float32_arithmetic_from_float64():
+    """A float64 model that computed in float32 (what the old 1e-5 tolerance let through) fails
+    the default float64 comparison; the same values summed in another order pass."""
+    import numpy as np
+
+    from conftest import classification_data
+    X, y = classification_data(3, n_features=6)
+    est = LogisticRegression().fit(X, y)
+    exact = est.predict_proba(X)
+    in_float32 = LogisticRegression().fit(X, y)
+    in_float32.coef_, in_float32.intercept_ = est.coef_.astype(np.float32), est.intercept_.astype(np.float32)
+    float32_arithmetic = in_float32.predict_proba(X.astype(np.float32)).astype(np.float64)
+    np.testing.assert_allclose(float32_arithmetic, exact, rtol=1e-5)            # the old tolerance passed it
+    with pytest.raises(AssertionError):
+        conformance.assert_same_output("predict_proba", float32_arithmetic, exact)
+    from scipy.special import softmax
+    reordered = softmax(X[:, ::-1] @ est.coef_[:, ::-1].T + est.intercept_, axis=1)   # other sums, other softmax
+    assert not np.array_equal(reordered, exact)
+    conformance.assert_same_output("predict_proba", reordered, exact)

@@ -21,7 +21,7 @@ from cmlc.ecg import evaluate
 from cmlc.errors import InputError, UnsupportedModelError
 from cmlc.frontends import REGISTRY, convert
 from cmlc.frontends.sklearn_svm import pairwise_coupling
-from conformance import ATOL, RTOL, assert_same_classes, assert_same_output, make_data, methods
+from conformance import assert_close, assert_same_classes, assert_same_output, make_data, methods
 from conftest import classification_data, fresh_rows, regression_data
 
 N_TRAIN = 200
@@ -112,7 +112,7 @@ def test_graph_matches_sklearn(name, est_name, params, kind):
         if method == "predict" and expected.dtype.kind != "f":
             np.testing.assert_array_equal(out[method], expected, err_msg=method)
         else:
-            np.testing.assert_allclose(out[method], expected, rtol=RTOL, atol=ATOL, err_msg=method)
+            assert_close(out[method], expected, err_msg=method)
 
 
 @pytest.mark.parametrize("case_id", COMPILED)
@@ -174,7 +174,7 @@ def test_rbf_far_from_origin():
     est = svm.SVC(gamma=0.5).fit(X, y)
     out = _reference_outputs(est, fresh_rows(X, n=500, seed=5))
     expected = est.decision_function(fresh_rows(X, n=500, seed=5))
-    np.testing.assert_allclose(out["decision_function"], expected, rtol=RTOL, atol=ATOL)
+    assert_close(out["decision_function"], expected)
 
 
 # --- vote ties -----------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def test_binary_probability_plateau():
     assert plateau.sum() >= 5
     got = cm.predict_proba(Xnew)
     np.testing.assert_array_equal(got[plateau], expected[plateau])
-    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+    assert_close(got, expected)
 
 
 @pytest.mark.slow
@@ -237,8 +237,7 @@ def test_coupling_four_classes_far_rows():
     X, y = classification_data(4, n_samples=N_TRAIN, seed=10)
     est = svm.SVC(probability=True, random_state=0).fit(X, y)
     Xnew = np.vstack([fresh_rows(X, n=2000, seed=11), fresh_rows(X, n=2000, seed=12) * 5])
-    np.testing.assert_allclose(_reference_outputs(est, Xnew)["predict_proba"], est.predict_proba(Xnew),
-                               rtol=RTOL, atol=ATOL)
+    assert_close(_reference_outputs(est, Xnew)["predict_proba"], est.predict_proba(Xnew))
 
 
 def _libsvm_multiclass_probability(Q, k):
