@@ -41,7 +41,7 @@ from cmlc.frontends import METHODS
 from conformance import assert_close
 from conftest import exact_match_reference
 
-EXAMPLES = {"ci": 4, "long": 170}
+EXAMPLES = {"ci": 3, "long": 170}
 LABELS = np.array(["ant", "bee", "cat", "dog"])
 
 
