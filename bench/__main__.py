@@ -52,6 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dtype", dest="dtypes", type=_list, default=[DTYPES[0]],
                    help=f"input dtypes, from: {', '.join(DTYPES)} (default {DTYPES[0]}, in either mode)")
     p.add_argument("--repeats", type=int, help="timed calls per batch size")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every worker this many times, the systems in alternating order, and keep each cell's "
+                        "fastest round (the same rule for every system; answers must be right in every round): "
+                        "this machine's speed drifts ~2x for seconds at a time")
     p.add_argument("--update-readme", action="store_true",
                    help="rewrite README.md's 'results' table from this run (see bench/readme.py)")
     p.add_argument("--ablation", action="store_true",
@@ -60,6 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                    help="output folder (default bench/results/)")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     mode = MODES["quick" if args.quick else "full"]
     args.mode = "quick" if args.quick else "full"
     args.models = args.models or mode["models"]
@@ -183,14 +189,18 @@ def main(argv=None) -> int:
             print(f"  workload {wname}: {meta['estimator']}, {w.n_features} features, "
                   f"fit in {meta['fit_s']:.1f} s")
             copy_gbps = {d: copy_rate(max(args.batch), w.n_features, d) for d in args.dtypes}
-            for name in systems:
-                if get_system(name).kinds is None or w.kind in get_system(name).kinds:
-                    new = run_system(folder, w, name, args)
-                    report.add_bandwidth(new, w.n_features, copy_gbps)
-                    rows += new
+            runnable = [s for s in systems if get_system(s).kinds is None or w.kind in get_system(s).kinds]
+            rounds = {name: [] for name in runnable}
+            for r in range(args.rounds):     # odd rounds run the systems in reverse order
+                for name in (runnable if r % 2 == 0 else runnable[::-1]):
+                    rounds[name].append(run_system(folder, w, name, args))
+            for name in runnable:
+                new = report.best_of_rounds(rounds[name])
+                report.add_bandwidth(new, w.n_features, copy_gbps)
+                rows += new
     report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,
-                   dtypes=args.dtypes, repeats=args.repeats, warmup=args.warmup, system_lines=lines,
+                   dtypes=args.dtypes, repeats=args.repeats, warmup=args.warmup, rounds=args.rounds, system_lines=lines,
                    machine=report.machine(), date=datetime.date.today().isoformat())
     report.write_csv(rows, args.out / "results.csv")
     md = report.markdown(rows, systems, context)

@@ -186,6 +186,23 @@ def _cmlc_rows(rows: list[dict]) -> list[dict]:
     return [keyed[k + ("cmlc",)] for k in _ordered_keys(rows) if k + ("cmlc",) in keyed]
 
 
+def best_of_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """Returns one system's rows from several rounds of the same workers (``rounds[i]``: the rows of
+    round i, in the same order): per cell the round with the lowest median, or, where a round's
+    answer was wrong or failed, that round's row (a cell is correct only if every round was)."""
+    best = []
+    for cells in zip(*rounds):
+        failed = [r for r in cells if r["status"] != "ok"]
+        best.append(failed[0] if failed else min(cells, key=lambda r: r["median_ms"]))
+    return best
+
+
+def _rounds_note(rounds: int) -> str:
+    """The header's words for ``rounds`` rounds of workers ('' for one)."""
+    return "" if rounds == 1 else (f", each cell the fastest of {rounds} rounds of its worker, the systems run in "
+                                   "alternating order")
+
+
 def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
     """Returns the markdown report: set-up, latency table, compile/memory table, cmlc summary, flags.
 
@@ -219,7 +236,7 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         "",
         f"{context['machine']}. Training rows {context['n_train']}; batch sizes {context['batches']}; "
         f"threads {context['threads']}; input dtypes {context['dtypes']}; {context['repeats']} timed calls after "
-        f"{context['warmup']} warm-up (median; the CSV has IQR and min/max). Each (workload, system, threads, "
+        f"{context['warmup']} warm-up{_rounds_note(context.get('rounds', 1))} (median; the CSV has IQR and min/max). Each (workload, system, threads, "
         f"dtype) ran in its own process. Correct = label agreement ≥ {LABEL_AGREEMENT_MIN} and max |Δp| ≤ "
         f"{PROBA_ATOL} vs the scikit-learn/xgboost reference computed on the same dtype input. Times are end to "
         "end from a C-contiguous numpy array of the row's dtype; ratios compare rows of the same dtype only. "

@@ -18,12 +18,12 @@ from conftest import ROOT
 DTYPES = ["float32", "float64"]
 
 
-def run_bench(out: Path, systems: list) -> list:
-    """Runs the quick bench on LogisticRegression at batch 1 and 1000 on float32 and float64 input;
-    returns the CSV rows."""
+def run_bench(out: Path, systems: list, rounds: int = 1) -> list:
+    """Runs the quick bench on LogisticRegression at batch 1 and 1000 on float32 and float64 input
+    (each worker ``rounds`` times); returns the CSV rows."""
     cmd = [sys.executable, "-m", "bench", "--quick", "--models", "logreg", "--systems", ",".join(systems),
            "--batch", "1,1000", "--threads", "1", "--dtype", ",".join(DTYPES), "--repeats", "3", "--n-train", "500",
-           "--out", str(out)]
+           "--rounds", str(rounds), "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (out / "results.md").exists()
@@ -73,8 +73,20 @@ def test_bench_peer(tmp_path, peer):
     missing = [m for m in PEERS[peer] if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"peer {peer} not installed (missing {', '.join(missing)}; pip install -e '.[bench]')")
-    rows = run_bench(tmp_path, ["sklearn", peer])
+    rows = run_bench(tmp_path, ["sklearn", peer], rounds=2)
     assert_correct_rows(rows, peer)   # for hb-torch this also proves the tvm-hiding worker prelude works
+    assert "fastest of 2 rounds" in (tmp_path / "results.md").read_text()
+
+
+def test_best_of_rounds_keeps_the_fastest_round_and_any_wrong_one():
+    def row(batch, median, status="ok"):
+        return {"batch": batch, "median_ms": median, "status": status}
+    rounds = [[row(1, 2.0), row(10, 5.0), row(100, 9.0)],
+              [row(1, 1.5), row(10, 6.0, "WRONG"), row(100, 8.0)],
+              [row(1, 1.7), row(10, 4.0), row(100, None, "error")]]
+    best = report.best_of_rounds(rounds)
+    assert best == [row(1, 1.5), row(10, 6.0, "WRONG"), row(100, None, "error")]
+    assert report.best_of_rounds(rounds[:1]) == rounds[0]
 
 
 def test_wrong_answers_are_flagged_and_left_out_of_ratios():
