@@ -155,7 +155,7 @@ def test_every_input_kind_is_converted_chunk_by_chunk(forest, monkeypatch):
     rows = fresh_rows(X, 4 * chunk + 9, seed=11)
     checked, check_input = [], compiled_model.check_input
     monkeypatch.setattr(compiled_model, "check_input",
-                        lambda X, *args, **kw: checked.append(len(X)) or check_input(X, *args, **kw))
+                        lambda X, *args, **kw: checked.append(np.shape(X)[0]) or check_input(X, *args, **kw))
     for name, data in _input_kinds(rows).items():
         checked.clear()
         values = _as_array(data)
@@ -165,6 +165,14 @@ def test_every_input_kind_is_converted_chunk_by_chunk(forest, monkeypatch):
         assert (cm.predict(data) == model.predict(values)).all(), name
     with pytest.raises(InputError, match="X has 5 features"):
         cm.predict(rows[:, :5].tolist())
+
+    class ArrayLike:                  # rows that only np.asarray can count: converted whole, run in chunks
+        def __array__(self, dtype=None, copy=None):
+            return rows
+    expected = cm.predict_proba(rows)
+    checked.clear()
+    np.testing.assert_array_equal(cm.predict_proba(ArrayLike()), expected)
+    assert checked == [len(rows), chunk, chunk, chunk, chunk, 9]
 
 
 def test_a_dataframe_batch_runs_in_the_memory_of_its_output():

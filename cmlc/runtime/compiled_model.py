@@ -208,6 +208,8 @@ class CompiledModel:
         if slicer is not None:
             return self._run_chunks(method, schema, *slicer)
         arr = check_input(X, schema)
+        if arr.shape[0] > self._chunk_rows[method]:    # an array-like whose rows row_slicer cannot count
+            return self._run_chunks(method, schema, arr.shape[0], lambda start, stop: arr[start:stop])
         self._require_vm()
         was_float32 = arr.dtype == FLOAT32
         arr = kernel_input(arr, self._input_dtypes)
