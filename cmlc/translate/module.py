@@ -27,6 +27,7 @@ from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_c
 from cmlc.spec import BASE_INPUT_DTYPE, constants_name, entry_name
 
 from .fused_kernel import build_fused_kernel
+from .scheduled import schedule_fused
 from .tasks import KernelTask, fused_task, opaque_task
 from .tree_strategy import build_tree_ensemble
 
@@ -168,7 +169,7 @@ class _MethodEmitter:
     def _fused_maker(self, kernel):
         def make(tuned: dict):
             knobs = dataclasses.replace(self.knobs, **tuned)
-            return self.backend.schedule(kernel.func, kernel.output_block, kernel.block_ops, knobs, kernel.define), kernel.consts
+            return schedule_fused(self.backend.schedule, kernel, knobs), kernel.consts
         return make
 
     def _opaque_maker(self, node):
