@@ -2,14 +2,18 @@
 
 Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic batch:
 
-- ``traversal``: the ensemble's flat node arrays; each row walks each tree with a data-dependent
-  ``while`` loop until it reaches a leaf. Any depth; memory is the node arrays.
+- ``traversal``: the ensemble's node arrays, any depth and shape; memory is the node arrays.
+  Numeric splits: the *compact walk* (:func:`compact_arrays`): nodes renumbered so that a right
+  child follows its left one and a leaf loops on itself, so each tree is ``depth[t]``
+  branch-free steps ``node = left[node] + go_right`` for every row of a block (oneDAL walks the
+  levels below its dense top this way). Categorical splits: each row loops until it reaches a
+  leaf (a data-dependent ``while``).
 - ``perfect``: every tree padded to a complete tree of the ensemble's depth ``D`` (a real leaf
   above depth ``D`` becomes a subtree whose internal nodes send everything left and whose leaves
   all copy it), so a row's walk is ``D`` branch-free steps ``i = 2 i + 1 + go_right``. Blocks of
   ``rows_per_block`` rows are walked together as independent scalar chains (unrolled), with the
   block of ``X`` first copied transposed into a local buffer; trees are the inner loop and the
-  block's accumulators stay local. Memory grows as ``2^D`` per tree, so this lowering is refused
+  block's accumulators stay local (the compact walk's blocks are the same). Memory grows as ``2^D`` per tree, so this lowering is refused
   above :data:`PERFECT_BUDGET_BYTES`.
 
 Both accumulate in tree order in the ensemble's ``value_dtype`` (float64 for scikit-learn,
@@ -132,17 +136,60 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
     return func, [feat_a, thr_a.astype(ensemble.threshold_dtype), miss_a, leaf_a, ensemble.start()]
 
 
+def _block_walk(F: int, K: int, B: int, tdtype: str, vdtype: str, allow_nan: bool, rows: RowLoop, walk_trees, walk_rows):
+    """TVMScript macro ``walk_blocks(X, Y, N, base, *arrays)`` of the block walks (perfect and
+    compact): for each block of ``B`` rows (the tasks of ``rows``), copy it transposed into a
+    local ``xblk`` (F * B,) as ``tdtype`` (rows past ``N`` read 0), counting its NaNs (when
+    ``allow_nan``), start the accumulators ``acc`` (K * B,) at ``base``, walk it (``walk_rows(xblk,
+    acc, chains, n_rows, *arrays)`` for a partial block, one row at a time: a batch of 1 walks
+    one row, not ``B``; ``walk_trees(xblk, acc, chains, nan_aware, *arrays)`` for a full one, the
+    NaN-free variant for nearly all), and write its rows of ``Y``. ``chains`` (B,) int32 is
+    scratch for the walk (each row's position in the current tree)."""
+    W = rows.width
+
+    @T.macro
+    def walk_blocks(X, Y, N, base, *arrays):
+        for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
+            for inner in rows.inner():
+                rb = outer * W + inner
+                if rb < (N + B - 1) // B:
+                    xblk = T.decl_buffer((F * B,), tdtype, scope="local")
+                    acc = T.decl_buffer((K * B,), vdtype, scope="local")
+                    chains = T.decl_buffer((B,), "int32", scope="local")
+                    nans = T.decl_buffer((1,), "int32", scope="local")
+                    nans[0] = 0
+                    for l in range(B):
+                        for j in range(F):
+                            xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
+                                                             T.Cast(tdtype, 0))
+                            if allow_nan:
+                                nans[0] = nans[0] + T.Cast("int32", T.isnan(xblk[j * B + l]))
+                    for kl in range(K * B):
+                        acc[kl] = base[kl // B]
+                    if rb * B + B > N:
+                        walk_rows(xblk, acc, chains, N - rb * B, *arrays)
+                    elif nans[0] > 0:
+                        walk_trees(xblk, acc, chains, True, *arrays)
+                    else:
+                        walk_trees(xblk, acc, chains, False, *arrays)
+                    for l in range(B):
+                        for k in range(K):
+                            if rb * B + l < N:
+                                Y[rb * B + l, k] = acc[k * B + l]
+
+    return walk_blocks
+
+
 @functools.lru_cache(maxsize=256)
 def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
                   index_dtype: str, xdtype: str, B: int, rows: RowLoop, unroll_depth: bool = True):
     """The perfect walk's PrimFunc, which depends on these scalars only (parsing TVMScript is
     slow, and one compile asks for the same kernel once per method)."""
     NI = 2 ** D - 1
-    W = rows.width
     depth_loop = T.unroll if unroll_depth else T.serial
 
     @T.macro
-    def walk_trees(xblk, acc, idx, feat, thr, miss, leaf, nan_aware):
+    def walk_trees(xblk, acc, idx, nan_aware, feat, thr, miss, leaf):
         """Add every tree's leaf to the block's accumulators (``nan_aware``: a Python bool)."""
         for t in range(NT):
             for l in T.unroll(B):
@@ -168,6 +215,8 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
                 for k in range(K):
                     acc[k * B + l] = acc[k * B + l] + leaf[t, idx[0] - NI, k]
 
+    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows)
+
     @T.prim_func(private=True)
     def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), index_dtype), thr: T.Buffer((NT, max(NI, 1)), tdtype),
                      miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), vdtype),
@@ -176,34 +225,7 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
         N = T.int64()
         X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
         Y = T.match_buffer(y, (N, K), vdtype, align=np.dtype(vdtype).itemsize)
-        for outer in rows.outer(rows.n_outer((N + B - 1) // B)):
-            for inner in rows.inner():
-                rb = outer * W + inner
-                if rb < (N + B - 1) // B:
-                    xblk = T.decl_buffer((F * B,), tdtype, scope="local")
-                    acc = T.decl_buffer((K * B,), vdtype, scope="local")
-                    idx = T.decl_buffer((B,), "int32", scope="local")
-                    nans = T.decl_buffer((1,), "int32", scope="local")
-                    nans[0] = 0
-                    for l in range(B):
-                        for j in range(F):
-                            xblk[j * B + l] = T.if_then_else(rb * B + l < N, T.Cast(tdtype, X[T.min(rb * B + l, N - 1), j]),
-                                                             T.Cast(tdtype, 0))
-                            if allow_nan:
-                                nans[0] = nans[0] + T.Cast("int32", T.isnan(xblk[j * B + l]))
-                    for kl in range(K * B):
-                        acc[kl] = base[kl // B]
-                    # full blocks without NaN (nearly all) take the branch-free walk of B rows at once
-                    if rb * B + B > N:
-                        walk_rows(xblk, acc, idx, N - rb * B, feat, thr, miss, leaf)
-                    elif nans[0] > 0:
-                        walk_trees(xblk, acc, idx, feat, thr, miss, leaf, True)
-                    else:
-                        walk_trees(xblk, acc, idx, feat, thr, miss, leaf, False)
-                    for l in range(B):
-                        for k in range(K):
-                            if rb * B + l < N:
-                                Y[rb * B + l, k] = acc[k * B + l]
+        walk_blocks(X, Y, N, base, feat, thr, miss, leaf)
 
     return tree_perfect
 
@@ -244,9 +266,95 @@ def _node_arrays(ensemble: TreeEnsemble, index_dtype: str = "int32") -> list:
             ensemble.right.astype(np.int32), ensemble.missing_left.astype(np.int8), cat_row, cat_left]
 
 
+def compact_arrays(ensemble: TreeEnsemble, index_dtype: str = "int32") -> list:
+    """The node arrays of the compact walk: the reachable nodes renumbered level by level so that
+    every internal node's right child is its left child + 1, and a leaf is its own left child with
+    a NaN threshold and NaN going left (a step from a leaf stays on it, whatever the row).
+
+    Returns roots int32 (T,), depth int32 (T,) (steps that take every row of a tree to its leaf),
+    feat ``index_dtype``, thr, miss int8, left int32 (n,), value (n, K), base (K,)."""
+    new_of = np.full(ensemble.n_nodes, -1, np.int64)
+    frontier, tree_of = np.asarray(ensemble.roots, np.int64), np.arange(ensemble.n_trees)
+    new_of[frontier] = np.arange(len(frontier))
+    levels, depth = [frontier], np.zeros(ensemble.n_trees, np.int32)
+    while len(frontier):
+        internal = ensemble.left[frontier] >= 0
+        frontier, tree_of = frontier[internal], tree_of[internal]
+        if len(frontier):
+            depth[tree_of] = len(levels)
+            frontier = np.stack([ensemble.left[frontier], ensemble.right[frontier]], 1).ravel()
+            tree_of = np.repeat(tree_of, 2)
+            new_of[frontier] = sum(map(len, levels)) + np.arange(len(frontier))
+            levels.append(frontier)
+    old = np.concatenate(levels)
+    leaf = ensemble.left[old] < 0
+    return [new_of[np.asarray(ensemble.roots)].astype(np.int32), depth,
+            np.where(leaf, 0, ensemble.feature[old]).astype(index_dtype),
+            np.where(leaf, np.nan, ensemble.threshold[old]).astype(ensemble.threshold_dtype),
+            np.where(leaf, 1, ensemble.missing_left[old]).astype(np.int8),
+            np.where(leaf, np.arange(len(old)), new_of[np.maximum(ensemble.left[old], 0)]).astype(np.int32),
+            np.ascontiguousarray(ensemble.value[old], dtype=ensemble.value_dtype), ensemble.start()]
+
+
+@functools.lru_cache(maxsize=256)
+def _compact_func(NT: int, NN: int, F: int, K: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
+                  index_dtype: str, xdtype: str, B: int, rows: RowLoop):
+    """The compact walk's PrimFunc (see :func:`traversal_kernel`), which depends on these scalars only."""
+    @T.macro
+    def walk_trees(xblk, acc, node, nan_aware, roots, depth, feat, thr, miss, left, value):
+        """Add every tree's leaf to the block's accumulators (``nan_aware``: a Python bool)."""
+        for t in range(NT):
+            for l in T.unroll(B):
+                node[l] = roots[t]
+            for d in range(depth[t]):
+                for l in T.unroll(B):
+                    node[l] = left[node[l]] + _goes_right(xblk[T.Cast("int32", feat[node[l]]) * B + l], thr[node[l]],
+                                                          miss[node[l]], cmp, nan_aware)
+            for k in range(K):
+                for l in T.unroll(B):
+                    acc[k * B + l] = acc[k * B + l] + value[node[l], k]
+
+    @T.macro
+    def walk_rows(xblk, acc, node, n_rows, roots, depth, feat, thr, miss, left, value):
+        """The same for the first ``n_rows`` rows of a partial block, one row at a time."""
+        for l in range(n_rows):
+            for t in range(NT):
+                node[0] = roots[t]
+                for d in range(depth[t]):
+                    node[0] = left[node[0]] + _goes_right(xblk[T.Cast("int32", feat[node[0]]) * B + l], thr[node[0]],
+                                                          miss[node[0]], cmp, allow_nan)
+                for k in range(K):
+                    acc[k * B + l] = acc[k * B + l] + value[node[0], k]
+
+    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows)
+
+    @T.prim_func(private=True)
+    def tree_compact(x: T.handle, roots: T.Buffer((NT,), "int32"), depth: T.Buffer((NT,), "int32"),
+                     feat: T.Buffer((NN,), index_dtype), thr: T.Buffer((NN,), tdtype), miss: T.Buffer((NN,), "int8"),
+                     left: T.Buffer((NN,), "int32"), value: T.Buffer((NN, K), vdtype), base: T.Buffer((K,), vdtype),
+                     y: T.handle):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        N = T.int64()
+        X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
+        Y = T.match_buffer(y, (N, K), vdtype, align=np.dtype(vdtype).itemsize)
+        walk_blocks(X, Y, N, base, roots, depth, feat, thr, miss, left, value)
+
+    return tree_compact
+
+
 def traversal_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
                      index_dtype: str = "int32", input_dtype: str = "float64"):
-    """PrimFunc ``(X input_dtype (N, F), roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y (N, K))``."""
+    """Numeric splits: the compact walk, PrimFunc ``(X input_dtype (N, F), roots, depth, feat, thr,
+    miss, left, value, base, Y (N, K))`` over :func:`compact_arrays`: blocks of ``rows_per_block``
+    rows, each tree walked ``depth[t]`` branch-free steps ``node = left[node] + go_right`` by
+    independent row chains (a row that reached its leaf stays on it). Categorical splits: the
+    data-dependent walk, ``(X, roots, feat, thr, left, right, miss, cat_row, cat_left, value, base, Y)``,
+    each row looping until it reaches a leaf."""
+    if not ensemble.has_categorical:
+        arrays = compact_arrays(ensemble, index_dtype)
+        return _compact_func(ensemble.n_trees, len(arrays[2]), n_features, ensemble.n_outputs, ensemble.threshold_dtype,
+                             ensemble.value_dtype, ensemble.comparison, allow_nan, index_dtype, input_dtype, knobs.block,
+                             knobs.rows), arrays
     arrays = _node_arrays(ensemble, index_dtype)
     func = _traversal_func(ensemble.n_trees, ensemble.n_nodes, n_features, ensemble.n_outputs, len(arrays[-1]),
                            ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison, allow_nan,

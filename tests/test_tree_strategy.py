@@ -1,11 +1,17 @@
-"""The tree lowering decision (cmlc.translate.tree_strategy) and the GEMM lowering pass (passes/tree_gemm)."""
+"""The tree lowering decision (cmlc.translate.tree_strategy), the GEMM lowering pass (passes/tree_gemm)
+and the compact walk of the traversal lowering (kernels/trees.py)."""
+import dataclasses
+
 import numpy as np
 import pytest
+import tvm
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
 from cmlc.ecg import Op, evaluate
 from cmlc.errors import UnsupportedModelError
 from cmlc.frontends import convert
+from cmlc.kernels import trees
+from cmlc.kernels.rows import PARALLEL
 from cmlc.options import TREE_STRATEGIES
 from cmlc.passes.tree_gemm import tree_gemm
 from cmlc.pipeline import lower
@@ -75,3 +81,51 @@ def test_requests_that_cannot_lower_the_ensemble_are_refused():
         with pytest.raises(UnsupportedModelError, match="categorical"):
             lower(hgb, {"tree_strategy": requested})
     assert tree_strategy.strategy_of(_tree_nodes(lower(hgb).graph)[0]) == "traversal"
+
+
+def _compact_case(comparison):
+    """A deep, unbalanced forest grown on data with NaN (its ensemble with ``comparison``), and
+    rows with values exactly on its thresholds, one float32 ulp either side, NaN and +-inf."""
+    X, y = classification_data(3, n_features=5)
+    X[::9, 2] = np.nan
+    est = RandomForestClassifier(6, random_state=0).fit(X, y)
+    ens = _tree_nodes(lower(est).graph)[0].attrs["ensemble"]
+    ens = dataclasses.replace(ens, comparison=comparison)
+    rows = fresh_rows(np.nan_to_num(X), n=161, seed=4).astype(np.float32)
+    rng = np.random.default_rng(5)
+    internal = np.flatnonzero(ens.left >= 0)
+    picks = rng.choice(internal, 120)
+    on = ens.threshold[picks].astype(np.float32)
+    rows[np.arange(120), ens.feature[picks]] = np.where(np.arange(120) % 3 == 0, on,
+                                                        np.nextafter(on, np.where(np.arange(120) % 3 == 1, np.inf, -np.inf)))
+    rows[120:130, 1] = np.nan
+    rows[130:135, 0], rows[135:140, 3] = np.inf, -np.inf
+    return ens, rows
+
+
+def test_compact_arrays_put_right_children_after_left_ones_and_leaves_on_themselves():
+    ens, _ = _compact_case("le")
+    roots, depth, feat, thr, miss, left, value, base = trees.compact_arrays(ens)
+    leaf = left == np.arange(len(left))
+    assert leaf.sum() == ens.is_leaf().sum() and np.isnan(thr[leaf]).all() and (miss[leaf] == 1).all()
+    np.testing.assert_array_equal(depth, ens.depths())
+    # every internal node's children are left[i] and left[i] + 1, each reached once
+    children = np.concatenate([left[~leaf], left[~leaf] + 1])
+    assert len(np.unique(children)) == len(children) == len(left) - len(roots)
+
+
+@pytest.mark.parametrize("comparison", ["le", "lt"])
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_compact_walk_gives_the_reference_leaf_sums_bit_for_bit(comparison, input_dtype):
+    """The traversal lowering's branch-free walk of numeric trees: full blocks with and without
+    NaN, partial blocks (1 row, B - 1, B + 1), deep unbalanced trees, values on thresholds."""
+    ens, rows = _compact_case(comparison)
+    knobs = trees.TreeKnobs(rows=PARALLEL)
+    func, arrays = trees.traversal_kernel(ens, rows.shape[1], True, knobs, "int32", input_dtype)
+    kernel = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target="llvm")["main"]
+    B = knobs.block
+    for n in (1, B - 1, B, B + 1, len(rows)):
+        x = rows[:n].astype(input_dtype)
+        out = tvm.runtime.tensor(np.empty((n, ens.n_outputs), ens.value_dtype))
+        kernel(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in arrays], out)
+        np.testing.assert_array_equal(out.numpy(), ens.predict_sum(x.astype(np.float64)), err_msg=f"n={n}")

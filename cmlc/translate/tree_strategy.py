@@ -6,7 +6,8 @@ before the passes) validates the request and writes the lowering on the node (``
 
 - ``perfect``: complete trees walked branch-free (``cmlc.kernels.trees.perfect_kernel``), while
   the padded arrays fit ``PERFECT_BUDGET_BYTES``;
-- ``traversal``: node arrays, any depth, categorical splits (``traversal_kernel``);
+- ``traversal``: node arrays, any depth, categorical splits (``traversal_kernel``: branch-free
+  fixed-step walks for numeric splits);
 - ``gemm``: path-matrix products (``cmlc.passes.tree_gemm``, which expands the node into ECG ops
   the other passes optimize), while the path matrix has at most ``PATH_MATRIX_MAX_ENTRIES``.
 
