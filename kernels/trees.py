@@ -13,8 +13,8 @@ Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic b
   all copy it), so a row's walk is ``D`` branch-free steps ``i = 2 i + 1 + go_right``. Blocks of
   ``rows_per_block`` rows are walked together as independent scalar chains (unrolled), with the
   block of ``X`` first copied transposed into a local buffer; trees are the inner loop and the
-  block's accumulators stay local (the compact walk's blocks are the same). Memory grows as ``2^D`` per tree, so this lowering is refused
-  above :data:`PERFECT_BUDGET_BYTES`.
+  block's accumulators stay local (the compact walk's blocks are the same). Memory grows as
+  ``2^D`` per tree, so this lowering is refused above :data:`PERFECT_BUDGET_BYTES`.
 
 Both accumulate in tree order in the ensemble's ``value_dtype`` (float64 for scikit-learn,
 float32 for XGBoost), which is how the references sum their trees.
@@ -58,7 +58,7 @@ class TreeKnobs:
     unroll_depth : the perfect walk unrolls its depth loop (rows x depth steps of straight code);
         False keeps a loop over the levels around the unrolled rows: its code does not grow with
         the depth, so it builds faster. None (the default): unrolled up to depth
-        :data:`UNROLLED_DEPTH_MAX`, looped below it (measured: bench/results/design-notes.md).
+        :data:`UNROLLED_DEPTH_MAX`, looped for deeper trees (measured: bench/results/design-notes.md).
     """
 
     rows_per_block: int = tunable(16)
