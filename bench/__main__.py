@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from pathlib import Path
 
-from bench import readme, report
+from bench import floor, readme, report
 from bench.systems import ABLATION_PREFIX, NO_PASSES, SYSTEMS, ablation_systems, get_system
 from bench.worker import HIDE_TVM_PRELUDE
 from bench.workloads import DTYPES, QUICK_WORKLOADS, WORKLOADS, Workload, prepare
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
         else:
             lines.append(f"{name}: SKIPPED, {pr['reason']} (pip install {s.install})")
         print("  system " + lines[-1])
-    rows = []
+    rows, compare_gcmp = [], None
     with tempfile.TemporaryDirectory(prefix="cmlc-bench-") as tmp:
         for wname in args.models:
             w = WORKLOADS[wname]
@@ -189,6 +189,8 @@ def main(argv=None) -> int:
             print(f"  workload {wname}: {meta['estimator']}, {w.n_features} features, "
                   f"fit in {meta['fit_s']:.1f} s")
             copy_gbps = {d: copy_rate(max(args.batch), w.n_features, d) for d in args.dtypes}
+            if meta["visits_per_row"] is not None and compare_gcmp is None:
+                compare_gcmp = floor.compare_rates()
             runnable = [s for s in systems if get_system(s).kinds is None or w.kind in get_system(s).kinds]
             rounds = {name: [] for name in runnable}
             for r in range(args.rounds):     # odd rounds run the systems in reverse order
@@ -197,6 +199,7 @@ def main(argv=None) -> int:
             for name in runnable:
                 new = report.best_of_rounds(rounds[name])
                 report.add_bandwidth(new, w.n_features, copy_gbps)
+                floor.add_node_visits(new, meta["visits_per_row"], compare_gcmp)
                 rows += new
     report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,

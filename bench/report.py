@@ -16,7 +16,8 @@ PROBA_ATOL = 1e-4
 COLUMNS = ["workload", "system", "threads", "batch", "dtype", "method", "status", "reason",
            "median_ms", "q25_ms", "q75_ms", "min_ms", "max_ms", "runs", "rows_per_s",
            "speedup_vs_sklearn", "best_peer", "speedup_vs_best_peer",
-           "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct", "input_gbps", "copy_gbps"]
+           "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct", "input_gbps", "copy_gbps",
+           "visits_per_row", "gvisits_per_s", "scalar_gcmp_per_s", "vector_gcmp_per_s"]
 
 
 def cpu_name() -> str:
@@ -118,7 +119,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 NUMERIC = {"threads": int, "batch": int, "runs": int, **{c: float for c in COLUMNS if c.endswith(("_ms", "_s", "_mb"))},
            "rows_per_s": float, "speedup_vs_sklearn": float, "speedup_vs_best_peer": float,
-           "label_agreement": float, "max_abs_diff": float, "input_gbps": float, "copy_gbps": float}
+           "label_agreement": float, "max_abs_diff": float, "input_gbps": float, "copy_gbps": float,
+           "visits_per_row": float, "gvisits_per_s": float, "scalar_gcmp_per_s": float, "vector_gcmp_per_s": float}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -227,6 +229,11 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
                  + [f"{keyed[(w, t, b, d, s)]['input_gbps']:.2f}" if keyed.get((w, t, b, d, s), {}).get("input_gbps")
                     else "–" for s in systems]
                  for w, t, b, d in order if b == largest and keyed.get((w, t, b, d, "cmlc"), {}).get("copy_gbps")]
+    visits = [[w, str(t), d, f"{keyed[(w, t, b, d, 'cmlc')]['visits_per_row']:.0f}",
+               f"{keyed[(w, t, b, d, 'cmlc')]['scalar_gcmp_per_s']:.1f} / {keyed[(w, t, b, d, 'cmlc')]['vector_gcmp_per_s']:.0f}"]
+              + [f"{keyed[(w, t, b, d, s)]['gvisits_per_s']:.2f}" if keyed.get((w, t, b, d, s), {}).get("gvisits_per_s")
+                 else "–" for s in systems]
+              for w, t, b, d in order if b == largest and keyed.get((w, t, b, d, "cmlc"), {}).get("visits_per_row")]
     flagged = [f"- {r['workload']} / {r['system']} / threads {r['threads']} / batch {r['batch']} / {r['dtype']}: "
                f"label agreement {r['label_agreement']:.4f}, max |Δp| "
                + ("–" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.2e}")
@@ -261,6 +268,17 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         "compute- or latency-bound.",
         "",
         _table(["workload", "threads", "dtype", "np.copyto"] + systems, bandwidth) if bandwidth else "not measured.",
+        "",
+        f"## Tree node visits at batch {largest} (billions per second, next to the machine's compare rate)",
+        "",
+        "Node visits per row: the internal nodes on each row's root-to-leaf path, summed over the trees (the "
+        "comparisons any exact evaluator must decide). A system's rate is batch × visits per row / median time. "
+        "The compare rate is a float32 `x < t` kernel over L1-resident arrays (bench/floor.py), scalar / "
+        "vectorized, one core's rate times the threads: a walk also loads its node and feature, so it stays "
+        "below the scalar rate; the vector rate is what comparing many rows or nodes at once could approach.",
+        "",
+        _table(["workload", "threads", "dtype", "visits per row", "compare rate (scalar / vector)"] + systems, visits)
+        if visits else "no tree workload in this run.",
         "",
         "## Convert / compile time and peak worker memory (ru_maxrss)",
         "",

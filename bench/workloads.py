@@ -16,6 +16,8 @@ from typing import Callable
 import joblib
 import numpy as np
 
+from bench.floor import node_visits_per_row
+
 SEED = 0
 HIGGS_FEATURES = 28   # the HIGGS data set's width
 WIDE_FEATURES = 500
@@ -132,7 +134,8 @@ def _references(model, X: np.ndarray, method: str) -> dict[str, np.ndarray]:
 def prepare(workload: Workload, n_train: int, n_test: int, folder: Path, dtypes=("float64",)) -> dict:
     """Fit ``workload``, compute its references and write model + data under ``folder``.
 
-    Returns a dict with ``fit_s`` (training seconds), ``estimator`` (class name) and ``classes``.
+    Returns a dict with ``fit_s`` (training seconds), ``estimator`` (class name), ``classes`` and
+    ``visits_per_row`` (:func:`bench.floor.node_visits_per_row`, None for a model without trees).
     Writes ``model.joblib`` and ``data.npz``: X_test and X_sample (float64, the workers convert
     them) and, per input dtype in ``dtypes``, the references on X_test in that dtype
     (:func:`_references`).
@@ -153,7 +156,8 @@ def prepare(workload: Workload, n_train: int, n_test: int, folder: Path, dtypes=
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, folder / "model.joblib")
     np.savez(folder / "data.npz", X_test=X_test, X_sample=np.ascontiguousarray(X_train[:200]), **refs)
-    meta = {"fit_s": fit_s, "estimator": type(model).__name__, "classes": np.asarray(model.classes_).tolist()}
+    meta = {"fit_s": fit_s, "estimator": type(model).__name__, "classes": np.asarray(model.classes_).tolist(),
+            "visits_per_row": node_visits_per_row(model, X_test)}
     (folder / "meta.json").write_text(json.dumps({"workload": workload.name, "method": workload.method,
                                                   "kind": workload.kind,
                                                   "cmlc_options": dict(workload.cmlc_options), **meta}))

@@ -200,3 +200,43 @@ def test_metaschedule_within_its_budget_returns_a_schedule():
     out = tvm.runtime.empty((64, 8), "float64")
     lib.mod["main"](tvm.runtime.tensor(x), out)
     np.testing.assert_array_equal(out.numpy(), 2 * x)
+
+
+def test_node_visits_count_each_rows_path_as_scikit_learn_does():
+    """The internal nodes on each row's path, summed over trees: scikit-learn's decision_path has
+    the path's nodes, leaves included (one per tree); a pipeline's trees see the transformed rows;
+    a model without trees has none."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from bench.floor import node_visits_per_row
+    from conftest import classification_data
+    X, y = classification_data(3, n_samples=400)
+    forest = RandomForestClassifier(n_estimators=7, max_depth=6, random_state=0).fit(X, y)
+    X_new = np.random.default_rng(1).standard_normal((300, X.shape[1]))
+    expected = forest.decision_path(X_new)[0].sum(axis=1).mean() - forest.n_estimators
+    assert node_visits_per_row(forest, X_new) == pytest.approx(expected, rel=1e-12)
+    pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(X, y)
+    expected = pipe[-1].decision_path(pipe[0].transform(X_new))[0].sum(axis=1).mean() - 3
+    assert node_visits_per_row(pipe, X_new) == pytest.approx(expected, rel=1e-12)
+    assert node_visits_per_row(LogisticRegression().fit(X, y), X_new) is None
+
+
+def test_compare_rates_and_the_node_visit_table():
+    """The vectorized compare kernel beats the scalar one (both checked against numpy); each tree
+    row gets its visit rate and the compare rates times its threads, and the report shows them."""
+    from bench import floor
+    rates = floor.compare_rates()
+    assert rates["vector"] > 2 * rates["scalar"] > 0, rates
+    rows = [{"workload": "rf", "system": s, "threads": 2, "batch": 1000, "dtype": "float32", "status": "ok",
+             "median_ms": ms, "max_abs_diff": 0.0, "label_agreement": 1.0} for s, ms in (("cmlc", 0.5), ("sklearn", 40.0))]
+    floor.add_node_visits(rows, 640.0, {"scalar": 2e9, "vector": 3e10})
+    assert rows[0]["gvisits_per_s"] == pytest.approx(1000 * 640 / 0.5e-3 / 1e9)
+    assert (rows[0]["scalar_gcmp_per_s"], rows[0]["vector_gcmp_per_s"]) == (4.0, 60.0)
+    md = report.markdown(rows, ["sklearn", "cmlc"], {"mode": "full", "machine": "m", "n_train": 1, "batches": [1000],
+                                                     "threads": [2], "dtypes": ["float32"], "repeats": 1, "warmup": 0,
+                                                     "system_lines": []})
+    assert "| rf | 2 | float32 | 640 | 4.0 / 60 | 0.02 | 1.28 |" in md, md

@@ -89,20 +89,32 @@ class TreeEnsemble:
     def is_leaf(self) -> np.ndarray:
         return self.left < 0
 
-    def depths(self) -> np.ndarray:
-        """int (n_trees,) depth of each tree (edges on the longest root-to-leaf path)."""
+    def _depth_and_tree(self) -> tuple[np.ndarray, np.ndarray]:
+        """int (n_nodes,) each node's depth (edges from its root) and int (n_nodes,) its tree
+        (-1, and depth 0, for nodes no root reaches)."""
         depth = np.zeros(self.n_nodes, dtype=np.int64)
-        tree_depth = np.zeros(self.n_trees, dtype=np.int64)
+        tree = np.full(self.n_nodes, -1, dtype=np.int64)
         for t, root in enumerate(self.roots):
+            tree[root] = t
             stack = [root]
             while stack:
                 node = stack.pop()
                 if self.left[node] >= 0:
                     for child in (self.left[node], self.right[node]):
-                        depth[child] = depth[node] + 1
+                        depth[child], tree[child] = depth[node] + 1, t
                         stack.append(child)
-                else:
-                    tree_depth[t] = max(tree_depth[t], depth[node])
+        return depth, tree
+
+    def node_depths(self) -> np.ndarray:
+        """int (n_nodes,): each node's depth in its tree (edges from the root)."""
+        return self._depth_and_tree()[0]
+
+    def depths(self) -> np.ndarray:
+        """int (n_trees,) depth of each tree (edges on the longest root-to-leaf path)."""
+        depth, tree = self._depth_and_tree()
+        tree_depth = np.zeros(self.n_trees, dtype=np.int64)
+        reached = tree >= 0
+        np.maximum.at(tree_depth, tree[reached], depth[reached])
         return tree_depth
 
     def max_depth(self) -> int:
