@@ -11,7 +11,7 @@ before the passes) validates the request and writes the lowering on the node (``
 - ``gemm``: path-matrix products (``cmlc.passes.tree_gemm``, which expands the node into ECG ops
   the other passes optimize), while the path matrix has at most ``PATH_MATRIX_MAX_ENTRIES``.
 
-``auto`` picks ``perfect`` for shallow, bushy ensembles and ``traversal`` otherwise
+``auto`` picks ``perfect`` for shallow, nearly complete trees and ``traversal`` otherwise
 (:func:`choose`). The tuner may then measure every lowering that applies (:func:`tunable`) and
 record its pick as the ``strategy`` knob; :func:`build_tree_ensemble` honours it, building the
 GEMM candidate as one fused kernel (:func:`gemm_kernel`).
@@ -27,6 +27,14 @@ from cmlc.passes import run_passes
 from cmlc.passes.tree_gemm import PATH_MATRIX_MAX_ENTRIES, gemm_tree_sum, path_matrix_entries
 
 from .fused_kernel import build_fused_kernel
+
+#: ``auto`` walks complete trees (``perfect``) only while padding adds at most this many leaves per
+#: real one; else the compact walk, which steps each tree only to its own depth. Kernel alone,
+#: 100,000 float32 rows, 1 thread, 100 trees, min of 5 interleaved rounds (perfect looped / compact,
+#: ms; padded leaves per real one): on Zen 4, RandomForest depth 8 (1.46) 65.8 / 65.3, GradientBoosting
+#: depth 4 (1.01) 32.6 / 32.6, ExtraTrees depth 8 (2.07) 66.2 / 64.1, XGBoost depth 8 (3.15) 62.5 /
+#: 55.4; on Zen 3 the depth-8 forest 76-80 / 88-97 (bench/results/design-notes.md)
+PERFECT_PADDING_MAX = 1.5
 
 #: the tuner offers the GEMM lowering only up to this many path-matrix entries (a sixteenth of
 #: the budget): beyond it a row's multiply-adds outnumber a walk's steps by orders of magnitude
@@ -52,8 +60,9 @@ def _refusal(ensemble: TreeEnsemble, strategy: str) -> str | None:
 
 def choose(ensemble: TreeEnsemble, requested: str = "auto") -> str:
     """The lowering of ``ensemble`` for the user's ``requested`` strategy. ``auto``: ``perfect``
-    while its padded arrays fit the budget and the trees are not much deeper than they are bushy
-    (padding would mostly be wasted work), else ``traversal``. A requested lowering that cannot
+    while its padded arrays fit the budget and the trees are nearly complete (at most
+    :data:`PERFECT_PADDING_MAX` padded leaves per real one), else ``traversal`` (the compact walk
+    for numeric splits). A requested lowering that cannot
     take the ensemble raises :class:`~cmlc.errors.UnsupportedModelError` saying why."""
     if requested not in ("auto", *TREE_STRATEGIES):
         raise ValueError(f"unknown tree strategy {requested!r}; choose from auto, {', '.join(TREE_STRATEGIES)}")
@@ -66,7 +75,7 @@ def choose(ensemble: TreeEnsemble, requested: str = "auto") -> str:
         return "traversal"
     depth = ensemble.max_depth()
     padded_leaves = ensemble.n_trees * 2 ** depth
-    bushy = depth <= 12 and padded_leaves <= 16 * int(ensemble.is_leaf().sum())
+    bushy = depth <= 12 and padded_leaves <= PERFECT_PADDING_MAX * int(ensemble.is_leaf().sum())
     return "perfect" if bushy and _refusal(ensemble, "perfect") is None else "traversal"
 
 
