@@ -25,7 +25,8 @@ from cmlc.runtime import load
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 XGBOOST_SUFFIXES = (".json", ".ubj")
-MODEL_SUFFIXES = PICKLE_SUFFIXES + XGBOOST_SUFFIXES + (".onnx",)
+LIGHTGBM_SUFFIXES = (".txt", ".lgb")    # LightGBM's model text (Booster.save_model)
+MODEL_SUFFIXES = PICKLE_SUFFIXES + XGBOOST_SUFFIXES + LIGHTGBM_SUFFIXES + (".onnx",)
 
 
 KEY_HELP = "{verb} this key (default: $CMLC_ARTIFACT_KEY, which other users cannot read in `ps` as they can an argument)"
@@ -38,7 +39,8 @@ class CliError(Exception):
 def load_model(path: Path):
     """The model a file holds: a pickle/joblib file (any estimator; a warning is printed, since
     loading a pickle runs code from it), an XGBoost model (``.json``/``.ubj``, as a Booster), or
-    an ONNX file (returned as its path, which ``cmlc.compile`` reads)."""
+    a LightGBM model text (``.txt``/``.lgb``, as a Booster) or an ONNX file (returned as its path,
+    which ``cmlc.compile`` reads)."""
     if not path.exists():
         raise CliError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -52,6 +54,15 @@ def load_model(path: Path):
         except ImportError:
             raise CliError(f"{path} is an XGBoost model file: pip install xgboost") from None
         return xgboost.Booster(model_file=str(path))
+    if suffix in LIGHTGBM_SUFFIXES:
+        with path.open("rb") as f:
+            if f.readline().strip() != b"tree":
+                raise CliError(f"{path} is not a LightGBM model file (its first line is not 'tree')")
+        try:
+            import lightgbm
+        except ImportError:
+            raise CliError(f"{path} is a LightGBM model file: pip install lightgbm") from None
+        return lightgbm.Booster(model_file=str(path))
     if suffix == ".onnx":
         return str(path)
     raise CliError(f"{path}: unknown model format {suffix!r}; cmlc reads {', '.join(MODEL_SUFFIXES)}")
@@ -178,7 +189,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cmlc", description="Compile trained ML models to native kernels with Apache TVM.")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile a saved model into a .cmlc artifact")
-    c.add_argument("model", help="MODEL.pkl / .joblib (scikit-learn, any pickled estimator), .json / .ubj (XGBoost), .onnx")
+    c.add_argument("model", help="MODEL.pkl / .joblib (scikit-learn, any pickled estimator), .json / .ubj (XGBoost), "
+                   ".txt / .lgb (LightGBM), .onnx")
     c.add_argument("-o", "--output", required=True, help="the artifact to write (OUT.cmlc)")
     c.add_argument("--target", default="llvm", help="llvm (the host CPU, default), cuda, or a target JSON")
     c.add_argument("--tune", type=int, default=0, metavar="N", help="autotune with N measured trials")
@@ -197,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--key", default=None, help=KEY_HELP.format(verb="refuse any artifact not signed with"))
     i.set_defaults(run=cmd_info)
     b = sub.add_parser("bench", help="time a saved model: its own framework vs cmlc, same answers checked")
-    b.add_argument("model", help="MODEL.pkl / .joblib / .json / .ubj")
+    b.add_argument("model", help="MODEL.pkl / .joblib / .json / .ubj / .txt / .lgb")
     b.add_argument("--rows", type=int, default=10000)
     b.add_argument("--target", default="llvm")
     b.set_defaults(run=cmd_bench)

@@ -25,6 +25,7 @@ def files(tmp_path_factory, fitted):
     X, model = fitted
     folder = tmp_path_factory.mktemp("cli")
     (folder / "m.txt").write_text("hello")
+    (folder / "m.dat").write_text("hello")
     joblib.dump(model, folder / "m.joblib")
     main(["compile", str(folder / "m.joblib"), "-o", str(folder / "m.cmlc")])
     np.save(folder / "x.npy", X[:5])
@@ -77,6 +78,17 @@ def test_xgboost_model_files(tmp_path, suffix):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), booster.predict(xgboost.DMatrix(X[:30])), rtol=1e-6)
 
 
+def test_lightgbm_model_file(tmp_path):
+    lightgbm = pytest.importorskip("lightgbm")
+    X, y = classification_data(3, n_features=5)
+    booster = lightgbm.LGBMClassifier(n_estimators=5, num_leaves=7, verbose=-1).fit(X, y).booster_
+    booster.save_model(str(tmp_path / "m.txt"))
+    assert main(["compile", str(tmp_path / "m.txt"), "-o", str(tmp_path / "m.cmlc")]) == 0
+    np.save(tmp_path / "x.npy", X[:30])
+    main(["predict", str(tmp_path / "m.cmlc"), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")])
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), booster.predict(X[:30]), rtol=1e-12)
+
+
 def test_onnx_model_file(tmp_path, fitted):
     skl2onnx = pytest.importorskip("skl2onnx")
     from skl2onnx.common.data_types import FloatTensorType
@@ -99,7 +111,8 @@ def test_bench_prints_the_speedup(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["compile", "missing.pkl", "-o", "x.cmlc"], "no such file"),
-    (["compile", "{model}.txt", "-o", "x.cmlc"], "unknown model format"),
+    (["compile", "{model}.dat", "-o", "x.cmlc"], "unknown model format"),
+    (["compile", "{model}.txt", "-o", "x.cmlc"], "not a LightGBM model file"),
     (["predict", "{artifact}", "--input", "{model}.txt", "--output", "y.npy"], "unknown batch format"),
     (["predict", "{artifact}", "--input", "{batch}", "--output", "y.txt"], "unknown output format"),
     (["predict", "{artifact}", "--input", "{batch}", "--output", "y.npy", "--method", "transform"], "no method"),

@@ -67,6 +67,8 @@ def convert(model, tree_strategy: str = "auto") -> ModelSpec:
         n_features = int(model.n_features_in_)
     elif hasattr(model, "num_features"):   # xgboost.Booster
         n_features = int(model.num_features())
+    elif hasattr(model, "num_feature"):    # lightgbm.Booster
+        n_features = int(model.num_feature())
     else:
         raise UnsupportedModelError(f"{type(model).__name__} does not record its number of input features "
                                     "(n_features_in_), e.g. an SVC with a callable kernel; cmlc cannot compile it")
@@ -85,6 +87,8 @@ def convert(model, tree_strategy: str = "auto") -> ModelSpec:
     names = getattr(model, "feature_names_in_", None)
     if names is None and getattr(model, "feature_names", None):  # xgboost.Booster
         names = list(model.feature_names)
+    if names is not None and [str(n) for n in names] == [f"Column_{i}" for i in range(n_features)]:
+        names = None    # LightGBM's names for columns that had none
     on_input, computed = _split_requirements(b, x)
     graph_outputs = {m: outputs[m] for m in METHODS if m in outputs} | {k: v for k, (v, _) in computed.items()}
     return ModelSpec(
