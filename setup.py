@@ -19,6 +19,7 @@ TORCH = ["torch==2.13.0"]
 ONNX = ["onnx>=1.16"]
 XGBOOST = ["xgboost>=2.0"]
 LIGHTGBM = ["lightgbm>=4.0"]
+CATBOOST = ["catboost>=1.2"]
 TUNE = XGBOOST            # the tuner's cost model
 DASK = ["dask[distributed,dataframe]>=2024.1"]
 SPARK = ["pyspark>=3.5", "pandas>=2", "pyarrow>=15"]    # pandas UDFs need pandas and pyarrow; Spark needs a Java runtime
@@ -28,7 +29,7 @@ ONNX_TEST = ["onnx==1.16.1", "onnxruntime==1.32.0", "skl2onnx==1.20.0", "onnxmlt
 # the linters .ci/lint runs (pinned: a new ruff release may add findings to the same rule set)
 LINT = ["ruff==0.17.6", "import-linter==2.17"]
 DEV = (["pytest>=8", "pytest-xdist>=3", "hypothesis>=6", "pandas>=2", "pyarrow>=15", "pyspark==4.3.0"]
-       + XGBOOST + ["lightgbm==4.6.0"] + ONNX_TEST + DASK + LINT)
+       + XGBOOST + ["lightgbm==4.6.0", "catboost==1.2.10"] + ONNX_TEST + DASK + LINT)
 # Peers for `python -m bench`.
 BENCH = ONNX_TEST + ["hummingbird-ml==0.4.12", "treelite==4.8.1", "tl2cgen==1.0.0", "xgboost==3.2.0",
                      "scikit-learn-intelex==2026.2.0", "matplotlib==3.11.2"] + TORCH
@@ -36,7 +37,7 @@ BENCH = ONNX_TEST + ["hummingbird-ml==0.4.12", "treelite==4.8.1", "tl2cgen==1.0.
 setup(
     name="cmlc",
     version=VERSION,
-    description="Compile trained scikit-learn / XGBoost / LightGBM / torch models to fast native kernels with Apache TVM",
+    description="Compile trained scikit-learn / XGBoost / LightGBM / CatBoost / torch models to fast native kernels with Apache TVM",
     long_description=(ROOT / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
@@ -57,6 +58,7 @@ setup(
         "onnx": ONNX,
         "xgboost": XGBOOST,
         "lightgbm": LIGHTGBM,
+        "catboost": CATBOOST,
         "tune": TUNE,
         "dask": DASK,
         "spark": SPARK,

@@ -39,7 +39,7 @@ STRING_LABELS = np.array(["ant", "bee", "cat", "dog"])
 
 #: the modules that register a :class:`Suite` (the coverage test imports them all)
 CASE_MODULES = ("test_linear_conformance", "test_preprocessing_conformance", "test_compose_conformance",
-                "test_svm_conformance", "test_count_nb_multioutput", "test_tree_conformance", "test_xgboost", "test_lightgbm",
+                "test_svm_conformance", "test_count_nb_multioutput", "test_tree_conformance", "test_xgboost", "test_lightgbm", "test_catboost",
                 "test_torch_frontend")
 
 

@@ -1,6 +1,7 @@
 """Frontends: fitted estimators -> ECG. One module per family; each registers its converters."""
 # one import per family module (registration)
 from . import (
+    catboost_trees,  # noqa: F401
     lightgbm_trees,  # noqa: F401
     pytorch,  # noqa: F401  (torch itself is imported only to convert a module)
     sklearn_calibration,  # noqa: F401
