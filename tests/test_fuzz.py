@@ -23,6 +23,8 @@ kept as a regression test in the conformance file of its family.
 import warnings
 
 import numpy as np
+import catboost
+import lightgbm
 import pytest
 import xgboost
 from hypothesis import HealthCheck, Phase, given, settings
@@ -169,6 +171,26 @@ def xgboost_model(draw):
 
 
 @st.composite
+def lightgbm_model(draw):
+    task = draw(st.sampled_from(["classification", "regression"]))
+    kwargs = dict(n_estimators=draw(st.integers(1, 8)), num_leaves=draw(st.integers(2, 15)),
+                  min_child_samples=draw(st.integers(1, 10)), min_data_in_bin=1,
+                  zero_as_missing=draw(st.booleans()), use_missing=draw(st.booleans()), n_jobs=1, verbose=-1)
+    cls = lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
+    return cls(**kwargs), draw(training_sets(task, nan=True))
+
+
+@st.composite
+def catboost_model(draw):
+    task = draw(st.sampled_from(["classification", "regression"]))
+    kwargs = dict(iterations=draw(st.integers(1, 8)), depth=draw(st.integers(1, 5)),
+                  nan_mode=draw(st.sampled_from(["Min", "Max"])), thread_count=1, verbose=0,
+                  random_seed=0, allow_writing_files=False)
+    cls = catboost.CatBoostClassifier if task == "classification" else catboost.CatBoostRegressor
+    return cls(**kwargs), draw(training_sets(task, nan=True))
+
+
+@st.composite
 def naive_bayes(draw):
     kind = draw(st.sampled_from(["gaussian", "bernoulli", "multinomial", "complement"]))
     if kind == "gaussian":
@@ -227,7 +249,8 @@ def pipeline(draw):
 FAMILIES = {
     "linear-classifier": linear_classifier(), "linear-regressor": linear_regressor(),
     "decision-tree": decision_tree(), "forest": forest(), "gradient-boosting": gradient_boosting(),
-    "hist-gradient-boosting": hist_gradient_boosting(), "xgboost": xgboost_model(), "naive-bayes": naive_bayes(),
+    "hist-gradient-boosting": hist_gradient_boosting(), "xgboost": xgboost_model(), "lightgbm": lightgbm_model(),
+    "catboost": catboost_model(), "naive-bayes": naive_bayes(),
     "neighbors": nearest_neighbors(), "svm": support_vector(), "mlp": multilayer_perceptron(), "pipeline": pipeline(),
 }
 
