@@ -22,9 +22,9 @@ kept as a regression test in the conformance file of its family.
 """
 import warnings
 
-import numpy as np
 import catboost
 import lightgbm
+import numpy as np
 import pytest
 import xgboost
 from hypothesis import HealthCheck, Phase, given, settings
@@ -158,36 +158,39 @@ def hist_gradient_boosting(draw):
     return cls(**kwargs), draw(training_sets(task, nan=True))
 
 
+def _either_task(draw, classifier, regressor, **kwargs):
+    """``(estimator, task)``: ``classifier(**kwargs)`` or ``regressor(**kwargs)``, the task drawn."""
+    task = draw(st.sampled_from(["classification", "regression"]))
+    return (classifier if task == "classification" else regressor)(**kwargs), task
+
+
 @st.composite
 def xgboost_model(draw):
-    task = draw(st.sampled_from(["classification", "regression"]))
-    kwargs = dict(n_estimators=draw(st.integers(1, 8)), max_depth=draw(st.integers(1, 5)),
-                  learning_rate=draw(st.sampled_from([0.3, 1.0])), n_jobs=1, random_state=0)
-    cls = xgboost.XGBClassifier if task == "classification" else xgboost.XGBRegressor
+    est, task = _either_task(draw, xgboost.XGBClassifier, xgboost.XGBRegressor,
+                             n_estimators=draw(st.integers(1, 8)), max_depth=draw(st.integers(1, 5)),
+                             learning_rate=draw(st.sampled_from([0.3, 1.0])), n_jobs=1, random_state=0)
     X, y = draw(training_sets(task, nan=True))
     if task == "classification":   # XGBoost takes labels 0..K-1 only
         y = np.unique(y, return_inverse=True)[1]
-    return cls(**kwargs), (X, y)
+    return est, (X, y)
 
 
 @st.composite
 def lightgbm_model(draw):
-    task = draw(st.sampled_from(["classification", "regression"]))
-    kwargs = dict(n_estimators=draw(st.integers(1, 8)), num_leaves=draw(st.integers(2, 15)),
-                  min_child_samples=draw(st.integers(1, 10)), min_data_in_bin=1,
-                  zero_as_missing=draw(st.booleans()), use_missing=draw(st.booleans()), n_jobs=1, verbose=-1)
-    cls = lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
-    return cls(**kwargs), draw(training_sets(task, nan=True))
+    est, task = _either_task(draw, lightgbm.LGBMClassifier, lightgbm.LGBMRegressor,
+                             n_estimators=draw(st.integers(1, 8)), num_leaves=draw(st.integers(2, 15)),
+                             min_child_samples=draw(st.integers(1, 10)), min_data_in_bin=1,
+                             zero_as_missing=draw(st.booleans()), use_missing=draw(st.booleans()), n_jobs=1, verbose=-1)
+    return est, draw(training_sets(task, nan=True))
 
 
 @st.composite
 def catboost_model(draw):
-    task = draw(st.sampled_from(["classification", "regression"]))
-    kwargs = dict(iterations=draw(st.integers(1, 8)), depth=draw(st.integers(1, 5)),
-                  nan_mode=draw(st.sampled_from(["Min", "Max"])), thread_count=1, verbose=0,
-                  random_seed=0, allow_writing_files=False)
-    cls = catboost.CatBoostClassifier if task == "classification" else catboost.CatBoostRegressor
-    return cls(**kwargs), draw(training_sets(task, nan=True))
+    est, task = _either_task(draw, catboost.CatBoostClassifier, catboost.CatBoostRegressor,
+                             iterations=draw(st.integers(1, 8)), depth=draw(st.integers(1, 5)),
+                             nan_mode=draw(st.sampled_from(["Min", "Max"])), thread_count=1, verbose=0,
+                             random_seed=0, allow_writing_files=False)
+    return est, draw(training_sets(task, nan=True))
 
 
 @st.composite
