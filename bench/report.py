@@ -245,10 +245,10 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         f"threads {context['threads']}; input dtypes {context['dtypes']}; {context['repeats']} timed calls after "
         f"{context['warmup']} warm-up{_rounds_note(context.get('rounds', 1))} (median; the CSV has IQR and min/max). Each (workload, system, threads, "
         f"dtype) ran in its own process. Correct = label agreement ≥ {LABEL_AGREEMENT_MIN} and max |Δp| ≤ "
-        f"{PROBA_ATOL} vs the scikit-learn/xgboost/lightgbm reference computed on the same dtype input. Times are end to "
+        f"{PROBA_ATOL} vs the scikit-learn/xgboost/lightgbm/catboost reference computed on the same dtype input. Times are end to "
         "end from a C-contiguous numpy array of the row's dtype; ratios compare rows of the same dtype only. "
-        "For xgb and lgbm, the sklearn column is the library's own scikit-learn API "
-        "(XGBClassifier / LGBMClassifier.predict_proba, the reference).",
+        "For xgb, lgbm and catboost, the sklearn column is the library's own scikit-learn API "
+        "(XGBClassifier / LGBMClassifier / CatBoostClassifier.predict_proba, the reference).",
         "",
         "## Systems",
         "",

@@ -77,8 +77,11 @@ def sklearn_adapter(model, X_sample, threads: int, workdir: Path) -> Runner:
     """
     from threadpoolctl import threadpool_limits
     threadpool_limits(threads)
+    if type(model).__name__ == "CatBoostClassifier":   # a fitted CatBoost model refuses set_params
+        return Runner(functools.partial(model.predict, thread_count=threads),
+                      functools.partial(model.predict_proba, thread_count=threads))
     params = model.get_params(deep=True)
-    model.set_params(**{k: threads for k in params if k == "n_jobs" or k.endswith("__n_jobs")})
+    model.set_params(**{k: threads for k in params if k in ("n_jobs", "thread_count") or k.endswith("__n_jobs")})
     return Runner(model.predict, getattr(model, "predict_proba", None))
 
 
@@ -175,7 +178,7 @@ def daal4py_adapter(model, X_sample, threads: int, workdir: Path) -> Runner:
     """
     import daal4py
     daal4py.daalinit(threads)
-    if type(model).__name__ in ("XGBClassifier", "LogisticRegression"):
+    if type(model).__name__ in ("XGBClassifier", "CatBoostClassifier", "LogisticRegression"):
         source = model
     elif type(model).__name__ == "LGBMClassifier":
         source = model.booster_
@@ -194,7 +197,7 @@ def daal4py_adapter(model, X_sample, threads: int, workdir: Path) -> Runner:
     return Runner(dm.predict, dm.predict_proba)
 
 
-TREES = frozenset({"forest", "gbdt", "xgb", "lgbm"})
+TREES = frozenset({"forest", "gbdt", "xgb", "lgbm", "catboost"})
 
 SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("sklearn", "scikit-learn", ("sklearn",), "scikit-learn", sklearn_adapter, peer=False),

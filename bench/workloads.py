@@ -2,7 +2,7 @@
 
 A workload is a model recipe, the width of its data and the method that is timed. The parent
 process fits each selected workload once (fixed seeds), computes the reference outputs with the
-model's own library (scikit-learn, xgboost or lightgbm), once per input dtype, and writes model and data
+model's own library (scikit-learn, xgboost, lightgbm or catboost), once per input dtype, and writes model and data
 to a folder that the workers read (:func:`prepare`).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Workload:
     """
     name: str
     make: Callable[[], object]
-    kind: str            # forest | gbdt | xgb | lgbm | logreg | linear | pipeline | other
+    kind: str            # forest | gbdt | xgb | lgbm | catboost | logreg | linear | pipeline | other
     method: str = "predict_proba"
     n_features: int = HIGGS_FEATURES
     max_train: int | None = None
@@ -74,6 +74,12 @@ def _xgb():
     return xgboost.XGBClassifier(n_estimators=100, max_depth=8, random_state=SEED, n_jobs=-1)
 
 
+def _catboost():
+    """Returns an unfitted CatBoostClassifier(100 symmetric trees of depth 6, CatBoost's default depth)."""
+    import catboost
+    return catboost.CatBoostClassifier(iterations=100, depth=6, random_seed=SEED, verbose=0, allow_writing_files=False)
+
+
 def _lgbm():
     """Returns an unfitted LGBMClassifier(100 trees of 31 leaves, LightGBM's default shape)."""
     import lightgbm
@@ -91,6 +97,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
                         random_state=SEED), "gbdt"),
     Workload("xgb", _xgb, "xgb", needs="xgboost"),
     Workload("lgbm", _lgbm, "lgbm", needs="lightgbm"),
+    Workload("catboost", _catboost, "catboost", needs="catboost"),
     Workload("logreg", _sk("sklearn.linear_model", "LogisticRegression", max_iter=1000), "logreg"),
     Workload("logreg_wide", _sk("sklearn.linear_model", "LogisticRegression", max_iter=1000), "logreg",
              n_features=WIDE_FEATURES),

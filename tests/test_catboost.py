@@ -102,6 +102,17 @@ def test_scale_and_bias():
     _check(est, cmlc.compile(est), _rows(X, est, nan=False))
 
 
+def test_an_unpickled_model():
+    """CatBoost's n_features_in_ reads 0 once the model is unpickled: the feature names count."""
+    import pickle
+    X, y = make_data("binary")
+    est = pickle.loads(pickle.dumps(cb.CatBoostClassifier(**SMALL).fit(X, y)))
+    assert not est.n_features_in_
+    cm = cmlc.compile(est)
+    assert cm.n_features_in_ == X.shape[1]
+    _check(est, cm, _rows(X, est, nan=False))
+
+
 def test_unsupported_models_are_refused():
     X, y = make_data("binary")
     pd = pytest.importorskip("pandas")

@@ -63,8 +63,10 @@ def convert(model, tree_strategy: str = "auto") -> ModelSpec:
         return convert_onnx(model, tree_strategy)
     entry = REGISTRY.lookup(model)
     _check_fitted(model)
-    if hasattr(model, "n_features_in_"):
+    if getattr(model, "n_features_in_", None):
         n_features = int(model.n_features_in_)
+    elif getattr(model, "feature_names_", None) is not None:   # CatBoost: n_features_in_ is 0 once unpickled
+        n_features = len(model.feature_names_)
     elif hasattr(model, "num_features"):   # xgboost.Booster
         n_features = int(model.num_features())
     elif hasattr(model, "num_feature"):    # lightgbm.Booster
