@@ -15,6 +15,11 @@ Two lowerings of the ``tree_ensemble`` op, both exact and both over a symbolic b
   block of ``X`` first copied transposed into a local buffer; trees are the inner loop and the
   block's accumulators stay local (the compact walk's blocks are the same). Memory grows as
   ``2^D`` per tree, so this lowering is refused above :data:`PERFECT_BUDGET_BYTES`.
+  Oblivious trees (every level tests one feature against one threshold: CatBoost's) keep one
+  test per level, and each level is one vector compare of the block's rows (contiguous in the
+  transposed block); the leaf index is the ``D`` bits (:func:`oblivious_levels`). CatBoost's
+  evaluator quantizes each feature once and walks levels as bit operations over many rows;
+  this is that idea on the raw float32 values (the comparison CatBoost's borders define).
 
 Both accumulate in tree order in the ensemble's ``value_dtype`` (float64 for scikit-learn,
 float32 for XGBoost), which is how the references sum their trees.
@@ -129,14 +134,41 @@ def _goes_right(v, t, miss, comparison: str, allow_nan: bool, dtype: str = "int3
     return T.Cast(dtype, right)
 
 
+def oblivious_levels(feat: np.ndarray, thr: np.ndarray, miss: np.ndarray):
+    """``(feat, thr, miss)`` (T, D) of the complete-tree arrays (T, 2^D - 1) of
+    :func:`pad_to_perfect` where every level of every tree tests one feature against one
+    threshold with one missing direction (oblivious trees, as CatBoost grows them), else None."""
+    n_trees, n_internal = feat.shape
+    depth = int(np.log2(n_internal + 1))
+    levels = [slice(2 ** d - 1, 2 ** (d + 1) - 1) for d in range(depth)]
+    out = []
+    for a in (feat, thr, miss):
+        first = np.stack([a[:, level.start] for level in levels], axis=1) if depth else a[:, :0]
+        for d, level in enumerate(levels):
+            if not np.array_equal(a[:, level], np.repeat(first[:, d:d + 1], level.stop - level.start, axis=1)):
+                return None
+        out.append(first)
+    return tuple(out)
+
+
 def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, knobs: TreeKnobs,
                    index_dtype: str = "int32", input_dtype: str = "float64"):
     """PrimFunc ``(X input_dtype (N, F), feat, thr, miss, leaf, base, Y float64 (N, K))`` and its constant arrays.
 
     ``index_dtype``: dtype of the feature-index array (any integer dtype holding ``F - 1``).
     ``input_dtype``: dtype of ``X``, read as it is and converted to the thresholds' dtype in
-    registers (as the references convert their input); ``X`` need only be element-aligned."""
+    registers (as the references convert their input); ``X`` need only be element-aligned.
+    Oblivious trees (:func:`oblivious_levels`; CatBoost's) take :func:`_oblivious_func`: their
+    arrays are per level (T, D), and a level's test runs for the block's rows as one vector."""
     feat_a, thr_a, miss_a, leaf_a = pad_to_perfect(ensemble, index_dtype)
+    levels = oblivious_levels(feat_a, thr_a, miss_a) if ensemble.max_depth() > 0 else None
+    if levels is not None:
+        func = _oblivious_func(ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs,
+                               ensemble.threshold_dtype, ensemble.value_dtype, ensemble.comparison, allow_nan,
+                               index_dtype, input_dtype, knobs.block, knobs.rows,
+                               unrolls_levels(knobs, ensemble.max_depth()))
+        feat_l, thr_l, miss_l = levels
+        return func, [feat_l, thr_l.astype(ensemble.threshold_dtype), miss_l, leaf_a, ensemble.start()]
     func = _perfect_func(ensemble.n_trees, ensemble.max_depth(), n_features, ensemble.n_outputs, ensemble.threshold_dtype,
                          ensemble.value_dtype, ensemble.comparison, allow_nan, index_dtype, input_dtype, knobs.block,
                          knobs.rows, unrolls_levels(knobs, ensemble.max_depth()))
@@ -145,16 +177,18 @@ def perfect_kernel(ensemble: TreeEnsemble, n_features: int, allow_nan: bool, kno
     return func, [feat_a, thr_a.astype(ensemble.threshold_dtype), miss_a, leaf_a, ensemble.start()]
 
 
-def _block_walk(F: int, K: int, B: int, tdtype: str, vdtype: str, allow_nan: bool, rows: RowLoop, walk_trees, walk_rows):
+def _block_walk(F: int, K: int, B: int, tdtype: str, vdtype: str, allow_nan: bool, rows: RowLoop, walk_trees, walk_rows,
+                chains: str | None = None):
     """TVMScript macro ``walk_blocks(X, Y, N, base, *arrays)`` of the block walks (perfect and
     compact): for each block of ``B`` rows (the tasks of ``rows``), copy it transposed into a
     local ``xblk`` (F * B,) as ``tdtype`` (rows past ``N`` read 0), counting its NaNs (when
     ``allow_nan``), start the accumulators ``acc`` (K * B,) at ``base``, walk it (``walk_rows(xblk,
     acc, chains, n_rows, *arrays)`` for a partial block, one row at a time: a batch of 1 walks
     one row, not ``B``; ``walk_trees(xblk, acc, chains, nan_aware, *arrays)`` for a full one, the
-    NaN-free variant for nearly all), and write its rows of ``Y``. ``chains`` (B,) int32 is
-    scratch for the walk (each row's position in the current tree)."""
-    W, CD = rows.width, chain_dtype(rows)
+    NaN-free variant for nearly all), and write its rows of ``Y``. ``chains`` (B,) is scratch for
+    the walk (each row's position in the current tree), of dtype ``chains`` (default
+    :func:`chain_dtype`)."""
+    W, CD = rows.width, chains or chain_dtype(rows)
 
     @T.macro
     def walk_blocks(X, Y, N, base, *arrays):
@@ -226,18 +260,63 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
                     acc[k * B + l] = acc[k * B + l] + leaf[t, idx[0] - NI, k]
 
     walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows)
+    return _complete_tree_func(NT, max(NI, 1), D, F, K, tdtype, vdtype, index_dtype, xdtype, walk_blocks)
 
+
+def _complete_tree_func(NT: int, A: int, D: int, F: int, K: int, tdtype: str, vdtype: str, index_dtype: str,
+                        xdtype: str, walk_blocks):
+    """PrimFunc ``(X, feat, thr, miss (NT, A), leaf (NT, 2^D, K), base (K,), Y)`` running
+    ``walk_blocks`` (the perfect walks: ``A`` is a tree's node count, or its depth for the
+    per-level arrays of oblivious trees)."""
     @T.prim_func(private=True)
-    def tree_perfect(x: T.handle, feat: T.Buffer((NT, max(NI, 1)), index_dtype), thr: T.Buffer((NT, max(NI, 1)), tdtype),
-                     miss: T.Buffer((NT, max(NI, 1)), "int8"), leaf: T.Buffer((NT, NI + 1, K), vdtype),
-                     base: T.Buffer((K,), vdtype), y: T.handle):
+    def tree_complete(x: T.handle, feat: T.Buffer((NT, A), index_dtype), thr: T.Buffer((NT, A), tdtype),
+                      miss: T.Buffer((NT, A), "int8"), leaf: T.Buffer((NT, 2 ** D, K), vdtype),
+                      base: T.Buffer((K,), vdtype), y: T.handle):
         T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
         N = T.int64()
         X = T.match_buffer(x, (N, F), xdtype, align=np.dtype(xdtype).itemsize)
         Y = T.match_buffer(y, (N, K), vdtype, align=np.dtype(vdtype).itemsize)
         walk_blocks(X, Y, N, base, feat, thr, miss, leaf)
 
-    return tree_perfect
+    return tree_complete
+
+
+@functools.lru_cache(maxsize=256)
+def _oblivious_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp: str, allow_nan: bool,
+                    index_dtype: str, xdtype: str, B: int, rows: RowLoop, unroll_depth: bool = True):
+    """The perfect walk of oblivious trees: level ``d`` of tree ``t`` tests ``feat[t, d]``
+    against ``thr[t, d]`` for every row, so the block's ``B`` rows (a contiguous run of the
+    transposed block) are compared as one vector, and the leaf is the ``D`` bits read from the
+    root down (the complete tree's leaf order)."""
+    depth_loop = T.unroll if unroll_depth else T.serial
+    lanes = T.serial if rows.gpu or B == 1 else T.vectorized
+
+    @T.macro
+    def walk_trees(xblk, acc, idx, nan_aware, feat, thr, miss, leaf):
+        for t in range(NT):
+            for l in lanes(B):
+                idx[l] = 0
+            for d in depth_loop(D):
+                for l in lanes(B):
+                    idx[l] = idx[l] * 2 + _goes_right(xblk[T.Cast("int32", feat[t, d]) * B + l], thr[t, d], miss[t, d],
+                                                      cmp, nan_aware)
+            for k in range(K):
+                for l in T.unroll(B):
+                    acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l], k]
+
+    @T.macro
+    def walk_rows(xblk, acc, idx, n_rows, feat, thr, miss, leaf):
+        for l in range(n_rows):
+            for t in range(NT):
+                idx[0] = 0
+                for d in depth_loop(D):
+                    idx[0] = idx[0] * 2 + _goes_right(xblk[T.Cast("int32", feat[t, d]) * B + l], thr[t, d], miss[t, d],
+                                                      cmp, allow_nan)
+                for k in range(K):
+                    acc[k * B + l] = acc[k * B + l] + leaf[t, idx[0], k]
+
+    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows, chains="int32")
+    return _complete_tree_func(NT, D, D, F, K, tdtype, vdtype, index_dtype, xdtype, walk_blocks)
 
 
 def _walk_macro(tdtype: str, cmp: str, allow_nan: bool, categorical: bool):

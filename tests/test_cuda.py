@@ -63,6 +63,11 @@ def _xgb_classifier():
     return xgb.XGBClassifier(n_estimators=8, max_depth=3, random_state=0)
 
 
+def _catboost_classifier():
+    cb = pytest.importorskip("catboost")
+    return cb.CatBoostClassifier(iterations=8, depth=4, verbose=0, random_seed=0, allow_writing_files=False)
+
+
 def _trees(name, make, data="classify", methods=("predict", "predict_proba")):
     return {f"{name}-{s}": Case(make, data, methods, {"tree_strategy": s}) for s in ("perfect", "traversal", "gemm")}
 
@@ -77,6 +82,8 @@ CASES = {
     **_trees("XGBClassifier", _xgb_classifier),
     **_trees("HistGradientBoostingClassifier-nan",
              lambda: ensemble.HistGradientBoostingClassifier(max_iter=6, random_state=0), "nan"),
+    # oblivious trees: the perfect walk's per-level variant (kernels/trees.py, _oblivious_func)
+    "CatBoostClassifier-perfect": Case(_catboost_classifier, options={"tree_strategy": "perfect"}),
     # two classes: a 3-class SVC's probability graph (pairwise coupling) takes minutes to build
     "SVC-rbf": Case(lambda: svm.SVC(kernel="rbf", probability=True, random_state=0), "binary",
                     methods=("predict", "predict_proba", "decision_function"), atol=1e-7),

@@ -122,10 +122,69 @@ def test_compact_walk_gives_the_reference_leaf_sums_bit_for_bit(comparison, inpu
     ens, rows = _compact_case(comparison)
     knobs = trees.TreeKnobs(rows=PARALLEL)
     func, arrays = trees.traversal_kernel(ens, rows.shape[1], True, knobs, "int32", input_dtype)
+    _assert_kernel_sums_as_reference(func, arrays, ens, rows.astype(input_dtype), knobs.block)
+
+
+def _assert_kernel_sums_as_reference(func, arrays, ens, rows, B):
+    """The tree kernel ``func`` (with its constant ``arrays``) on the first 1, B - 1, B, B + 1
+    and all ``rows`` gives ``ens.predict_sum`` bit for bit."""
     kernel = tvm.compile(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target="llvm")["main"]
-    B = knobs.block
     for n in (1, B - 1, B, B + 1, len(rows)):
-        x = rows[:n].astype(input_dtype)
+        x = rows[:n]
         out = tvm.runtime.tensor(np.empty((n, ens.n_outputs), ens.value_dtype))
         kernel(tvm.runtime.tensor(x), *[tvm.runtime.tensor(a) for a in arrays], out)
         np.testing.assert_array_equal(out.numpy(), ens.predict_sum(x.astype(np.float64)), err_msg=f"n={n}")
+
+
+def _oblivious_case(comparison, threshold_dtype):
+    """An ensemble of oblivious trees (one test per level; depths 0-5, so the shallower ones are
+    padded), 2 outputs, and rows with values on its thresholds, one ulp either side, NaN, +-inf."""
+    from cmlc.ecg import TreeEnsemble
+    from cmlc.frontends.ensembles import concat_ensembles
+    rng = np.random.default_rng(7)
+    n_features, parts, tests = 5, [], []
+    for depth in (5, 3, 0, 5, 1, 4):
+        n_internal = 2 ** depth - 1
+        level = np.repeat(np.arange(depth), 2 ** np.arange(depth))     # each heap node's level
+        feat_l = rng.integers(0, n_features, depth)
+        thr_l = rng.standard_normal(depth).astype(np.float32).astype(threshold_dtype)
+        miss_l = rng.random(depth) < 0.5
+        heap = np.arange(n_internal)
+        parts.append(TreeEnsemble(
+            roots=np.array([0], np.int32),
+            feature=np.concatenate([feat_l[level], np.zeros(2 ** depth)]).astype(np.int32),
+            threshold=np.concatenate([thr_l[level], np.zeros(2 ** depth)]).astype(threshold_dtype),
+            left=np.concatenate([2 * heap + 1, np.full(2 ** depth, -1)]).astype(np.int32),
+            right=np.concatenate([2 * heap + 2, np.full(2 ** depth, -1)]).astype(np.int32),
+            missing_left=np.concatenate([miss_l[level], np.ones(2 ** depth, bool)]),
+            value=np.concatenate([np.zeros((n_internal, 2)), rng.standard_normal((2 ** depth, 2))]),
+            comparison=comparison, threshold_dtype=threshold_dtype))
+        tests += list(zip(feat_l, thr_l))
+    ens = concat_ensembles(parts)
+    rows = rng.standard_normal((150, n_features))
+    for i, (f, t) in enumerate(tests * 6):
+        rows[i % 100, f] = [t, np.nextafter(np.float32(t), np.float32(np.inf)), np.nextafter(np.float32(t), np.float32(-np.inf))][i % 3]
+    rows[100:120, 1] = np.nan
+    rows[120:125, 0], rows[125:130, 3] = np.inf, -np.inf
+    return ens, rows
+
+
+def test_oblivious_levels_are_found_only_in_oblivious_trees():
+    ens, _ = _oblivious_case("le", "float32")
+    feat, thr, miss = trees.oblivious_levels(*trees.pad_to_perfect(ens)[:3])
+    assert feat.shape == (ens.n_trees, 5) and (thr[2] == np.inf).all()     # the depth-0 tree: padding only
+    forest, _ = _forest()
+    assert trees.oblivious_levels(*trees.pad_to_perfect(_tree_nodes(lower(forest).graph)[0].attrs["ensemble"])[:3]) is None
+
+
+@pytest.mark.parametrize("comparison, threshold_dtype", [("le", "float32"), ("lt", "float64")])
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+@pytest.mark.parametrize("unroll_depth", [True, False])
+def test_oblivious_walk_gives_the_reference_leaf_sums_bit_for_bit(comparison, threshold_dtype, input_dtype, unroll_depth):
+    """The perfect lowering of oblivious trees (levels compared as vectors of the block's rows):
+    full blocks with and without NaN, partial blocks (1 row, B - 1, B + 1), padded shallow trees."""
+    ens, rows = _oblivious_case(comparison, threshold_dtype)
+    knobs = trees.TreeKnobs(rows=PARALLEL, unroll_depth=unroll_depth)
+    func, arrays = trees.perfect_kernel(ens, rows.shape[1], True, knobs, "int32", input_dtype)
+    assert arrays[0].shape == (ens.n_trees, 5)     # the per-level arrays
+    _assert_kernel_sums_as_reference(func, arrays, ens, rows.astype(input_dtype), knobs.block)
