@@ -15,6 +15,7 @@ from sklearn import naive_bayes as nb
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
@@ -35,6 +36,8 @@ def _classifiers():
         "LogisticRegression": lambda: lm.LogisticRegression(max_iter=500),
         "LogisticRegressionCV": lambda: lm.LogisticRegressionCV(Cs=3, cv=3, max_iter=300),
         "RidgeClassifier": lm.RidgeClassifier,
+        "DummyClassifier-prior": DummyClassifier,
+        "DummyClassifier-most_frequent": lambda: DummyClassifier(strategy="most_frequent"),
         "RidgeClassifierCV": lm.RidgeClassifierCV,
         "SGDClassifier-hinge": lambda: lm.SGDClassifier(loss="hinge", random_state=0),
         "SGDClassifier-log_loss": lambda: lm.SGDClassifier(loss="log_loss", random_state=0),
@@ -106,6 +109,22 @@ def _regressors():
         "SGDRegressor": lambda: lm.SGDRegressor(random_state=0),
         "LinearSVR": lambda: svm.LinearSVR(max_iter=10000),
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
+        "DummyRegressor-mean": DummyRegressor,
+        "DummyRegressor-quantile": lambda: DummyRegressor(strategy="quantile", quantile=0.3),
+        "BayesianRidge": lm.BayesianRidge,
+        "ARDRegression": lm.ARDRegression,
+        "HuberRegressor": lambda: lm.HuberRegressor(max_iter=500),
+        "QuantileRegressor": lambda: lm.QuantileRegressor(quantile=0.3, alpha=0.01),
+        "TheilSenRegressor": lambda: lm.TheilSenRegressor(random_state=0, max_subpopulation=200),
+        "Lars": lm.Lars,
+        "LarsCV": lambda: lm.LarsCV(cv=3),
+        "LassoLars": lambda: lm.LassoLars(alpha=0.1),
+        "LassoLarsCV": lambda: lm.LassoLarsCV(cv=3),
+        "LassoLarsIC": lm.LassoLarsIC,
+        "OrthogonalMatchingPursuit": lambda: lm.OrthogonalMatchingPursuit(n_nonzero_coefs=3),
+        "OrthogonalMatchingPursuitCV": lambda: lm.OrthogonalMatchingPursuitCV(cv=3),
+        "RANSACRegressor": lambda: lm.RANSACRegressor(random_state=0),
+        "RANSACRegressor-Ridge": lambda: lm.RANSACRegressor(lm.Ridge(), min_samples=20, random_state=0),
         "Pipeline-RobustScaler-Ridge": lambda: make_pipeline(pp.RobustScaler(), lm.Ridge()),
         "Pipeline-MaxAbs-passthrough-LinearRegression": lambda: make_pipeline(pp.MaxAbsScaler(), "passthrough", lm.LinearRegression()),
         "RandomizedSearchCV-Ridge": lambda: RandomizedSearchCV(lm.Ridge(), {"alpha": [0.1, 1.0, 10.0]}, n_iter=2,
@@ -126,6 +145,11 @@ MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Las
                 "ElasticNet": lambda: lm.ElasticNet(alpha=0.1), "RidgeCV": lm.RidgeCV,
                 "KNeighborsRegressor-distance": lambda: neighbors.KNeighborsRegressor(weights="distance"),
                 "MultiOutputRegressor-Ridge": lambda: MultiOutputRegressor(lm.Ridge()),
+                "MultiTaskLasso": lambda: lm.MultiTaskLasso(alpha=0.1),
+                "DummyRegressor-median": lambda: DummyRegressor(strategy="median"),
+                "MultiTaskLassoCV": lambda: lm.MultiTaskLassoCV(cv=3),
+                "MultiTaskElasticNet": lambda: lm.MultiTaskElasticNet(alpha=0.1),
+                "MultiTaskElasticNetCV": lambda: lm.MultiTaskElasticNetCV(cv=3),
                 "MLPRegressor-logistic": lambda: nn.MLPRegressor(hidden_layer_sizes=(5,), activation="logistic", max_iter=300, random_state=0)}
 
 GLMS = {"PoissonRegressor": lm.PoissonRegressor, "GammaRegressor": lm.GammaRegressor,
@@ -250,6 +274,14 @@ def test_edge_layouts(case):
                 assert_same_output(method, got, expected, atol=atol)
             except AssertionError as err:
                 raise AssertionError(f"{label}: {err}") from None
+
+
+def test_dummy_classifier_constant_and_random_strategies():
+    X, y = make_data("multiclass-str")
+    est = DummyClassifier(strategy="constant", constant="cat").fit(X, y)
+    conformance.assert_matches(est, cmlc.compile(est), fresh_rows(X))
+    with pytest.raises(cmlc.errors.UnsupportedModelError, match="random"):
+        cmlc.compile(DummyClassifier(strategy="stratified").fit(X, y))
 
 
 @pytest.mark.parametrize("case", CASES)

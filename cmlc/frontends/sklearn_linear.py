@@ -72,8 +72,13 @@ def convert_linear_classifier(est, b, x):
 
 
 @frontend(lm.LinearRegression, lm.Ridge, lm.RidgeCV, lm.Lasso, lm.LassoCV, lm.ElasticNet, lm.ElasticNetCV,
-          lm.SGDRegressor, svm.LinearSVR, *_present("PassiveAggressiveRegressor"), family="linear_model",
-          notes="multi-output where scikit-learn allows it")
+          lm.SGDRegressor, svm.LinearSVR, *_present("PassiveAggressiveRegressor"),
+          lm.BayesianRidge, lm.ARDRegression, lm.HuberRegressor, lm.QuantileRegressor, lm.TheilSenRegressor,
+          lm.Lars, lm.LarsCV, lm.LassoLars, lm.LassoLarsCV, lm.LassoLarsIC,
+          lm.OrthogonalMatchingPursuit, lm.OrthogonalMatchingPursuitCV,
+          lm.MultiTaskLasso, lm.MultiTaskLassoCV, lm.MultiTaskElasticNet, lm.MultiTaskElasticNetCV,
+          family="linear_model",
+          notes="multi-output where scikit-learn allows it; BayesianRidge/ARDRegression predict without return_std")
 def convert_linear_regressor(est, b, x):
     return Converted({"predict": affine(b, x, est.coef_, est.intercept_)},
                      float32_out=np.asarray(est.coef_).dtype == np.float32)

@@ -7,7 +7,7 @@ their outputs with scikit-learn's own arithmetic in its order.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import ensemble, frozen, model_selection, multiclass, multioutput
+from sklearn import ensemble, frozen, linear_model, model_selection, multiclass, multioutput
 from sklearn.base import is_classifier, is_regressor
 
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
@@ -48,6 +48,12 @@ def _stack(b: GraphBuilder, columns: list) -> Value:
     """Columns (N,) or (N, 1) side by side: (N, len(columns))."""
     cols = [as_column(b, c) if len(c.shape) == 1 else c for c in columns]
     return cols[0] if len(cols) == 1 else b.emit(Op.CONCAT, *cols, axis=1)
+
+
+@frontend(linear_model.RANSACRegressor, family="linear_model", notes="predict of the estimator_ fitted on the inliers")
+def convert_ransac(est, b: GraphBuilder, x: Value) -> Converted:
+    inner = _inner(est.estimator_, b, x)
+    return Converted({"predict": predicted_values(b, est.estimator_, inner)})
 
 
 @frontend(model_selection.GridSearchCV, model_selection.RandomizedSearchCV, family="model selection",
