@@ -15,6 +15,7 @@ from sklearn import naive_bayes as nb
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
 from sklearn.frozen import FrozenEstimator
@@ -37,6 +38,9 @@ def _classifiers():
         "LogisticRegressionCV": lambda: lm.LogisticRegressionCV(Cs=3, cv=3, max_iter=300),
         "RidgeClassifier": lm.RidgeClassifier,
         "DummyClassifier-prior": DummyClassifier,
+        "LinearDiscriminantAnalysis": LinearDiscriminantAnalysis,
+        "LinearDiscriminantAnalysis-eigen-shrinkage": lambda: LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.1),
+        "QuadraticDiscriminantAnalysis": lambda: QuadraticDiscriminantAnalysis(reg_param=0.01),
         "DummyClassifier-most_frequent": lambda: DummyClassifier(strategy="most_frequent"),
         "RidgeClassifierCV": lm.RidgeClassifierCV,
         "SGDClassifier-hinge": lambda: lm.SGDClassifier(loss="hinge", random_state=0),
@@ -282,6 +286,13 @@ def test_dummy_classifier_constant_and_random_strategies():
     conformance.assert_matches(est, cmlc.compile(est), fresh_rows(X))
     with pytest.raises(cmlc.errors.UnsupportedModelError, match="random"):
         cmlc.compile(DummyClassifier(strategy="stratified").fit(X, y))
+
+
+def test_lda_without_transform_is_refused():
+    """The lsqr solver has no transform (scikit-learn raises NotImplementedError)."""
+    X, y = make_data("binary")
+    with pytest.raises(cmlc.errors.UnsupportedModelError, match="lsqr"):
+        cmlc.compile(LinearDiscriminantAnalysis(solver="lsqr").fit(X, y))
 
 
 @pytest.mark.parametrize("case", CASES)

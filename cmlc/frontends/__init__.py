@@ -9,6 +9,7 @@ from . import (
     sklearn_compose,  # noqa: F401
     sklearn_decomposition,  # noqa: F401
     sklearn_discretization,  # noqa: F401
+    sklearn_discriminant,  # noqa: F401
     sklearn_dummy,  # noqa: F401
     sklearn_encoders,  # noqa: F401
     sklearn_function,  # noqa: F401

@@ -39,3 +39,18 @@ def class_index(b: GraphBuilder, decision: Value) -> Value:
     if len(decision.shape) == 1:
         return b.emit(Op.CAST, b.emit(Op.GREATER, decision, b.const(0.0)), dtype="int32")
     return b.emit(Op.ARGMAX, decision)
+
+
+def discriminant_outputs(b: GraphBuilder, scores: Value) -> dict:
+    """``DiscriminantAnalysisPredictionMixin``'s methods from the class scores (N, C) of
+    ``_decision_function``: ``decision_function`` (two classes: ``s1 - s0``, (N,)),
+    ``predict_log_proba`` (scores minus their max, minus the log of the exponentials' sum) and
+    ``predict_proba`` (its exp)."""
+    if scores.shape[1] == 2:
+        pair = [b.emit(Op.TAKE, scores, indices=np.array([k])) for k in (1, 0)]
+        decision = b.emit(Op.RESHAPE, b.emit(Op.SUB, *pair), shape=(BATCH,))
+    else:
+        decision = scores
+    shifted = b.emit(Op.SUB, scores, b.emit(Op.REDUCE_MAX, scores, keepdims=True))
+    log_proba = b.emit(Op.SUB, shifted, b.emit(Op.LOG, b.emit(Op.REDUCE_SUM, b.emit(Op.EXP, shifted), keepdims=True)))
+    return {"decision_function": decision, "predict_log_proba": log_proba, "predict_proba": b.emit(Op.EXP, log_proba)}

@@ -17,6 +17,7 @@ from sklearn import neighbors
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
+from .builders import discriminant_outputs
 from .pairwise import euclidean, squared_euclidean
 from .registry import Converted, frontend
 
@@ -160,12 +161,4 @@ def convert_nearest_centroid(est, b: GraphBuilder, x: Value) -> Converted:
         outputs = {"predict": b.emit(Op.RESHAPE, nearest, shape=(BATCH,))}
     else:
         outputs = {"predict": b.emit(Op.ARGMAX, scores)}
-    if len(est.classes_) == 2:
-        pair = [b.emit(Op.TAKE, scores, indices=np.array([k])) for k in (1, 0)]
-        outputs["decision_function"] = b.emit(Op.RESHAPE, b.emit(Op.SUB, *pair), shape=(BATCH,))
-    else:
-        outputs["decision_function"] = scores
-    shifted = b.emit(Op.SUB, scores, b.emit(Op.REDUCE_MAX, scores, keepdims=True))
-    log_proba = b.emit(Op.SUB, shifted, b.emit(Op.LOG, b.emit(Op.REDUCE_SUM, b.emit(Op.EXP, shifted), keepdims=True)))
-    outputs |= {"predict_log_proba": log_proba, "predict_proba": b.emit(Op.EXP, log_proba)}
-    return Converted(outputs)
+    return Converted(outputs | discriminant_outputs(b, scores))
