@@ -40,6 +40,11 @@ class TuningRecordWarning(UserWarning):
     another kernel); the kernel keeps its default schedule."""
 
 
+class MethodLeftOutWarning(UserWarning):
+    """A method of the estimator cannot answer for this fit (scikit-learn raises when it is called,
+    e.g. PCA.score_samples on rank-deficient data): the compiled model is built without it."""
+
+
 class FixedPointWarning(UserWarning):
     """The optimization passes kept changing the graph until their round limit: the compiled
     model is correct, but a pass pair undoes each other's work (a bug to report)."""

@@ -288,6 +288,23 @@ def test_dummy_classifier_constant_and_random_strategies():
         cmlc.compile(DummyClassifier(strategy="stratified").fit(X, y))
 
 
+@pytest.mark.parametrize("make", [lambda: dec.PCA(), lambda: make_pipeline(pp.StandardScaler(), dec.PCA())],
+                         ids=["PCA", "Pipeline-PCA"])
+def test_pca_of_rank_deficient_data_leaves_out_score_samples(make):
+    """Rank-deficient data (a repeated column): scikit-learn's score_samples raises LinAlgError
+    (singular precision); transform works. The compiled model keeps transform, warns, and has no
+    score_samples (it used to refuse the whole model with the LinAlgError)."""
+    X = np.repeat(np.random.default_rng(0).standard_normal((60, 2)), 3, axis=1)
+    est = make().fit(X)
+    with pytest.raises(np.linalg.LinAlgError):
+        est.score_samples(X)
+    with pytest.warns(cmlc.errors.MethodLeftOutWarning, match="score_samples"):
+        cm = cmlc.compile(est)
+    assert_same_output("transform", cm.transform(X[:7]), est.transform(X[:7]))
+    with pytest.raises(AttributeError, match="score_samples"):
+        cm.score_samples(X)
+
+
 def test_lda_without_transform_is_refused():
     """The lsqr solver has no transform (scikit-learn raises NotImplementedError)."""
     X, y = make_data("binary")

@@ -1,6 +1,8 @@
 """Fitted estimator -> :class:`ModelSpec` (the ECG plus what the runtime needs to answer like it)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
@@ -8,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from cmlc.ecg import BATCH, Op
-from cmlc.errors import NotFittedError, UnsupportedModelError
+from cmlc.errors import MethodLeftOutWarning, NotFittedError, UnsupportedModelError
 from cmlc.spec import METHODS, ModelSpec
 
 from .onnx_ml import convert_onnx, is_onnx_source
@@ -83,7 +85,10 @@ def convert(model, tree_strategy: str = "auto") -> ModelSpec:
         outputs["predict_log_proba"] = b.emit(Op.LOG, outputs["predict_proba"])
         if "predict_proba" in list_outputs:
             list_outputs["predict_log_proba"] = list_outputs["predict_proba"]
-    missing = [m for m in METHODS if hasattr(model, m) and m not in outputs]
+    for method, why in converted.left_out.items():
+        warnings.warn(f"cmlc: {type(model).__name__}.{method} is left out of the compiled model: {why}",
+                      MethodLeftOutWarning, stacklevel=3)
+    missing = [m for m in METHODS if hasattr(model, m) and m not in outputs and m not in converted.left_out]
     if missing:
         raise UnsupportedModelError(f"cmlc cannot compile {type(model).__name__}.{', '.join(missing)} yet")
     names = getattr(model, "feature_names_in_", None)

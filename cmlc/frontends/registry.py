@@ -37,6 +37,8 @@ class Converted:
         runtime splits it at these widths.
     row_shape : the shape of one input row when the model also takes X as (n_samples,
         *row_shape) (a torch module's images), flattened row-major to n_features; else None.
+    left_out : method -> why it cannot answer for this fit (scikit-learn raises when it is
+        called): the compiled model is built without it, with a ``MethodLeftOutWarning``.
     """
 
     outputs: dict
@@ -48,6 +50,7 @@ class Converted:
     nan_free_out: bool = False
     list_outputs: dict = field(default_factory=dict)
     row_shape: tuple | None = None
+    left_out: dict = field(default_factory=dict)
 
 
 class FrontendBuilder(GraphBuilder):

@@ -30,10 +30,13 @@ def convert_pca(est, b: GraphBuilder, x: Value) -> Converted:
         scale = np.sqrt(_f64(est.explained_variance_))
         scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
         out = b.emit(Op.DIV, out, b.const(scale))
-    outputs = {"transform": out}
+    outputs, left_out = {"transform": out}, {}
     if hasattr(est, "score_samples"):
-        outputs["score_samples"] = _pca_log_likelihood(b, x, est)
-    return Converted(outputs)
+        try:
+            outputs["score_samples"] = _pca_log_likelihood(b, x, est)
+        except np.linalg.LinAlgError as err:   # get_precision() of rank-deficient data: scikit-learn raises it too
+            left_out["score_samples"] = f"its precision matrix is singular ({err})"
+    return Converted(outputs, left_out=left_out)
 
 
 def _pca_log_likelihood(b: GraphBuilder, x: Value, est) -> Value:

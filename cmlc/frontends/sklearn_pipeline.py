@@ -34,7 +34,7 @@ def convert_pipeline(est, b, x):
         if i == len(steps) - 1:
             return Converted(converted.outputs, float32_out=float32_out, accepts_inf=accepts_inf,
                              accepts_nan=accepts_nan, nan_free_out=not nan_reaches,
-                             list_outputs=converted.list_outputs, row_shape=row_shape)
+                             list_outputs=converted.list_outputs, row_shape=row_shape, left_out=converted.left_out)
         if "transform" not in converted.outputs:
             raise UnsupportedModelError(f"pipeline step {type(step).__name__} has no transform")
         x = converted.outputs["transform"]
