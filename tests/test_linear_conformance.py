@@ -15,14 +15,18 @@ from sklearn import naive_bayes as nb
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.covariance import EllipticEnvelope
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
 from sklearn.frozen import FrozenEstimator
+from sklearn.kernel_approximation import Nystroem
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.pipeline import make_pipeline
+from sklearn.random_projection import GaussianRandomProjection, SparseRandomProjection
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import cmlc
@@ -114,6 +118,8 @@ def _regressors():
         "LinearSVR": lambda: svm.LinearSVR(max_iter=10000),
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
         "DummyRegressor-mean": DummyRegressor,
+        "KernelRidge-linear": KernelRidge,
+        "KernelRidge-rbf": lambda: KernelRidge(kernel="rbf", gamma=0.05, alpha=0.1),
         "DummyRegressor-quantile": lambda: DummyRegressor(strategy="quantile", quantile=0.3),
         "BayesianRidge": lm.BayesianRidge,
         "ARDRegression": lm.ARDRegression,
@@ -150,6 +156,7 @@ MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Las
                 "KNeighborsRegressor-distance": lambda: neighbors.KNeighborsRegressor(weights="distance"),
                 "MultiOutputRegressor-Ridge": lambda: MultiOutputRegressor(lm.Ridge()),
                 "MultiTaskLasso": lambda: lm.MultiTaskLasso(alpha=0.1),
+                "KernelRidge-poly": lambda: KernelRidge(kernel="poly", degree=2, alpha=1.0),
                 "DummyRegressor-median": lambda: DummyRegressor(strategy="median"),
                 "MultiTaskLassoCV": lambda: lm.MultiTaskLassoCV(cv=3),
                 "MultiTaskElasticNet": lambda: lm.MultiTaskElasticNet(alpha=0.1),
@@ -185,11 +192,19 @@ TRANSFORMERS = {
     **{f"KernelPCA-{k}": (lambda k=k: dec.KernelPCA(3, kernel=k, gamma=0.05, coef0=2.0))
        for k in ("linear", "rbf", "poly", "sigmoid")},
     "KernelPCA-poly-fractional-degree": lambda: dec.KernelPCA(3, kernel="poly", degree=2.5, coef0=50.0, gamma=0.05),
+    "FactorAnalysis": lambda: dec.FactorAnalysis(3, random_state=0),
+    "Nystroem-rbf": lambda: Nystroem(gamma=0.05, n_components=40, random_state=0),
+    "Nystroem-poly": lambda: Nystroem(kernel="poly", degree=2, n_components=30, random_state=0),
+    "GaussianRandomProjection": lambda: GaussianRandomProjection(5, random_state=0),
+    "SparseRandomProjection": lambda: SparseRandomProjection(5, random_state=0),
     "KMeans": lambda: cluster.KMeans(4, n_init=3, random_state=0),
     "MiniBatchKMeans": lambda: cluster.MiniBatchKMeans(3, n_init=3, random_state=0),
     "Pipeline-StandardScaler-PCA-KMeans": lambda: make_pipeline(pp.StandardScaler(), dec.PCA(3),
                                                                 cluster.KMeans(3, n_init=3, random_state=0)),
 }
+
+
+OUTLIER_DETECTORS = {"EllipticEnvelope": lambda: EllipticEnvelope(random_state=0)}
 
 
 def _case_data(kind):
@@ -244,6 +259,7 @@ CASES = (
     + [_case(name, f, "multioutput") for name, f in MULTI_OUTPUT.items()]
     + [_case(name, f, "positive") for name, f in GLMS.items()]
     + [_case(name, f, "transform") for name, f in TRANSFORMERS.items()]
+    + [_case(name, f, "outlier") for name, f in OUTLIER_DETECTORS.items()]
     + [_case(name, functools.partial(make, kind), kind) for name, (make, kinds) in FROZEN.items() for kind in kinds]
 )
 

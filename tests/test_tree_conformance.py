@@ -29,12 +29,17 @@ CLASSIFIERS = {
     "RandomForestClassifier-unlimited": lambda: ens.RandomForestClassifier(n_estimators=5, random_state=0),
     "Pipeline-StandardScaler-RandomForest": lambda: make_pipeline(
         StandardScaler(), ens.RandomForestClassifier(n_estimators=6, max_depth=5, random_state=0)),
+    "BaggingClassifier": lambda: ens.BaggingClassifier(sk_tree.DecisionTreeClassifier(max_depth=6), n_estimators=8,
+                                                       max_features=0.7, random_state=0),
+    "AdaBoostClassifier": lambda: ens.AdaBoostClassifier(n_estimators=15, random_state=0),
 }
 REGRESSORS = {
     "DecisionTreeRegressor": lambda: sk_tree.DecisionTreeRegressor(max_depth=6, random_state=0),
     "ExtraTreeRegressor": lambda: sk_tree.ExtraTreeRegressor(max_depth=6, random_state=0),
     "RandomForestRegressor": lambda: ens.RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0),
     "ExtraTreesRegressor": lambda: ens.ExtraTreesRegressor(n_estimators=10, max_depth=6, random_state=0),
+    "BaggingRegressor": lambda: ens.BaggingRegressor(sk_tree.DecisionTreeRegressor(max_depth=6), n_estimators=8,
+                                                     max_features=0.7, random_state=0),
 }
 
 
@@ -287,3 +292,15 @@ def test_gradient_boosting_apply_takes_nan_that_predict_refuses(cls, tmp_path):
         cm.predict(rows)
     cm.save(path := str(tmp_path / "gb.cmlc"))
     np.testing.assert_array_equal(cmlc.load(path).apply(rows), est.apply(rows))
+
+
+def test_default_bagging_and_boosting_of_other_estimators():
+    """The default BaggingClassifier (unlimited trees: the traversal lowering under auto) matches;
+    bagging or boosting another estimator than a decision tree is refused with the reason."""
+    from sklearn.linear_model import LogisticRegression
+    X, y = make_data("multiclass-str", labels=LABELS)
+    est = ens.BaggingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    _compare_all(est, cmlc.compile(est), fresh_rows(X))
+    for meta in (ens.BaggingClassifier(LogisticRegression(), n_estimators=3), ens.AdaBoostClassifier(LogisticRegression(), n_estimators=3)):
+        with pytest.raises(cmlc.errors.UnsupportedModelError, match="decision-tree"):
+            cmlc.compile(meta.fit(X, y))

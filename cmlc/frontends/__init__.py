@@ -7,6 +7,7 @@ from . import (
     sklearn_calibration,  # noqa: F401
     sklearn_cluster,  # noqa: F401
     sklearn_compose,  # noqa: F401
+    sklearn_covariance,  # noqa: F401
     sklearn_decomposition,  # noqa: F401
     sklearn_discretization,  # noqa: F401
     sklearn_discriminant,  # noqa: F401
@@ -14,6 +15,7 @@ from . import (
     sklearn_encoders,  # noqa: F401
     sklearn_function,  # noqa: F401
     sklearn_impute,  # noqa: F401
+    sklearn_kernel_approximation,  # noqa: F401
     sklearn_linear,  # noqa: F401
     sklearn_meta,  # noqa: F401
     sklearn_naive_bayes,  # noqa: F401

@@ -40,7 +40,8 @@ def convert_pca(est, b: GraphBuilder, x: Value) -> Converted:
 
 
 def _pca_log_likelihood(b: GraphBuilder, x: Value, est) -> Value:
-    """``PCA.score_samples``: -0.5 sum(Xr * (Xr @ P)) - 0.5 (F log 2 pi - logdet P), Xr = X - mean."""
+    """``PCA.score_samples`` (and FactorAnalysis's): -0.5 sum(Xr * (Xr @ P)) - 0.5 (F log 2 pi -
+    logdet P), Xr = X - mean, P = ``est.get_precision()``."""
     from sklearn.utils.extmath import fast_logdet
     precision = _f64(est.get_precision())
     centered = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
@@ -76,3 +77,17 @@ def convert_kernel_pca(est, b: GraphBuilder, x: Value) -> Converted:
     scaled_alphas = np.zeros_like(_f64(est.eigenvectors_))
     scaled_alphas[:, non_zeros] = est.eigenvectors_[:, non_zeros] / np.sqrt(est.eigenvalues_[non_zeros])
     return Converted({"transform": b.emit(Op.MATMUL, K, b.const(scaled_alphas))})
+
+
+@frontend(dec.FactorAnalysis, family="decomposition", notes="transform and score_samples")
+def convert_factor_analysis(est, b: GraphBuilder, x: Value) -> Converted:
+    """``FactorAnalysis.transform``: ((X - mean_) @ Wpsi.T) @ inv(I + Wpsi @ components_.T),
+    Wpsi = components_ / noise_variance_ (the inverse computed as scikit-learn does, with
+    ``scipy.linalg.inv``)."""
+    from scipy import linalg
+    components = _f64(est.components_)
+    wpsi = components / _f64(est.noise_variance_)
+    cov_z = linalg.inv(np.eye(len(components)) + np.dot(wpsi, components.T))
+    centered = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
+    projected = b.emit(Op.MATMUL, b.emit(Op.MATMUL, centered, b.const(np.ascontiguousarray(wpsi.T))), b.const(cov_z))
+    return Converted({"transform": projected, "score_samples": _pca_log_likelihood(b, x, est)})

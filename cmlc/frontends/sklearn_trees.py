@@ -15,7 +15,7 @@ from sklearn import tree as sk_tree
 from cmlc.ecg import BATCH, Op, TreeEnsemble, round_threshold_down
 from cmlc.errors import UnsupportedModelError
 
-from .builders import binary_columns
+from .builders import as_column, binary_columns
 from .ensembles import concat_ensembles, tree_apply, tree_sum
 from .links import FORWARD, INVERSE, link_name
 from .registry import REGISTRY, Converted, frontend
@@ -287,3 +287,82 @@ def convert_isolation_forest(est, b, x):
     inlier = b.emit(Op.WHERE, b.emit(Op.LESS, decision, b.const(0.0)), b.const(-1, dtype=np.int64),
                     b.const(1, dtype=np.int64))
     return Converted({"predict": inlier, "decision_function": decision, "score_samples": score}, accepts_inf=True)
+
+
+def _tree_bases(est, single_output: bool = True) -> list:
+    """The fitted decision trees of a bagging / boosting ensemble; other base estimators (and
+    multi-output trees where ``single_output``) are refused."""
+    bases = list(est.estimators_)
+    if not all(isinstance(e, (sk_tree.DecisionTreeClassifier, sk_tree.DecisionTreeRegressor)) for e in bases):
+        kinds = sorted({type(e).__name__ for e in bases})
+        raise UnsupportedModelError(f"{type(est).__name__} of {', '.join(kinds)} is not supported (decision-tree "
+                                    "estimators only, the default)")
+    if single_output and any(e.n_outputs_ != 1 for e in bases):
+        raise UnsupportedModelError(f"multi-output {type(est).__name__} is not supported")
+    return bases
+
+
+def _bagged_ensemble(est, leaf_values) -> TreeEnsemble:
+    """The base trees of a Bagging ensemble as one ensemble over every column of X: each tree's
+    features mapped through its ``estimators_features_`` and its leaves' values through
+    ``leaf_values(estimator) -> (node_count, n_outputs)``."""
+    parts = []
+    for e, features in zip(_tree_bases(est, single_output=is_classifier_loss(est)), est.estimators_features_):
+        part = ensemble_from_sklearn([e.tree_], lambda tree, e=e: leaf_values(e))
+        part.feature = np.where(part.left >= 0, np.asarray(features)[part.feature], 0).astype(np.int32)
+        parts.append(part)
+    return concat_ensembles(parts)
+
+
+@frontend(sk_ensemble.BaggingClassifier, family="trees", notes="decision-tree estimators (the default); feature subsets")
+def convert_bagging_classifier(est, b, x):
+    """``BaggingClassifier.predict_proba``: the trees' probabilities summed in estimator order
+    (a tree that saw fewer classes adds into its own classes' columns), over ``n_estimators``."""
+    n_classes = len(est.classes_)
+
+    def values(e):
+        v = np.zeros((e.tree_.node_count, n_classes))
+        v[:, np.asarray(e.classes_, dtype=np.int64)] = class_fractions(e.tree_)
+        return v
+
+    total = tree_sum(b, x, _bagged_ensemble(est, values), _handle_nan(est))
+    proba = b.emit(Op.DIV, total, b.const(float(est.n_estimators)))
+    return Converted({"predict": b.emit(Op.ARGMAX, proba), "predict_proba": proba})
+
+
+@frontend(sk_ensemble.BaggingRegressor, family="trees",
+          notes="decision-tree estimators (the default); feature subsets; multi-output")
+def convert_bagging_regressor(est, b, x):
+    total = tree_sum(b, x, _bagged_ensemble(est, lambda e: regression_values(e.tree_)), _handle_nan(est))
+    mean = b.emit(Op.DIV, total, b.const(float(est.n_estimators)))
+    return Converted({"predict": b.emit(Op.RESHAPE, mean, shape=(BATCH,)) if mean.shape[1] == 1 else mean})
+
+
+@frontend(sk_ensemble.AdaBoostClassifier, family="trees", notes="decision-tree estimators (the default)")
+def convert_adaboost_classifier(est, b, x):
+    """SAMME: each tree votes its weight ``w`` for the class it predicts (``argmax`` of its leaf)
+    and ``-1 / (K - 1) * w`` for the others, the votes summed in estimator order over the
+    weights' sum; two classes: ``p1 - p0``.
+    Probabilities: softmax of the decision (``[-d, d] / 2`` for two classes, ``/ (K - 1)`` else)."""
+    n_classes = len(est.classes_)
+
+    def votes(weight):
+        def values(tree):
+            v = np.full((tree.node_count, n_classes), -1 / (n_classes - 1) * weight)
+            v[np.arange(tree.node_count), np.argmax(tree.value[:, 0, :], axis=1)] = weight
+            return v
+        return values
+
+    parts = [ensemble_from_sklearn([e.tree_], votes(float(w))) for e, w in zip(_tree_bases(est), est.estimator_weights_)]
+    pred = b.emit(Op.DIV, tree_sum(b, x, concat_ensembles(parts), _handle_nan(est)),
+                  b.const(float(est.estimator_weights_.sum())))
+    if n_classes == 2:
+        pair = [b.emit(Op.TAKE, pred, indices=np.array([k])) for k in (0, 1)]
+        decision = b.emit(Op.RESHAPE, b.emit(Op.ADD, b.emit(Op.NEG, pair[0]), pair[1]), shape=(BATCH,))
+        halves = b.emit(Op.DIV, b.emit(Op.CONCAT, b.emit(Op.NEG, as_column(b, decision)), as_column(b, decision), axis=1),
+                        b.const(2.0))
+        return Converted({"predict": b.emit(Op.CAST, b.emit(Op.GREATER, decision, b.const(0.0)), dtype="int32"),
+                          "decision_function": decision, "predict_proba": b.emit(Op.SOFTMAX, halves)})
+    scaled = b.emit(Op.DIV, pred, b.const(float(n_classes - 1)))
+    return Converted({"predict": b.emit(Op.ARGMAX, pred), "decision_function": pred,
+                      "predict_proba": b.emit(Op.SOFTMAX, scaled)})
