@@ -19,6 +19,7 @@ from sklearn.covariance import EllipticEnvelope
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.kernel_approximation import Nystroem
 from sklearn.kernel_ridge import KernelRidge
@@ -193,6 +194,10 @@ TRANSFORMERS = {
        for k in ("linear", "rbf", "poly", "sigmoid")},
     "KernelPCA-poly-fractional-degree": lambda: dec.KernelPCA(3, kernel="poly", degree=2.5, coef0=50.0, gamma=0.05),
     "FactorAnalysis": lambda: dec.FactorAnalysis(3, random_state=0),
+    # term counts are non-negative: the clipped scaler keeps fresh rows in [0, 1]
+    "Pipeline-MinMaxScaler-TfidfTransformer": lambda: make_pipeline(pp.MinMaxScaler(clip=True), TfidfTransformer()),
+    "Pipeline-MinMaxScaler-TfidfTransformer-sublinear-l1": lambda: make_pipeline(
+        pp.MinMaxScaler(clip=True), TfidfTransformer(norm="l1", sublinear_tf=True, smooth_idf=False)),
     "Nystroem-rbf": lambda: Nystroem(gamma=0.05, n_components=40, random_state=0),
     "Nystroem-poly": lambda: Nystroem(kernel="poly", degree=2, n_components=30, random_state=0),
     "GaussianRandomProjection": lambda: GaussianRandomProjection(5, random_state=0),
@@ -204,7 +209,8 @@ TRANSFORMERS = {
 }
 
 
-OUTLIER_DETECTORS = {"EllipticEnvelope": lambda: EllipticEnvelope(random_state=0)}
+OUTLIER_DETECTORS = {"EllipticEnvelope": lambda: EllipticEnvelope(random_state=0),
+                     "SGDOneClassSVM": lambda: lm.SGDOneClassSVM(random_state=0)}
 
 
 def _case_data(kind):
@@ -286,6 +292,7 @@ def test_edge_layouts(case):
                 expected = getattr(est, method)(data)
             except ValueError:   # scikit-learn fails on the layout (KMeans.predict on float32): compare
                 expected = getattr(est, method)(np.asarray(data, dtype=np.float64))   # with its float64 answer
+            expected = conformance.dense(expected)   # TfidfTransformer answers CSR; cmlc, dense
             got = getattr(cm, method)(data)
             # scikit-learn's transformers keep float32, so their float32 rounding (not ours: cmlc
             # computes in float64) bounds the agreement: 1e-5 of the output's scale.
@@ -294,6 +301,18 @@ def test_edge_layouts(case):
                 assert_same_output(method, got, expected, atol=atol)
             except AssertionError as err:
                 raise AssertionError(f"{label}: {err}") from None
+
+
+@pytest.mark.parametrize("params", [dict(), dict(sublinear_tf=True, norm="l1"), dict(use_idf=False, norm=None)],
+                         ids=["default", "sublinear-l1", "no-idf-no-norm"])
+def test_tfidf_on_term_counts(params):
+    """Term counts (mostly zeros, some all-zero rows): the dense compiled answer equals scikit-learn's CSR one."""
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(0.4, (200, 15)).astype(np.float64)
+    est = TfidfTransformer(**params).fit(counts)
+    rows = rng.poisson(0.4, (60, 15)).astype(np.float64)
+    rows[:3] = 0.0
+    assert_same_output("transform", cmlc.compile(est).transform(rows), est.transform(rows))
 
 
 def test_dummy_classifier_constant_and_random_strategies():

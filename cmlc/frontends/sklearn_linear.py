@@ -91,3 +91,15 @@ def convert_glm(est, b, x):
     if link not in INVERSE:
         raise UnsupportedModelError(f"{type(est).__name__} with link {link} is not supported; supported: {sorted(INVERSE)}")
     return Converted({"predict": INVERSE[link](b, affine(b, x, est.coef_, est.intercept_))})
+
+
+@frontend(lm.SGDOneClassSVM, family="linear_model", notes="predict, decision_function, score_samples")
+def convert_sgd_one_class_svm(est, b, x):
+    """``decision_function = X @ coef_ - offset_``; ``score_samples = decision + offset_``;
+    ``predict`` 1 where the decision is >= 0, else -1 (int32)."""
+    offset = float(np.asarray(est.offset_).ravel()[0])
+    decision = affine(b, x, np.ravel(est.coef_), -offset)     # x + (-o) is x - o, bit for bit
+    score = b.emit(Op.ADD, decision, b.const(offset))
+    inlier = b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, decision, b.const(0.0)), b.const(1, dtype=np.int32),
+                    b.const(-1, dtype=np.int32))
+    return Converted({"predict": inlier, "decision_function": decision, "score_samples": score})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn import preprocessing as pp
+from sklearn.feature_extraction import text
 
 from cmlc.ecg import Op
 
@@ -58,11 +59,28 @@ _ROW_NORMS = {
 }
 
 
+def normalize_rows(b, x, norm: str):
+    """``sklearn.preprocessing.normalize(X, norm)``: rows over their norm, zero rows left as they are."""
+    norms = _ROW_NORMS[norm](b, x)
+    safe = b.emit(Op.WHERE, b.emit(Op.EQUAL, norms, b.const(0.0)), b.const(1.0), norms)
+    return b.emit(Op.DIV, x, safe)
+
+
 @frontend(pp.Normalizer, family="preprocessing", notes="norm l1, l2, max")
 def convert_normalizer(est, b, x):
-    norms = _ROW_NORMS[est.norm](b, x)
-    safe = b.emit(Op.WHERE, b.emit(Op.EQUAL, norms, b.const(0.0)), b.const(1.0), norms)
-    return _transformer(b.emit(Op.DIV, x, safe))
+    return _transformer(normalize_rows(b, x, est.norm))
+
+
+@frontend(text.TfidfTransformer, family="preprocessing", notes="dense output (scikit-learn returns CSR)")
+def convert_tfidf_transformer(est, b, x):
+    """``TfidfTransformer.transform``: stored (non-zero) counts to ``log(x) + 1`` with
+    ``sublinear_tf``, times ``idf_`` per column with ``use_idf``, then rows normalized."""
+    if est.sublinear_tf:
+        stored = b.emit(Op.NOT_EQUAL, x, b.const(0.0))
+        x = b.emit(Op.WHERE, stored, b.emit(Op.ADD, b.emit(Op.LOG, x), b.const(1.0)), b.const(0.0))
+    if est.use_idf:
+        x = b.emit(Op.MUL, x, b.const(np.asarray(est.idf_, np.float64)))
+    return _transformer(normalize_rows(b, x, est.norm) if est.norm is not None else x)
 
 
 @frontend(pp.Binarizer, family="preprocessing")
