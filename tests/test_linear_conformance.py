@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.kernel_approximation import Nystroem
 from sklearn.kernel_ridge import KernelRidge
+from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.multioutput import MultiOutputRegressor
@@ -202,6 +203,8 @@ TRANSFORMERS = {
     "Nystroem-poly": lambda: Nystroem(kernel="poly", degree=2, n_components=30, random_state=0),
     "GaussianRandomProjection": lambda: GaussianRandomProjection(5, random_state=0),
     "SparseRandomProjection": lambda: SparseRandomProjection(5, random_state=0),
+    **{f"GaussianMixture-{kind}": (lambda kind=kind: GaussianMixture(3, covariance_type=kind, random_state=0))
+       for kind in ("full", "tied", "diag", "spherical")},
     "KMeans": lambda: cluster.KMeans(4, n_init=3, random_state=0),
     "MiniBatchKMeans": lambda: cluster.MiniBatchKMeans(3, n_init=3, random_state=0),
     "Pipeline-StandardScaler-PCA-KMeans": lambda: make_pipeline(pp.StandardScaler(), dec.PCA(3),

@@ -18,6 +18,7 @@ from . import (
     sklearn_kernel_approximation,  # noqa: F401
     sklearn_linear,  # noqa: F401
     sklearn_meta,  # noqa: F401
+    sklearn_mixture,  # noqa: F401
     sklearn_naive_bayes,  # noqa: F401
     sklearn_neighbors,  # noqa: F401
     sklearn_neural_network,  # noqa: F401
