@@ -23,7 +23,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.kernel_approximation import Nystroem
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.mixture import GaussianMixture
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.multioutput import MultiOutputRegressor
@@ -205,6 +205,9 @@ TRANSFORMERS = {
     "SparseRandomProjection": lambda: SparseRandomProjection(5, random_state=0),
     **{f"GaussianMixture-{kind}": (lambda kind=kind: GaussianMixture(3, covariance_type=kind, random_state=0))
        for kind in ("full", "tied", "diag", "spherical")},
+    "BayesianGaussianMixture-full": lambda: BayesianGaussianMixture(n_components=3, random_state=0),
+    "BayesianGaussianMixture-diag-dirichlet-distribution": lambda: BayesianGaussianMixture(
+        n_components=3, covariance_type="diag", weight_concentration_prior_type="dirichlet_distribution", random_state=0),
     "KMeans": lambda: cluster.KMeans(4, n_init=3, random_state=0),
     "MiniBatchKMeans": lambda: cluster.MiniBatchKMeans(3, n_init=3, random_state=0),
     "Pipeline-StandardScaler-PCA-KMeans": lambda: make_pipeline(pp.StandardScaler(), dec.PCA(3),
