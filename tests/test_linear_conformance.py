@@ -24,7 +24,12 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.kernel_approximation import Nystroem
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.model_selection import (
+    FixedThresholdClassifier,
+    GridSearchCV,
+    RandomizedSearchCV,
+    TunedThresholdClassifierCV,
+)
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.pipeline import make_pipeline
@@ -44,6 +49,11 @@ def _classifiers():
         "LogisticRegressionCV": lambda: lm.LogisticRegressionCV(Cs=3, cv=3, max_iter=300),
         "RidgeClassifier": lm.RidgeClassifier,
         "DummyClassifier-prior": DummyClassifier,
+        "FixedThresholdClassifier-LogisticRegression": lambda: FixedThresholdClassifier(
+            lm.LogisticRegression(max_iter=500), threshold=0.3),
+        "FixedThresholdClassifier-LinearSVC-auto": lambda: FixedThresholdClassifier(svm.LinearSVC()),
+        "TunedThresholdClassifierCV-LogisticRegression": lambda: TunedThresholdClassifierCV(
+            lm.LogisticRegression(max_iter=500), cv=3),
         "LinearDiscriminantAnalysis": LinearDiscriminantAnalysis,
         "LinearDiscriminantAnalysis-eigen-shrinkage": lambda: LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.1),
         "QuadraticDiscriminantAnalysis": lambda: QuadraticDiscriminantAnalysis(reg_param=0.01),
@@ -249,7 +259,11 @@ CLASSIFIER_KINDS = ("binary", "multiclass", "multiclass-str")
 #: classifiers whose multiclass graph is so big (one calibrated LinearSVC per pair and fold: 274
 #: ops) that compiling it takes a minute; string labels reach OneVsOne and calibration in
 #: other cases
-FEWER_KINDS = {"Pipeline-StandardScaler-OneVsOne-Calibrated": ("binary", "multiclass")}
+FEWER_KINDS = {"Pipeline-StandardScaler-OneVsOne-Calibrated": ("binary", "multiclass"),
+               # binary classifiers only
+               **{name: ("binary", "binary-str") for name in ("FixedThresholdClassifier-LogisticRegression",
+                                                             "FixedThresholdClassifier-LinearSVC-auto",
+                                                             "TunedThresholdClassifierCV-LogisticRegression")}}
 #: a classifier's 'multiclass' case is left to ``pytest -m slow``: its graph is the 'multiclass-str'
 #: case's (the same data, labels mapped to strings; only ``classes_`` differs), so CI compiles
 #: each classifier's multiclass graph once (with string labels) and its binary one (integer labels)
@@ -319,6 +333,17 @@ def test_tfidf_on_term_counts(params):
     rows = rng.poisson(0.4, (60, 15)).astype(np.float64)
     rows[:3] = 0.0
     assert_same_output("transform", cmlc.compile(est).transform(rows), est.transform(rows))
+
+
+@pytest.mark.parametrize("inner", [svm.LinearSVC, lambda: lm.LogisticRegression(max_iter=500)], ids=["decision", "proba"])
+def test_threshold_classifier_with_the_first_class_positive(inner):
+    """pos_label = classes_[0]: the decision is negated (probabilities: that class's column) and
+    the thresholded score maps to classes_[0]."""
+    X, y = make_data("binary-str")
+    est = FixedThresholdClassifier(inner(), pos_label="ant", threshold=0.2).fit(X, y)
+    rows = fresh_rows(X)
+    conformance.assert_matches(est, cmlc.compile(est), rows)
+    assert len(set(est.predict(rows))) == 2
 
 
 def test_dummy_classifier_constant_and_random_strategies():

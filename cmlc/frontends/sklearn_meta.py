@@ -56,6 +56,41 @@ def convert_ransac(est, b: GraphBuilder, x: Value) -> Converted:
     return Converted({"predict": predicted_values(b, est.estimator_, inner)})
 
 
+@frontend(model_selection.FixedThresholdClassifier, model_selection.TunedThresholdClassifierCV,
+          family="model selection", notes="binary; the threshold on predict_proba or decision_function")
+def convert_threshold_classifier(est, b: GraphBuilder, x: Value) -> Converted:
+    """``predict``: ``classes_[map[score >= threshold]]`` (``_threshold_scores_to_class_labels``),
+    the score being the inner estimator's first available response (``_get_response_values_binary``:
+    the positive class's probability column, or the decision, negated when the positive label is
+    ``classes_[0]``); the threshold is ``threshold`` ('auto': 0.5 on probabilities, 0 on decisions)
+    or the tuned ``best_threshold_``. The other methods are the inner estimator's."""
+    inner = _inner(est.estimator_, b, x)
+    wanted = est._get_response_method()
+    method = next(m for m in ([wanted] if isinstance(wanted, str) else wanted) if hasattr(est.estimator_, m))
+    score = response(est.estimator_, inner, method)
+    classes = np.asarray(est.classes_)
+    tuned = hasattr(est, "best_threshold_")
+    pos_label = est._curve_scorer._get_pos_label() if tuned else est.pos_label
+    positive = classes[-1] if pos_label is None else pos_label
+    if method == "predict_proba":
+        column = int(np.flatnonzero(classes == positive)[0])
+        score = b.emit(Op.RESHAPE, b.emit(Op.TAKE, score, indices=np.array([column])), shape=(BATCH,))
+    elif positive == classes[0]:
+        score = b.emit(Op.NEG, score)
+    if tuned:
+        threshold = float(est.best_threshold_)
+    else:
+        threshold = (0.5 if method == "predict_proba" else 0.0) if est.threshold == "auto" else float(est.threshold)
+    if pos_label is None:
+        negative_index, positive_index = 0, 1
+    else:
+        negative_index, positive_index = int(np.flatnonzero(classes != pos_label)[0]), int(np.flatnonzero(classes == pos_label)[0])
+    label = b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, score, b.const(threshold)), b.const(positive_index, dtype=np.int32),
+                   b.const(negative_index, dtype=np.int32))
+    delegated = {m: v for m, v in inner.outputs.items() if m in ("predict_proba", "decision_function", "predict_log_proba")}
+    return Converted({"predict": label, **delegated})
+
+
 @frontend(model_selection.GridSearchCV, model_selection.RandomizedSearchCV, family="model selection",
           notes="the refitted best_estimator_")
 def convert_search(est, b: GraphBuilder, x: Value) -> Converted:
