@@ -31,9 +31,10 @@ from sklearn.model_selection import (
     TunedThresholdClassifierCV,
 )
 from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
-from sklearn.multioutput import MultiOutputRegressor
+from sklearn.multioutput import MultiOutputRegressor, RegressorChain
 from sklearn.pipeline import make_pipeline
 from sklearn.random_projection import GaussianRandomProjection, SparseRandomProjection
+from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import cmlc
@@ -168,6 +169,9 @@ MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Las
                 "KNeighborsRegressor-distance": lambda: neighbors.KNeighborsRegressor(weights="distance"),
                 "MultiOutputRegressor-Ridge": lambda: MultiOutputRegressor(lm.Ridge()),
                 "MultiTaskLasso": lambda: lm.MultiTaskLasso(alpha=0.1),
+                "RegressorChain-Ridge": lambda: RegressorChain(lm.Ridge()),
+                "RegressorChain-Tree-random-order": lambda: RegressorChain(
+                    DecisionTreeRegressor(max_depth=4, random_state=0), order="random", random_state=1),
                 "KernelRidge-poly": lambda: KernelRidge(kernel="poly", degree=2, alpha=1.0),
                 "DummyRegressor-median": lambda: DummyRegressor(strategy="median"),
                 "MultiTaskLassoCV": lambda: lm.MultiTaskLassoCV(cv=3),
@@ -344,6 +348,22 @@ def test_threshold_classifier_with_the_first_class_positive(inner):
     rows = fresh_rows(X)
     conformance.assert_matches(est, cmlc.compile(est), rows)
     assert len(set(est.predict(rows))) == 2
+
+
+def _partly_labelled():
+    """Multiclass data with a third of the labels hidden (-1), for self-training."""
+    X, y = make_data("multiclass")
+    return X, np.where(np.arange(len(y)) % 3 == 0, -1, y)
+
+
+SELF_TRAINING = SUITE.add("SelfTrainingClassifier-LogisticRegression",
+                          lambda: SelfTrainingClassifier(lm.LogisticRegression(max_iter=500)), _partly_labelled)
+
+
+def test_self_training_classifier():
+    """The final estimator_ (fitted on the labelled and self-labelled rows) answers."""
+    est, cm, X = conformance.compiled(SELF_TRAINING)
+    conformance.assert_matches(est, cm, fresh_rows(X))
 
 
 def test_dummy_classifier_constant_and_random_strategies():

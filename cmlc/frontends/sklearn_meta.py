@@ -7,7 +7,7 @@ their outputs with scikit-learn's own arithmetic in its order.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import ensemble, frozen, linear_model, model_selection, multiclass, multioutput
+from sklearn import ensemble, frozen, linear_model, model_selection, multiclass, multioutput, semi_supervised
 from sklearn.base import is_classifier, is_regressor
 
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
@@ -89,6 +89,26 @@ def convert_threshold_classifier(est, b: GraphBuilder, x: Value) -> Converted:
                    b.const(negative_index, dtype=np.int32))
     delegated = {m: v for m, v in inner.outputs.items() if m in ("predict_proba", "decision_function", "predict_log_proba")}
     return Converted({"predict": label, **delegated})
+
+
+@frontend(multioutput.RegressorChain, family="multioutput", notes="each regressor sees X and the earlier predictions")
+def convert_regressor_chain(est, b: GraphBuilder, x: Value) -> Converted:
+    """``_BaseChain._get_predictions``: estimator ``i`` of the chain predicts from X with the
+    chain's first ``i`` predictions appended as columns; the outputs are put back in target
+    order (``inv_order``)."""
+    chain = []
+    for e in est.estimators_:
+        x_aug = b.emit(Op.CONCAT, x, *chain, axis=1) if chain else x
+        chain.append(as_column(b, predicted_values(b, e, _inner(e, b, x_aug))))
+    inv_order = np.empty_like(est.order_)
+    inv_order[est.order_] = np.arange(len(est.order_))
+    return Converted({"predict": _stack(b, [chain[i] for i in inv_order])})
+
+
+@frontend(semi_supervised.SelfTrainingClassifier, family="semi_supervised",
+          notes="the estimator_ fitted on the labelled and self-labelled rows")
+def convert_self_training(est, b: GraphBuilder, x: Value) -> Converted:
+    return _inner(est.estimator_, b, x)
 
 
 @frontend(model_selection.GridSearchCV, model_selection.RandomizedSearchCV, family="model selection",
