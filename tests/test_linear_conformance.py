@@ -16,6 +16,7 @@ from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.covariance import EllipticEnvelope
+from sklearn.cross_decomposition import CCA, PLSSVD, PLSCanonical, PLSRegression
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
@@ -131,6 +132,7 @@ def _regressors():
         "LinearSVR": lambda: svm.LinearSVR(max_iter=10000),
         **{c.__name__: (lambda c=c: c(random_state=0)) for c in PA},
         "DummyRegressor-mean": DummyRegressor,
+        "PLSRegression-1d": lambda: PLSRegression(2),
         "KernelRidge-linear": KernelRidge,
         "KernelRidge-rbf": lambda: KernelRidge(kernel="rbf", gamma=0.05, alpha=0.1),
         "DummyRegressor-quantile": lambda: DummyRegressor(strategy="quantile", quantile=0.3),
@@ -170,6 +172,10 @@ MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Las
                 "MultiOutputRegressor-Ridge": lambda: MultiOutputRegressor(lm.Ridge()),
                 "MultiTaskLasso": lambda: lm.MultiTaskLasso(alpha=0.1),
                 "RegressorChain-Ridge": lambda: RegressorChain(lm.Ridge()),
+                "PLSRegression": lambda: PLSRegression(3),
+                "PLSCanonical": lambda: PLSCanonical(2),
+                "CCA": lambda: CCA(2, max_iter=1000),
+                "PLSSVD": lambda: PLSSVD(2),
                 "RegressorChain-Tree-random-order": lambda: RegressorChain(
                     DecisionTreeRegressor(max_depth=4, random_state=0), order="random", random_state=1),
                 "KernelRidge-poly": lambda: KernelRidge(kernel="poly", degree=2, alpha=1.0),

@@ -3,6 +3,7 @@ FastICA, KernelPCA. Each ``transform`` repeats scikit-learn's operations in its 
 from __future__ import annotations
 
 import numpy as np
+from sklearn import cross_decomposition as cd
 from sklearn import decomposition as dec
 
 from cmlc.ecg import GraphBuilder, Op, Value
@@ -91,3 +92,26 @@ def convert_factor_analysis(est, b: GraphBuilder, x: Value) -> Converted:
     centered = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
     projected = b.emit(Op.MATMUL, b.emit(Op.MATMUL, centered, b.const(np.ascontiguousarray(wpsi.T))), b.const(cov_z))
     return Converted({"transform": projected, "score_samples": _pca_log_likelihood(b, x, est)})
+
+
+def _standardized(b: GraphBuilder, x: Value, est) -> Value:
+    """``(X - _x_mean) / _x_std``, as the cross-decomposition models normalize X."""
+    return b.emit(Op.DIV, b.emit(Op.SUB, x, b.const(_f64(est._x_mean))), b.const(_f64(est._x_std)))
+
+
+@frontend(cd.PLSRegression, cd.PLSCanonical, cd.CCA, family="cross_decomposition", notes="predict and transform of X")
+def convert_pls(est, b: GraphBuilder, x: Value) -> Converted:
+    """``transform``: the standardized X times ``x_rotations_``; ``predict``: the centred X times
+    ``coef_.T`` plus ``intercept_`` (1-D for a 1-D target)."""
+    centred = b.emit(Op.SUB, x, b.const(_f64(est._x_mean)))
+    prediction = b.emit(Op.ADD, b.emit(Op.MATMUL, centred, b.const(np.ascontiguousarray(_f64(est.coef_).T))),
+                        b.const(_f64(est.intercept_)))
+    if est._predict_1d:
+        prediction = b.emit(Op.RESHAPE, prediction, shape=(prediction.shape[0],))
+    transform = b.emit(Op.MATMUL, _standardized(b, x, est), b.const(_f64(est.x_rotations_)))
+    return Converted({"predict": prediction, "transform": transform})
+
+
+@frontend(cd.PLSSVD, family="cross_decomposition", notes="transform of X")
+def convert_pls_svd(est, b: GraphBuilder, x: Value) -> Converted:
+    return Converted({"transform": b.emit(Op.MATMUL, _standardized(b, x, est), b.const(_f64(est.x_weights_)))})
