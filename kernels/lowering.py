@@ -102,6 +102,7 @@ _UNARY = {
     Op.SQRT: te.sqrt,
     Op.ISNAN: te.isnan,
     Op.ERF: te.erf,
+    Op.COS: te.cos,
 }
 
 def _nan_propagating(fn):

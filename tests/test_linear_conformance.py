@@ -22,7 +22,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.frozen import FrozenEstimator
-from sklearn.kernel_approximation import Nystroem
+from sklearn.kernel_approximation import Nystroem, RBFSampler
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.model_selection import (
@@ -221,6 +221,7 @@ TRANSFORMERS = {
         pp.MinMaxScaler(clip=True), TfidfTransformer(norm="l1", sublinear_tf=True, smooth_idf=False)),
     "Nystroem-rbf": lambda: Nystroem(gamma=0.05, n_components=40, random_state=0),
     "Nystroem-poly": lambda: Nystroem(kernel="poly", degree=2, n_components=30, random_state=0),
+    "RBFSampler": lambda: RBFSampler(gamma=0.1, n_components=20, random_state=0),
     "GaussianRandomProjection": lambda: GaussianRandomProjection(5, random_state=0),
     "SparseRandomProjection": lambda: SparseRandomProjection(5, random_state=0),
     **{f"GaussianMixture-{kind}": (lambda kind=kind: GaussianMixture(3, covariance_type=kind, random_state=0))

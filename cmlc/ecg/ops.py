@@ -42,6 +42,7 @@ class Op(enum.Enum):
     ISNAN = "isnan"
     CAST = "cast"
     ERF = "erf"
+    COS = "cos"
     # binary elementwise (numpy broadcasting)
     ADD = "add"
     SUB = "sub"
@@ -106,7 +107,8 @@ class Op(enum.Enum):
 class OpGroup:
     """Named groups of ops, so passes and kernels test membership instead of comparing names."""
 
-    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST, Op.ERF})
+    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST, Op.ERF,
+                       Op.COS})
     ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.POW})
     COMPARE = frozenset({Op.GREATER, Op.GREATER_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.EQUAL, Op.NOT_EQUAL})
     BINARY = ARITHMETIC | COMPARE
@@ -414,6 +416,7 @@ OPS: dict[Op, OpSpec] = {
     Op.ISNAN: _unary(np.isnan),
     Op.CAST: _unary(lambda x, dtype: x.astype(dtype)),
     Op.ERF: _unary(lambda x: scipy.special.erf(x).astype(x.dtype, copy=False)),
+    Op.COS: _unary(np.cos),
     Op.ADD: _binary(np.add),
     Op.SUB: _binary(np.subtract),
     Op.MUL: _binary(lambda a, b, rounded=False: np.multiply(a, b)),   # numpy's products are rounded

@@ -1,5 +1,5 @@
-"""Kernel methods and random projections: KernelRidge, Nystroem, Gaussian and sparse random
-projections. Kernels are those of :data:`cmlc.frontends.pairwise.KERNELS` (given by name)."""
+"""Kernel methods and random projections: KernelRidge, Nystroem, RBFSampler, Gaussian and sparse
+random projections. Kernels are those of :data:`cmlc.frontends.pairwise.KERNELS` (given by name)."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,3 +45,11 @@ def convert_random_projection(est, b, x):
     """``X @ components_.T`` (a sparse ``components_`` densified)."""
     components = est.components_.toarray() if hasattr(est.components_, "toarray") else est.components_
     return Converted({"transform": b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(np.asarray(components, np.float64).T)))})
+
+
+@frontend(kernel_approximation.RBFSampler, family="kernel methods")
+def convert_rbf_sampler(est, b, x):
+    """``cos(X @ random_weights_ + random_offset_) * (2 / n_components) ** 0.5``."""
+    projection = b.emit(Op.ADD, b.emit(Op.MATMUL, x, b.const(np.asarray(est.random_weights_, np.float64))),
+                        b.const(np.asarray(est.random_offset_, np.float64)))
+    return Converted({"transform": b.emit(Op.MUL, b.emit(Op.COS, projection), b.const((2.0 / est.n_components) ** 0.5))})
