@@ -16,6 +16,18 @@ def affine(b: GraphBuilder, x: Value, coef, intercept) -> Value:
     return b.emit(Op.RESHAPE, z, shape=(BATCH,)) if coef.ndim == 1 else z
 
 
+def f64(a) -> np.ndarray:
+    """``a`` as a C-contiguous float64 array (a fitted attribute about to become a constant)."""
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def quadratic_form(b: GraphBuilder, x: Value, center, matrix) -> Value:
+    """(N,): ``sum((x - center) * ((x - center) @ matrix), axis=1)``, the quadratic form of a
+    precision matrix (Gaussian log-likelihoods, Mahalanobis distances)."""
+    centered = b.emit(Op.SUB, x, b.const(f64(center)))
+    return b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, centered, b.emit(Op.MATMUL, centered, b.const(f64(matrix)))))
+
+
 def as_column(b: GraphBuilder, v: Value) -> Value:
     return b.emit(Op.RESHAPE, v, shape=(BATCH, 1))
 

@@ -6,6 +6,7 @@ from sklearn import covariance
 
 from cmlc.ecg import Op
 
+from .builders import quadratic_form
 from .registry import Converted, frontend
 
 
@@ -15,11 +16,7 @@ def convert_elliptic_envelope(est, b, x):
     (scipy's ``cdist`` takes the root, ``mahalanobis`` squares it back), P = ``get_precision()``;
     ``decision_function = score_samples - offset_``; ``predict`` 1 where the decision is >= 0,
     else -1 (int64)."""
-    centered = b.emit(Op.SUB, x, b.const(np.asarray(est.location_, np.float64)))
-    quadratic = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, b.emit(Op.MATMUL, centered,
-                                                             b.const(np.asarray(est.get_precision(), np.float64))),
-                                             centered))
-    distance = b.emit(Op.SQRT, quadratic)
+    distance = b.emit(Op.SQRT, quadratic_form(b, x, est.location_, est.get_precision()))
     score = b.emit(Op.NEG, b.emit(Op.MUL, distance, distance))
     decision = b.emit(Op.SUB, score, b.const(float(est.offset_)))
     inlier = b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, decision, b.const(0.0)), b.const(1, dtype=np.int64),

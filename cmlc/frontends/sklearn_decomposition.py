@@ -9,26 +9,23 @@ from sklearn import decomposition as dec
 from cmlc.ecg import GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
+from .builders import f64, quadratic_form
 from .pairwise import KERNELS, pairwise_kernel
 from .registry import Converted, frontend
 
 
-def _f64(a) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float64)
-
-
 def _project(b: GraphBuilder, x: Value, components) -> Value:
     """x @ components.T, (N, n_components)."""
-    return b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(_f64(components).T)))
+    return b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(f64(components).T)))
 
 
 @frontend(dec.PCA, dec.IncrementalPCA, family="decomposition", notes="whiten and PCA.score_samples included")
 def convert_pca(est, b: GraphBuilder, x: Value) -> Converted:
     """``_BasePCA._transform``: X @ C.T - mean @ C.T, then / max(sqrt(explained_variance), eps)."""
-    components = _f64(est.components_)
-    out = b.emit(Op.SUB, _project(b, x, components), b.const(_f64(est.mean_).reshape(1, -1) @ components.T))
+    components = f64(est.components_)
+    out = b.emit(Op.SUB, _project(b, x, components), b.const(f64(est.mean_).reshape(1, -1) @ components.T))
     if est.whiten:
-        scale = np.sqrt(_f64(est.explained_variance_))
+        scale = np.sqrt(f64(est.explained_variance_))
         scale[scale < np.finfo(scale.dtype).eps] = np.finfo(scale.dtype).eps
         out = b.emit(Op.DIV, out, b.const(scale))
     outputs, left_out = {"transform": out}, {}
@@ -44,9 +41,8 @@ def _pca_log_likelihood(b: GraphBuilder, x: Value, est) -> Value:
     """``PCA.score_samples`` (and FactorAnalysis's): -0.5 sum(Xr * (Xr @ P)) - 0.5 (F log 2 pi -
     logdet P), Xr = X - mean, P = ``est.get_precision()``."""
     from sklearn.utils.extmath import fast_logdet
-    precision = _f64(est.get_precision())
-    centered = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
-    quadratic = b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, centered, b.emit(Op.MATMUL, centered, b.const(precision))))
+    precision = f64(est.get_precision())
+    quadratic = quadratic_form(b, x, est.mean_, precision)
     constant = 0.5 * (x.shape[1] * np.log(2.0 * np.pi) - fast_logdet(precision))
     return b.emit(Op.SUB, b.emit(Op.MUL, b.const(-0.5), quadratic), b.const(constant))
 
@@ -60,7 +56,7 @@ def convert_truncated_svd(est, b: GraphBuilder, x: Value) -> Converted:
 def convert_fast_ica(est, b: GraphBuilder, x: Value) -> Converted:
     """(X - mean) @ components.T, centering only when fitted with whitening."""
     if est.whiten:
-        x = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
+        x = b.emit(Op.SUB, x, b.const(f64(est.mean_)))
     return Converted({"transform": _project(b, x, est.components_)})
 
 
@@ -72,10 +68,10 @@ def convert_kernel_pca(est, b: GraphBuilder, x: Value) -> Converted:
     K = pairwise_kernel(b, est.kernel, x, est.X_fit_, est.gamma_, est.degree, est.coef0)
     centerer = est._centerer
     row_means = b.emit(Op.DIV, b.emit(Op.REDUCE_SUM, K, keepdims=True), b.const(float(centerer.K_fit_rows_.shape[0])))
-    K = b.emit(Op.SUB, K, b.const(_f64(centerer.K_fit_rows_)))
+    K = b.emit(Op.SUB, K, b.const(f64(centerer.K_fit_rows_)))
     K = b.emit(Op.ADD, b.emit(Op.SUB, K, row_means), b.const(float(centerer.K_fit_all_)))
     non_zeros = np.flatnonzero(est.eigenvalues_)
-    scaled_alphas = np.zeros_like(_f64(est.eigenvectors_))
+    scaled_alphas = np.zeros_like(f64(est.eigenvectors_))
     scaled_alphas[:, non_zeros] = est.eigenvectors_[:, non_zeros] / np.sqrt(est.eigenvalues_[non_zeros])
     return Converted({"transform": b.emit(Op.MATMUL, K, b.const(scaled_alphas))})
 
@@ -86,32 +82,32 @@ def convert_factor_analysis(est, b: GraphBuilder, x: Value) -> Converted:
     Wpsi = components_ / noise_variance_ (the inverse computed as scikit-learn does, with
     ``scipy.linalg.inv``)."""
     from scipy import linalg
-    components = _f64(est.components_)
-    wpsi = components / _f64(est.noise_variance_)
+    components = f64(est.components_)
+    wpsi = components / f64(est.noise_variance_)
     cov_z = linalg.inv(np.eye(len(components)) + np.dot(wpsi, components.T))
-    centered = b.emit(Op.SUB, x, b.const(_f64(est.mean_)))
+    centered = b.emit(Op.SUB, x, b.const(f64(est.mean_)))
     projected = b.emit(Op.MATMUL, b.emit(Op.MATMUL, centered, b.const(np.ascontiguousarray(wpsi.T))), b.const(cov_z))
     return Converted({"transform": projected, "score_samples": _pca_log_likelihood(b, x, est)})
 
 
 def _standardized(b: GraphBuilder, x: Value, est) -> Value:
     """``(X - _x_mean) / _x_std``, as the cross-decomposition models normalize X."""
-    return b.emit(Op.DIV, b.emit(Op.SUB, x, b.const(_f64(est._x_mean))), b.const(_f64(est._x_std)))
+    return b.emit(Op.DIV, b.emit(Op.SUB, x, b.const(f64(est._x_mean))), b.const(f64(est._x_std)))
 
 
 @frontend(cd.PLSRegression, cd.PLSCanonical, cd.CCA, family="cross_decomposition", notes="predict and transform of X")
 def convert_pls(est, b: GraphBuilder, x: Value) -> Converted:
     """``transform``: the standardized X times ``x_rotations_``; ``predict``: the centred X times
     ``coef_.T`` plus ``intercept_`` (1-D for a 1-D target)."""
-    centred = b.emit(Op.SUB, x, b.const(_f64(est._x_mean)))
-    prediction = b.emit(Op.ADD, b.emit(Op.MATMUL, centred, b.const(np.ascontiguousarray(_f64(est.coef_).T))),
-                        b.const(_f64(est.intercept_)))
+    centred = b.emit(Op.SUB, x, b.const(f64(est._x_mean)))
+    prediction = b.emit(Op.ADD, b.emit(Op.MATMUL, centred, b.const(np.ascontiguousarray(f64(est.coef_).T))),
+                        b.const(f64(est.intercept_)))
     if est._predict_1d:
         prediction = b.emit(Op.RESHAPE, prediction, shape=(prediction.shape[0],))
-    transform = b.emit(Op.MATMUL, _standardized(b, x, est), b.const(_f64(est.x_rotations_)))
+    transform = b.emit(Op.MATMUL, _standardized(b, x, est), b.const(f64(est.x_rotations_)))
     return Converted({"predict": prediction, "transform": transform})
 
 
 @frontend(cd.PLSSVD, family="cross_decomposition", notes="transform of X")
 def convert_pls_svd(est, b: GraphBuilder, x: Value) -> Converted:
-    return Converted({"transform": b.emit(Op.MATMUL, _standardized(b, x, est), b.const(_f64(est.x_weights_)))})
+    return Converted({"transform": b.emit(Op.MATMUL, _standardized(b, x, est), b.const(f64(est.x_weights_)))})

@@ -69,7 +69,7 @@ def convert_threshold_classifier(est, b: GraphBuilder, x: Value) -> Converted:
     method = next(m for m in ([wanted] if isinstance(wanted, str) else wanted) if hasattr(est.estimator_, m))
     score = response(est.estimator_, inner, method)
     classes = np.asarray(est.classes_)
-    tuned = hasattr(est, "best_threshold_")
+    tuned = isinstance(est, model_selection.TunedThresholdClassifierCV)
     pos_label = est._curve_scorer._get_pos_label() if tuned else est.pos_label
     positive = classes[-1] if pos_label is None else pos_label
     if method == "predict_proba":

@@ -11,16 +11,13 @@ from sklearn.mixture._gaussian_mixture import _compute_log_det_cholesky
 
 from cmlc.ecg import GraphBuilder, Op, Value
 
+from .builders import f64
 from .registry import Converted, frontend
-
-
-def _f64(a) -> np.ndarray:
-    return np.asarray(a, np.float64)
 
 
 def _squared_distances(b: GraphBuilder, x: Value, est) -> Value:
     """(N, K): the squared Mahalanobis distance of each row to each component's mean."""
-    means, chol = _f64(est.means_), _f64(est.precisions_cholesky_)
+    means, chol = f64(est.means_), f64(est.precisions_cholesky_)
     kind = est.covariance_type
     if kind in ("full", "tied"):
         columns = []
@@ -43,10 +40,10 @@ def _squared_distances(b: GraphBuilder, x: Value, est) -> Value:
 def _log_gaussian(b: GraphBuilder, x: Value, est) -> Value:
     """``_estimate_log_gaussian_prob``: ``-0.5 (F log 2 pi + distance) + log det(chol)``, (N, K)."""
     n_features = x.shape[1]
-    log_det = _compute_log_det_cholesky(_f64(est.precisions_cholesky_), est.covariance_type, n_features)
+    log_det = _compute_log_det_cholesky(f64(est.precisions_cholesky_), est.covariance_type, n_features)
     return b.emit(Op.ADD, b.emit(Op.MUL, b.const(-0.5), b.emit(Op.ADD, b.const(n_features * math.log(2 * math.pi)),
                                                                  _squared_distances(b, x, est))),
-                  b.const(_f64(log_det)))
+                  b.const(f64(log_det)))
 
 
 def _mixture_outputs(b: GraphBuilder, weighted: Value) -> Converted:
@@ -63,7 +60,7 @@ def _mixture_outputs(b: GraphBuilder, weighted: Value) -> Converted:
 @frontend(mixture.GaussianMixture, family="mixture", notes="every covariance type")
 def convert_gaussian_mixture(est, b, x):
     """The Gaussian log density plus ``log(weights_)`` per component."""
-    return _mixture_outputs(b, b.emit(Op.ADD, _log_gaussian(b, x, est), b.const(np.log(_f64(est.weights_)))))
+    return _mixture_outputs(b, b.emit(Op.ADD, _log_gaussian(b, x, est), b.const(np.log(f64(est.weights_)))))
 
 
 @frontend(mixture.BayesianGaussianMixture, family="mixture", notes="every covariance type and weight prior")
@@ -72,9 +69,9 @@ def convert_bayesian_gaussian_mixture(est, b, x):
     ``0.5 F log(dof)``, plus ``0.5 (log_lambda - F / mean_precision_)`` (digamma terms, constants
     per component), plus ``_estimate_log_weights()`` (a constant of the fit)."""
     n_features = x.shape[1]
-    dof = _f64(est.degrees_of_freedom_)
+    dof = f64(est.degrees_of_freedom_)
     log_lambda = n_features * np.log(2.0) + np.sum(digamma(0.5 * (dof - np.arange(0, n_features)[:, np.newaxis])), 0)
     log_prob = b.emit(Op.ADD, b.emit(Op.SUB, _log_gaussian(b, x, est), b.const(0.5 * n_features * np.log(dof))),
-                      b.const(0.5 * (log_lambda - n_features / _f64(est.mean_precision_))))
-    return _mixture_outputs(b, b.emit(Op.ADD, log_prob, b.const(_f64(est._estimate_log_weights()))))
+                      b.const(0.5 * (log_lambda - n_features / f64(est.mean_precision_))))
+    return _mixture_outputs(b, b.emit(Op.ADD, log_prob, b.const(f64(est._estimate_log_weights()))))
 

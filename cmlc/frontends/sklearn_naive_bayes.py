@@ -17,11 +17,8 @@ from sklearn import naive_bayes as nb
 
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 
+from .builders import f64
 from .registry import Converted, FrontendBuilder, InputDomain, frontend
-
-
-def _f64(a) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def logsumexp_rows(b: GraphBuilder, z: Value) -> Value:
@@ -44,12 +41,12 @@ def convert_gaussian_nb(est, b: GraphBuilder, x: Value) -> Converted:
     the per-class differences are an (N, C, F) tensor reduced over features."""
     n_features = x.shape[1]
     rows = b.emit(Op.RESHAPE, x, shape=(BATCH, 1, n_features))
-    centered = b.emit(Op.SUB, rows, b.const(_f64(est.theta_)))
-    squared = b.emit(Op.DIV, b.emit(Op.MUL, centered, centered), b.const(_f64(est.var_)))
+    centered = b.emit(Op.SUB, rows, b.const(f64(est.theta_)))
+    squared = b.emit(Op.DIV, b.emit(Op.MUL, centered, centered), b.const(f64(est.var_)))
     distance = b.emit(Op.REDUCE_SUM, squared)                                        # (N, C)
-    log_norm = -0.5 * np.sum(np.log(2.0 * np.pi * _f64(est.var_)), axis=1)            # (C,)
+    log_norm = -0.5 * np.sum(np.log(2.0 * np.pi * f64(est.var_)), axis=1)            # (C,)
     n_ij = b.emit(Op.SUB, b.const(log_norm), b.emit(Op.MUL, b.const(0.5), distance))
-    jll = b.emit(Op.ADD, b.const(np.log(_f64(est.class_prior_))), n_ij)
+    jll = b.emit(Op.ADD, b.const(np.log(f64(est.class_prior_))), n_ij)
     return naive_bayes_outputs(b, jll)
 
 
@@ -58,27 +55,27 @@ def convert_bernoulli_nb(est, b: GraphBuilder, x: Value) -> Converted:
     """jll = binarize(X) @ (log p - log(1 - p)).T + (log prior + sum log(1 - p))."""
     if est.binarize is not None:
         x = b.emit(Op.CAST, b.emit(Op.GREATER, x, b.const(float(est.binarize))), dtype="float64")
-    log_p = _f64(est.feature_log_prob_)
+    log_p = f64(est.feature_log_prob_)
     neg_prob = np.log(1 - np.exp(log_p))
     jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray((log_p - neg_prob).T)))
-    jll = b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_) + neg_prob.sum(axis=1)))
+    jll = b.emit(Op.ADD, jll, b.const(f64(est.class_log_prior_) + neg_prob.sum(axis=1)))
     return naive_bayes_outputs(b, jll)
 
 
 @frontend(nb.MultinomialNB, family="naive Bayes")
 def convert_multinomial_nb(est, b: GraphBuilder, x: Value) -> Converted:
     """jll = X @ feature_log_prob_.T + class_log_prior_."""
-    jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(_f64(est.feature_log_prob_).T)))
-    return naive_bayes_outputs(b, b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_))))
+    jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(f64(est.feature_log_prob_).T)))
+    return naive_bayes_outputs(b, b.emit(Op.ADD, jll, b.const(f64(est.class_log_prior_))))
 
 
 @frontend(nb.ComplementNB, family="naive Bayes", notes="norm=True and False")
 def convert_complement_nb(est, b: GraphBuilder, x: Value) -> Converted:
     """jll = X @ feature_log_prob_.T (the weights already hold ``norm``), plus the class log
     prior only for a single class, as scikit-learn's ``_joint_log_likelihood``."""
-    jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(_f64(est.feature_log_prob_).T)))
+    jll = b.emit(Op.MATMUL, x, b.const(np.ascontiguousarray(f64(est.feature_log_prob_).T)))
     if len(est.classes_) == 1:
-        jll = b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_)))
+        jll = b.emit(Op.ADD, jll, b.const(f64(est.class_log_prior_)))
     return naive_bayes_outputs(b, jll)
 
 
@@ -112,7 +109,7 @@ def convert_categorical_nb(est, b: FrontendBuilder, x: Value) -> Converted:
     offsets = np.concatenate([[0], np.cumsum(n_categories)[:-1]])
     rows = b.emit(Op.MUL, b.emit(Op.ADD, codes, b.const(offsets.astype(np.int32))), b.const(n_classes, dtype="int32"))
     index = b.emit(Op.ADD, rows, b.const(np.arange(n_classes, dtype=np.int32).reshape(n_classes, 1)))   # (N, C, F)
-    table = np.concatenate([_f64(p).T for p in est.feature_log_prob_]).reshape(-1)           # (sum n_i * C,)
+    table = np.concatenate([f64(p).T for p in est.feature_log_prob_]).reshape(-1)           # (sum n_i * C,)
     terms = b.emit(Op.GATHER, b.emit(Op.RESHAPE, index, shape=(BATCH, n_classes * n_features)), b.const(table))
     jll = b.emit(Op.REDUCE_SUM, b.emit(Op.RESHAPE, terms, shape=(BATCH, n_classes, n_features)))
-    return naive_bayes_outputs(b, b.emit(Op.ADD, jll, b.const(_f64(est.class_log_prior_))))
+    return naive_bayes_outputs(b, b.emit(Op.ADD, jll, b.const(f64(est.class_log_prior_))))
