@@ -127,3 +127,10 @@ def test_unsupported_models_are_refused():
     est.set_probability_threshold(0.3)
     with pytest.raises(UnsupportedModelError, match="threshold"):
         cmlc.compile(est)
+
+
+def test_wrong_feature_count_is_refused():
+    X, y = make_data("binary")
+    cm = cmlc.compile(cb.CatBoostClassifier(iterations=3, verbose=0, allow_writing_files=False).fit(X, y))
+    with pytest.raises(cmlc.errors.InputError, match="features"):
+        cm.predict(X[:, :2])
