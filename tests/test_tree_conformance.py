@@ -100,7 +100,7 @@ def test_matches_sklearn(name, kind, strategy):
 
 
 @pytest.mark.parametrize("name", ["DecisionTreeClassifier", "RandomForestClassifier", "ExtraTreesClassifier",
-                                  "Pipeline-StandardScaler-RandomForest"])
+                                  "Pipeline-StandardScaler-RandomForest", "BaggingClassifier"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_nan_routed_like_sklearn(name, strategy):
     est, cm, X = compiled(name, "multiclass-str", strategy, nan=True)
@@ -116,13 +116,18 @@ def test_nan_in_model_fitted_without_nan():
     _compare_all(est, cm, rows)
 
 
-def test_inf_refused_like_sklearn():
-    est, cm, X = compiled("RandomForestClassifier", "binary", "perfect")
+@pytest.mark.parametrize("name, value, message", [
+    ("RandomForestClassifier", np.inf, "infinity"),
+    # AdaBoostClassifier does not take NaN (its tag), though its trees could route it
+    ("AdaBoostClassifier", np.nan, "NaN"),
+])
+def test_values_refused_like_sklearn(name, value, message):
+    est, cm, X = compiled(name, "binary", "perfect")
     rows = fresh_rows(X, n=4)
-    rows[0, 0] = np.inf
+    rows[0, 1] = value
     with pytest.raises(ValueError):
         est.predict(rows)
-    with pytest.raises(InputError, match="infinity"):
+    with pytest.raises(InputError, match=message):
         cm.predict(rows)
 
 
@@ -265,7 +270,9 @@ def test_hist_gradient_boosting_categorical(cls):
     lambda: ens.GradientBoostingRegressor(n_estimators=3, random_state=0),
     lambda: ens.HistGradientBoostingClassifier(max_iter=3, random_state=0),
     lambda: ens.IsolationForest(n_estimators=3, random_state=0),
-], ids=["RandomForest", "GradientBoosting", "HistGradientBoosting", "IsolationForest"])
+    lambda: ens.BaggingClassifier(n_estimators=3, random_state=0),
+    lambda: ens.AdaBoostClassifier(n_estimators=3, random_state=0),
+], ids=["RandomForest", "GradientBoosting", "HistGradientBoosting", "IsolationForest", "Bagging", "AdaBoost"])
 def test_wrong_feature_count_and_rank_are_refused(factory):
     X, y = classification_data(2)
     est = factory().fit(X) if "Isolation" in type(factory()).__name__ else factory().fit(X, y)
@@ -304,3 +311,4 @@ def test_default_bagging_and_boosting_of_other_estimators():
     for meta in (ens.BaggingClassifier(LogisticRegression(), n_estimators=3), ens.AdaBoostClassifier(LogisticRegression(), n_estimators=3)):
         with pytest.raises(cmlc.errors.UnsupportedModelError, match="decision-tree"):
             cmlc.compile(meta.fit(X, y))
+
