@@ -256,18 +256,65 @@ def _schedule_matmul(sch, block, knobs):
     order = [loop for loop in (rows_o, cols_o, red_o, rows_g, red_i, rows_i, cols_i) if loop is not None]
     sch.reorder(*order)
     vectorize = knobs.vectorize and (_const_extent(sch, cols_i) or 1) > 1
-    for part_block, at in _lane_parts(sch, block, cols_o, whole if vectorize else None, order[0]):
+    parts = _lane_parts(sch, block, cols_o, whole if vectorize else None, order[0])
+    for part_block, at in parts:
         loops = sch.get_loops(part_block)   # the loops after cols_o keep their places from the innermost
         def inner(loop):
-            return loops[order.index(loop) - len(order)]
+            return None if loop is None else loops[order.index(loop) - len(order)]
         if vectorize:
             try_primitive(sch.vectorize, inner(cols_i))
         if rows_i is not None:
             try_primitive(sch.unroll, inner(rows_i))
         if rows_g is not None and red_o is not None:
             try_primitive(sch.unroll, inner(red_i))
+        tiles = cols_o if cols_o is not None else rows_o   # the loop over register tiles (None: one tile)
+        if len(parts) == 1:   # a partitioned loop's stages would each hold all of their part's tiles
+            first = inner(order[0 if tiles is None else order.index(tiles) + 1])
+            at = _accumulate_in_registers(sch, part_block, first, [inner(loop) for loop in (rows_g, rows_i, cols_i)],
+                                          knobs.vectorize) or at
         init = sch.decompose_reduction(part_block, at)
         _vectorize_innermost(sch, init, knobs)
+
+
+#: TVM's ``kMaxStackAlloca``: ``LowerTVMBuiltin`` keeps a constant-size "global" allocation below
+#: it as a stack array; a larger one, and every "local" one, becomes a heap workspace
+REGISTER_TILE_BYTES = 1024
+
+
+def _accumulate_in_registers(sch, block, first, tile_loops, vectorize: bool):
+    """Let the matmul ``block`` sum one register tile at a time into a buffer of that tile,
+    written back to its output after the tile's reduction. ``first``: the outermost loop of one
+    tile; ``tile_loops``: the spatial loops inside it (None for one that is not there), whose
+    extents make the tile; ``vectorize``: vectorize the write-back too (:class:`CpuKnobs`).
+    Returns the loop of one iteration added around ``first``, where the tile's sums start from
+    zero (``decompose_reduction`` wants a loop above every reduction loop; ``first`` may be one);
+    None, the schedule unchanged, where the tile's bytes reach :data:`REGISTER_TILE_BYTES` (a
+    heap tile would gain nothing) or the stage cannot move into the tile.
+
+    The output is a chunk-sized workspace that LLVM cannot prove apart from the inputs (a
+    parallel kernel reads its buffers from a closure, without ``noalias``), so it stores every
+    partial sum back to memory: a store per multiply-add, which also keeps the register tile's
+    chains waiting. A stack array of one tile aliases nothing and LLVM keeps it in registers. The
+    sums and their order are unchanged. Measured: the MLP workload (28 -> 96 hidden, float64),
+    100,000 rows, 2 threads, 13.9 -> 7.6 ms."""
+    extents = [_const_extent(sch, loop) for loop in tile_loops if loop is not None]
+    itemsize = np.dtype(str(sch.get(block).writes[0].source.dtype)).itemsize
+    if None in extents or int(np.prod(extents)) * itemsize >= REGISTER_TILE_BYTES:
+        return None
+
+    def stage(sch):
+        tile = sch.add_unit_loop(first)
+        written = sch.cache_write(block, 0, "global")
+        sch.reverse_compute_at(written, tile, preserve_unit_loops=True)
+        if vectorize:
+            try_primitive(sch.vectorize, sch.get_loops(written)[-1])
+        return tile
+    # tried on a copy first: where the chunk's statements are not all blocks and loops (an opaque
+    # kernel's), the write-back cannot move into the tile, and a stage left at the chunk level
+    # would only add a copy
+    if not try_primitive(stage, sch.copy()):
+        return None
+    return stage(sch)
 
 
 def _schedule_window(sch, block, knobs):
@@ -322,8 +369,12 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     for block in reversed(blocks):
         if not try_primitive(sch.compute_at, block, chunks, True) and knobs.parallel:
             try_primitive(sch.parallel, sch.get_loops(block)[0])
-    for block in blocks + [out]:
-        rule = BLOCK_RULES.get(block_ops.get(sch.get(block).name_hint))
-        if rule is not None:
-            rule(sch, block, knobs)
+    ops = [block_ops.get(sch.get(block).name_hint) for block in blocks + [out]]
+    # matmuls first: their register tiles are cache_write stages, which need every statement of
+    # the chunk to be a block or a loop (before the other rules partition loops)
+    for matmuls in (True, False):
+        for block, op in zip(blocks + [out], ops):
+            rule = BLOCK_RULES.get(op)
+            if rule is not None and (op == Op.MATMUL) == matmuls:
+                rule(sch, block, knobs)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)

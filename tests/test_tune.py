@@ -125,6 +125,45 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
     np.testing.assert_allclose(results[True], np.exp((args[0] @ args[1]) * -0.5) @ args[2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("knobs", [{}, {"mm_row_tile": 2, "mm_col_tile": 4, "mm_red_tile": 4, "mm_row_groups": 2},
+                                   {"mm_row_tile": 8, "mm_col_tile": 16}])
+def test_matmul_sums_each_register_tile_on_the_stack(knobs):
+    """Each matmul sums one register tile at a time in a stage of that tile, under 1 KiB so that
+    TVM makes it a stack array (LLVM keeps it in registers; a chunk-sized output it stores back
+    after every multiply-add), written back once per tile; the sums are bit-identical to the
+    untiled schedule's, over 37 rows (tails of every tile). The 8 x 16 tile (1 KiB) is too big:
+    it sums into the output as before, also bit-identically."""
+    import tvm
+    from tvm import te
+
+    from cmlc.ecg import Op
+    from cmlc.kernels.cpu_schedule import UNSPLIT, CpuKnobs, schedule_cpu
+    n = te.var("n", "int64")
+    x = te.placeholder((n, 28), "float64", name="x")
+    w = te.placeholder((28, 96), "float64", name="w")
+    v = te.placeholder((96, 1), "float64", name="v")
+    k, j = te.reduce_axis((0, 28), "k"), te.reduce_axis((0, 96), "j")
+    hidden = te.compute((n, 96), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="hidden")
+    act = te.compute((n, 96), lambda i, c: te.max(hidden[i, c], 0.0), name="act")
+    out = te.compute((n, 1), lambda i, c: te.sum(act[i, j] * v[j, c], axis=j), name="out")
+    func = te.create_prim_func([x, w, v, out])
+    ops = {"hidden": Op.MATMUL, "act": Op.MAXIMUM, "out": Op.MATMUL}
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal((37, 28)), rng.standard_normal((28, 96)), rng.standard_normal((96, 1))]
+    results = {}
+    for name, chosen in {"tiled": knobs, "untiled": UNSPLIT}.items():
+        scheduled = schedule_cpu(func, "out", ops, CpuKnobs(rows_per_chunk=16, **chosen))
+        stages = set(re.findall(r'T\.sblock\("(\w+)_global"\)', scheduled.script()))
+        if name == "tiled":
+            assert stages == ({"out"} if knobs.get("mm_col_tile") == 16 else {"hidden", "out"})
+        lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
+        result = tvm.runtime.empty((37, 1), "float64")
+        lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
+        results[name] = result.numpy()
+    np.testing.assert_array_equal(results["tiled"], results["untiled"])
+    np.testing.assert_allclose(results["tiled"], np.maximum(args[0] @ args[1], 0) @ args[2], rtol=1e-12)
+
+
 @pytest.mark.parametrize("cols, red, expected", [
     (1, 500, {"mm_row_tile": 2, "mm_red_tile": 4, "mm_row_groups": 4}),     # narrow: 8 accumulator chains
     (10, 7, {"mm_row_tile": 8}),                                            # 4 does not divide the reduction
