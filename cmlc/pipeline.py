@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from cmlc import passes
-from cmlc.ecg import Graph, GraphBuilder, Node, Op, analyze
+from cmlc.ecg import ROUNDS_LIKE_INPUT, Graph, GraphBuilder, Node, Op, TensorType, Value, analyze
 from cmlc.frontends import convert
 from cmlc.frontends.pytorch import prepare_model
 from cmlc.options import CompileOptions
@@ -40,21 +42,32 @@ def lower(model, options=None, example_input=None) -> Lowered:
     tree_strategy.decide(spec.graph)
     graph, log = passes.run_passes(spec.graph, opts.opt_level, opts.disable_passes)
     analyze(graph)
-    readers = {dtype: graph if dtype == BASE_INPUT_DTYPE else reading(graph, dtype, opts) for dtype in opts.input_dtypes}
+    readers = {dtype: graph if dtype == BASE_INPUT_DTYPE else reading(spec.graph, dtype, opts) for dtype in opts.input_dtypes}
     return Lowered(graph, log, spec, readers)
 
 
 def reading(graph: Graph, dtype: str, opts: CompileOptions) -> Graph:
-    """``graph`` (reading float64 ``X``) made to read ``X`` of ``dtype``: ``X`` converted to float64
-    as the runtime would convert it (exact for float32 and int32; int64 rounds to nearest, as
-    numpy does), then the passes again, which push the conversion into the first ops where that
-    is lossless (a tree walk reads float32 ``X`` as it is; a float64 matmul widens it in registers)."""
+    """``graph`` (the frontend's, reading float64 ``X``) made to read ``X`` of ``dtype``: ``X``
+    converted to float64 as the runtime would convert it (exact for float32 and int32; int64
+    rounds to nearest, as numpy does), every :data:`~cmlc.ecg.ROUNDS_LIKE_INPUT` cast made the
+    rounding to ``dtype`` it stands for where ``dtype`` is a narrower float (scikit-learn stores
+    in-place results into a float32 X as float32), then the passes, which push the conversion into
+    the first ops where that is lossless (a tree walk reads float32 ``X`` as it is; a float64
+    matmul widens it in registers)."""
     (x,) = graph.inputs
     b = GraphBuilder()
     x_new = b.input(x.name, x.shape, dtype)
     widened = b.emit(Op.CAST, x_new, dtype=x.dtype)
     widened.name = f"{x.name}_{x.dtype}"      # not one of the builder's names, which graph's values use
-    nodes = [Node(n.op, [widened if v is x else v for v in n.inputs], n.attrs, n.output, dict(n.info)) for n in graph.nodes]
+    rounds = np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < np.dtype(x.dtype).itemsize
+    nodes = []
+    for n in graph.nodes:
+        inputs = [widened if v is x else v for v in n.inputs]
+        if rounds and n.info.get(ROUNDS_LIKE_INPUT):
+            stored = Value(f"{n.output.name}_{dtype}", TensorType(n.output.shape, dtype))
+            nodes += [Node(Op.CAST, inputs, {"dtype": dtype}, stored), Node(Op.CAST, [stored], dict(n.attrs), n.output)]
+        else:
+            nodes.append(Node(n.op, inputs, n.attrs, n.output, dict(n.info)))
     outputs = {name: widened if v is x else v for name, v in graph.outputs.items()}
     out, _ = passes.run_passes(Graph([x_new], b.nodes + nodes, outputs), opts.opt_level, opts.disable_passes)
     analyze(out)

@@ -315,6 +315,32 @@ def test_kbins_values_on_every_edge():
     np.testing.assert_array_equal(cmlc.compile(est).transform(probe), est.transform(probe))
 
 
+@pytest.mark.parametrize("scaler", [pp.StandardScaler(), pp.StandardScaler(with_mean=False), pp.RobustScaler(),
+                                    pp.RobustScaler(with_centering=False), pp.MinMaxScaler(), pp.MinMaxScaler(clip=True),
+                                    pp.MaxAbsScaler()], ids=repr)
+def test_scalers_keep_float32_input_as_scikit_learn_does(scaler):
+    """float32 X: every in-place step (``X -= center_``, ``X /= scale_``, ...) rounds to float32 as
+    scikit-learn stores it, StandardScaler with its weights cast to float32 first, so transform is
+    bit-identical; the bins a KBinsDiscretizer after it gives rows placed on its edges (and one
+    float32 ulp either side) are scikit-learn's. After a step whose output is float64
+    (OneHotEncoder), the scaler computes in float64 as scikit-learn does."""
+    X, _ = _training("continuous")
+    pipe = make_pipeline(scaler, pp.KBinsDiscretizer(7, encode="ordinal", quantile_method="averaged_inverted_cdf")).fit(X)
+    fitted = pipe[0]
+    edges = np.column_stack(pipe[1].bin_edges_)
+    on_edges = fitted.inverse_transform(edges).astype(np.float32)
+    probe = np.vstack([on_edges, np.nextafter(on_edges, np.float32(-np.inf)), np.nextafter(on_edges, np.float32(np.inf)),
+                       fresh_data("continuous", fitted).astype(np.float32)])
+    transform = cmlc.compile(fitted).transform(probe)
+    assert transform.dtype == np.float32
+    np.testing.assert_array_equal(transform, fitted.transform(probe))
+    np.testing.assert_array_equal(cmlc.compile(pipe).transform(probe), pipe.transform(probe))
+    codes = np.rint(np.abs(probe[:, :2]) * 3)
+    after_encoder = make_pipeline(pp.OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                                  type(scaler)(**scaler.get_params())).fit(np.rint(np.abs(X[:, :2]) * 3))
+    np.testing.assert_array_equal(cmlc.compile(after_encoder).transform(codes), after_encoder.transform(codes))
+
+
 # ---------------------------------------------------------------- refusals
 
 def _categorical_fit(est):

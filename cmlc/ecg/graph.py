@@ -40,10 +40,17 @@ class Const(Value):
         return f"${self.name}"
 
 
+#: ``Node.info`` key of an identity cast (float64 -> float64) where scikit-learn stores a value back
+#: into an array of the input's dtype (an in-place ``X -= mean_``): a no-op for float64 input, the
+#: rounding to float32 for float32 input (``cmlc.pipeline.reading`` makes it one there)
+ROUNDS_LIKE_INPUT = "rounds_like_input"
+
+
 @dataclass(eq=False)
 class Node:
     """``output = op(*inputs, **attrs)``. ``attrs`` are the op's parameters (its semantics);
-    ``info`` holds analysis results (``range``, ``use_sparse``) that never change the semantics."""
+    ``info`` holds analysis results (``range``, ``use_sparse``) and marks (:data:`ROUNDS_LIKE_INPUT`)
+    that never change the semantics of the graph they are in."""
 
     op: Op
     inputs: list

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmlc.ecg import BATCH, GraphBuilder, Op, Value
+from cmlc.ecg import BATCH, ROUNDS_LIKE_INPUT, GraphBuilder, Op, Value
 
 
 def affine(b: GraphBuilder, x: Value, coef, intercept) -> Value:
@@ -66,3 +66,22 @@ def discriminant_outputs(b: GraphBuilder, scores: Value) -> dict:
     shifted = b.emit(Op.SUB, scores, b.emit(Op.REDUCE_MAX, scores, keepdims=True))
     log_proba = b.emit(Op.SUB, shifted, b.emit(Op.LOG, b.emit(Op.REDUCE_SUM, b.emit(Op.EXP, shifted), keepdims=True)))
     return {"decision_function": decision, "predict_log_proba": log_proba, "predict_proba": b.emit(Op.EXP, log_proba)}
+
+
+def follows_input(b: GraphBuilder, x: Value) -> bool:
+    """Does ``x`` hold the input's own floats: X itself, or a value :func:`as_dtype_of` keeps in
+    X's dtype (float32 for float32 X, as scikit-learn keeps it)?"""
+    return any(x is v for v in b.inputs) or any(n.output is x and n.info.get(ROUNDS_LIKE_INPUT) for n in b.nodes)
+
+
+def as_dtype_of(b: GraphBuilder, x: Value, value: Value) -> Value:
+    """``value`` (float64) as an array of x's dtype, as scikit-learn holds it: the result of an
+    in-place ``X -= c`` stored back into X, a float32 step output the next step reads, a weight
+    cast with ``xp.astype(c, X.dtype)``. Where ``x`` :func:`follows_input`, a float32 X rounds it
+    to float32. An identity cast here, marked :data:`~cmlc.ecg.ROUNDS_LIKE_INPUT`; the float32
+    reader (:func:`cmlc.pipeline.reading`) makes it the rounding (a weight's is then folded)."""
+    if not follows_input(b, x):
+        return value
+    out = b.emit(Op.CAST, value, dtype=value.dtype)
+    b.nodes[-1].info[ROUNDS_LIKE_INPUT] = True
+    return out

@@ -6,6 +6,7 @@ from sklearn.pipeline import Pipeline
 from cmlc.ecg import Op
 from cmlc.errors import InputError, UnsupportedModelError
 
+from .builders import as_dtype_of
 from .registry import REGISTRY, Converted, frontend
 from .tags import step_accepts_nan
 
@@ -37,7 +38,9 @@ def convert_pipeline(est, b, x):
                              list_outputs=converted.list_outputs, row_shape=row_shape, left_out=converted.left_out)
         if "transform" not in converted.outputs:
             raise UnsupportedModelError(f"pipeline step {type(step).__name__} has no transform")
-        x = converted.outputs["transform"]
+        step_input, x = x, converted.outputs["transform"]
         if x.dtype != "float64":
             x = b.emit(Op.CAST, x, dtype="float64")
+        if float32_out:   # every step so far keeps float32 input float32: the next one reads it so
+            x = as_dtype_of(b, step_input, x)
     return Converted({"transform": x}, float32_out=True, row_shape=row_shape)

@@ -1,7 +1,9 @@
 """Scalers and row-wise transformers of ``sklearn.preprocessing``.
 
 Each converter repeats scikit-learn's own arithmetic in the same order (subtract, then divide;
-multiply, then add), in float64, so outputs agree to the last bit or so.
+multiply, then add), in float64, each in-place step stored as scikit-learn stores it (rounded to
+float32 for float32 input: :func:`~cmlc.frontends.builders.as_dtype_of`), so outputs agree
+to the last bit.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sklearn.feature_extraction import text
 
 from cmlc.ecg import Op
 
+from .builders import as_dtype_of
 from .registry import Converted, frontend
 
 
@@ -18,23 +21,27 @@ def _transformer(value) -> Converted:
     return Converted({"transform": value}, float32_out=True)
 
 
-def _center_then_scale(b, x, center, scale) -> Converted:
-    """``(x - center) / scale`` in that order, each step skipped when its array is None."""
-    if center is not None:
-        x = b.emit(Op.SUB, x, b.const(np.asarray(center, np.float64)))
-    if scale is not None:
-        x = b.emit(Op.DIV, x, b.const(np.asarray(scale, np.float64)))
+def _center_then_scale(b, x, center, scale, weights_as_x: bool = False) -> Converted:
+    """``x -= center; x /= scale`` in that order, each step skipped when its array is None;
+    ``weights_as_x``: center and scale cast to X's dtype first (StandardScaler's
+    ``xp.astype(self.mean_, X.dtype)``; RobustScaler subtracts and divides by its float64 ones)."""
+    for op, weight in ((Op.SUB, center), (Op.DIV, scale)):
+        if weight is not None:
+            c = b.const(np.asarray(weight, np.float64))
+            x = as_dtype_of(b, x, b.emit(op, x, as_dtype_of(b, x, c) if weights_as_x else c))
     return _transformer(x)
 
 
 @frontend(pp.StandardScaler, family="preprocessing")
 def convert_standard_scaler(est, b, x):
-    return _center_then_scale(b, x, est.mean_ if est.with_mean else None, est.scale_ if est.with_std else None)
+    return _center_then_scale(b, x, est.mean_ if est.with_mean else None, est.scale_ if est.with_std else None,
+                              weights_as_x=True)
 
 
 @frontend(pp.MinMaxScaler, family="preprocessing")
 def convert_min_max_scaler(est, b, x):
-    x = b.emit(Op.ADD, b.emit(Op.MUL, x, b.const(np.asarray(est.scale_, np.float64))), b.const(np.asarray(est.min_, np.float64)))
+    x = as_dtype_of(b, x, b.emit(Op.MUL, x, b.const(np.asarray(est.scale_, np.float64))))   # X *= scale_
+    x = as_dtype_of(b, x, b.emit(Op.ADD, x, b.const(np.asarray(est.min_, np.float64))))     # X += min_
     if est.clip:
         lo, hi = est.feature_range
         x = b.emit(Op.MINIMUM, b.emit(Op.MAXIMUM, x, b.const(float(lo))), b.const(float(hi)))
