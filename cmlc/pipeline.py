@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cmlc import passes
-from cmlc.ecg import ROUNDS_LIKE_INPUT, Graph, GraphBuilder, Node, Op, TensorType, Value, analyze
+from cmlc.ecg import ROUNDS_LIKE_INPUT, Const, Graph, GraphBuilder, Node, Op, TensorType, Value, analyze
 from cmlc.frontends import convert
 from cmlc.frontends.pytorch import prepare_model
 from cmlc.options import CompileOptions
@@ -62,7 +62,7 @@ def reading(graph: Graph, dtype: str, opts: CompileOptions) -> Graph:
     rounds = np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < np.dtype(x.dtype).itemsize
     nodes = []
     for n in graph.nodes:
-        inputs = [widened if v is x else v for v in n.inputs]
+        inputs = [widened if v is x else _rounded(v, dtype) if rounds else v for v in n.inputs]
         if rounds and n.info.get(ROUNDS_LIKE_INPUT):
             stored = Value(f"{n.output.name}_{dtype}", TensorType(n.output.shape, dtype))
             nodes += [Node(Op.CAST, inputs, {"dtype": dtype}, stored), Node(Op.CAST, [stored], dict(n.attrs), n.output)]
@@ -72,3 +72,13 @@ def reading(graph: Graph, dtype: str, opts: CompileOptions) -> Graph:
     out, _ = passes.run_passes(Graph([x_new], b.nodes + nodes, outputs), opts.opt_level, opts.disable_passes)
     analyze(out)
     return out
+
+
+def _rounded(v: Value, dtype: str) -> Value:
+    """``v``, or a weight marked :data:`~cmlc.ecg.ROUNDS_LIKE_INPUT` with its values rounded to
+    ``dtype`` (still of v's dtype)."""
+    if not (isinstance(v, Const) and v.attrs.get(ROUNDS_LIKE_INPUT)):
+        return v
+    data = v.data.astype(dtype).astype(v.dtype)
+    data.setflags(write=False)
+    return Const(f"{v.name}_{dtype}", v.type, data=data)

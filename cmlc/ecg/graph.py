@@ -40,9 +40,10 @@ class Const(Value):
         return f"${self.name}"
 
 
-#: ``Node.info`` key of an identity cast (float64 -> float64) where scikit-learn stores a value back
-#: into an array of the input's dtype (an in-place ``X -= mean_``): a no-op for float64 input, the
-#: rounding to float32 for float32 input (``cmlc.pipeline.reading`` makes it one there)
+#: Mark (``Node.info`` key of an identity float64 cast; ``Const.attrs`` key of a weight) of a value
+#: scikit-learn holds in the input's dtype (an in-place ``X -= mean_``, a weight cast to X's
+#: dtype): a no-op for float64 input, the rounding to float32 for float32 input
+#: (``cmlc.pipeline.reading`` makes it one there)
 ROUNDS_LIKE_INPUT = "rounds_like_input"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cmlc.ecg import BATCH, ROUNDS_LIKE_INPUT, GraphBuilder, Op, Value
+from cmlc.ecg import BATCH, ROUNDS_LIKE_INPUT, Const, GraphBuilder, Op, Value
 
 
 def affine(b: GraphBuilder, x: Value, coef, intercept) -> Value:
@@ -78,10 +78,15 @@ def as_dtype_of(b: GraphBuilder, x: Value, value: Value) -> Value:
     """``value`` (float64) as an array of x's dtype, as scikit-learn holds it: the result of an
     in-place ``X -= c`` stored back into X, a float32 step output the next step reads, a weight
     cast with ``xp.astype(c, X.dtype)``. Where ``x`` :func:`follows_input`, a float32 X rounds it
-    to float32. An identity cast here, marked :data:`~cmlc.ecg.ROUNDS_LIKE_INPUT`; the float32
-    reader (:func:`cmlc.pipeline.reading`) makes it the rounding (a weight's is then folded)."""
+    to float32: marked :data:`~cmlc.ecg.ROUNDS_LIKE_INPUT` (a computed value through an identity
+    cast carrying the mark in its ``info``, a weight in its ``attrs``), which the float32 reader
+    (:func:`cmlc.pipeline.reading`) makes the rounding."""
     if not follows_input(b, x):
         return value
+    if isinstance(value, Const):
+        marked = b.const(value.data)
+        marked.attrs[ROUNDS_LIKE_INPUT] = True
+        return marked
     out = b.emit(Op.CAST, value, dtype=value.dtype)
     b.nodes[-1].info[ROUNDS_LIKE_INPUT] = True
     return out
