@@ -18,9 +18,10 @@ from __future__ import annotations
 import tvm
 from tvm import te, tirx
 
-from cmlc.ecg import BATCH
+from cmlc.ecg import BATCH, Op
 
 from .alignment import element_aligned
+from .cpu_schedule import pads_columns
 
 
 class BatchAxis:
@@ -69,7 +70,8 @@ class BatchAxis:
 
     def prim_func(self, args: list, block_ops: dict) -> tuple:
         """``(PrimFunc, block_ops)`` of ``te.create_prim_func(args)`` with the clamped input views
-        inlined into their readers, and a padded stage that the output copies inlined into the
+        inlined into their readers (but a matmul whose columns the CPU schedule pads:
+        :func:`~cmlc.kernels.cpu_schedule.pads_columns`), and a padded stage that the output copies inlined into the
         copy where it is elementwise (the output block then computes its op: ``block_ops``, block
         name -> ECG op, gains that entry). The batched inputs and the output (the last of
         ``args``) are element-aligned."""
@@ -79,7 +81,13 @@ class BatchAxis:
             return func, block_ops
         sch = tvm.s_tir.Schedule(func)
         for name in self._clamped:
-            sch.compute_inline(sch.get_sblock(name))
+            view = sch.get_sblock(name)
+            # a copy of the chunk's rows for a matmul the CPU schedule pads (pad_einsum wants
+            # plain indices, not min(i, n - 1))
+            if any(pads_columns(sch, reader, block_ops) for reader in sch.get_consumers(view)):
+                block_ops = {**block_ops, name: Op.TAKE}   # a gather of rows, scheduled as one
+            else:
+                sch.compute_inline(view)
         if self._copy is not None:
             copy, copied = self._copy
             try:

@@ -113,6 +113,8 @@ def _classifiers():
         "MLPClassifier-relu": lambda: nn.MLPClassifier((12, 6), max_iter=300, random_state=0),
         "MLPClassifier-tanh": lambda: nn.MLPClassifier((9,), activation="tanh", max_iter=300, random_state=0),
         "MLPClassifier-logistic": lambda: nn.MLPClassifier((7,), activation="logistic", max_iter=300, random_state=0),
+        # wide hidden layers: columns padded to a multiple of 8 by the CPU schedule (100 -> 104)
+        "MLPClassifier-100": lambda: nn.MLPClassifier(max_iter=60, random_state=0),
         "Pipeline-StandardScaler-MLPClassifier-identity": lambda: make_pipeline(
             pp.StandardScaler(), nn.MLPClassifier((5,), activation="identity", max_iter=300, random_state=0)),
     }
@@ -163,6 +165,7 @@ def _regressors():
         "KNeighborsRegressor-manhattan-k50": lambda: neighbors.KNeighborsRegressor(50, p=1),
         "MLPRegressor-relu": lambda: nn.MLPRegressor(hidden_layer_sizes=(10, 4), max_iter=300, random_state=0),
         "MLPRegressor-tanh": lambda: nn.MLPRegressor(hidden_layer_sizes=(6,), activation="tanh", max_iter=300, random_state=0),
+        "MLPRegressor-30-20": lambda: nn.MLPRegressor(hidden_layer_sizes=(30, 20), max_iter=100, random_state=0),
     }
 
 

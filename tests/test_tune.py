@@ -89,9 +89,10 @@ def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
 @pytest.mark.parametrize("width", [40, 1418, 1000])
 def test_wide_loops_vectorize_in_bounded_widths(width):
     """A matmul to ``width`` columns and an exp over them: no loop is vectorized wider than
-    MAX_VECTOR_LANES (1418 has no such divisor: vectors of 16, the loop over them partitioned
-    into the whole vectors and the last, so that no vector but the last carries a bounds predicate,
-    which TVM would scalarize; 1000: 40), and every result is bit-identical to the scalar schedule's."""
+    MAX_VECTOR_LANES (1418 has no such divisor: vectors of 16, the exp's loop over them
+    partitioned into the whole vectors and the last, so that no vector but the last carries a
+    bounds predicate, which TVM would scalarize; the matmul's columns are padded to 1424 instead;
+    1000: 50), and every result is bit-identical to the scalar schedule's."""
     import tvm
     from tvm import te
 
@@ -115,24 +116,27 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
         lanes = [int(w) for w in re.findall(r"T\.vectorized\((\d+)\)", scheduled.script())]
         assert all(w <= MAX_VECTOR_LANES for w in lanes) and (lanes != []) == vectorize
         partitioned = set(re.findall(r'T\.sblock\("(\w+)_ax1_0_common"\)', scheduled.script()))
-        assert partitioned == ({"wide", "act"} if vectorize and width % 8 else set())
+        assert partitioned == ({"act"} if vectorize and width % 8 else set())   # the matmul is padded
         lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
         result = tvm.runtime.empty((37, 2), "float64")
         lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
         results[vectorize] = result.numpy()
-    assert vector_lanes(width) == {40: 40, 1418: 16, 1000: 40}[width]
+    assert vector_lanes(width) == {40: 40, 1418: 16, 1000: 50}[width]
     np.testing.assert_array_equal(results[True], results[False])
     np.testing.assert_allclose(results[True], np.exp((args[0] @ args[1]) * -0.5) @ args[2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("width", [96, 100])
 @pytest.mark.parametrize("knobs", [{}, {"mm_row_tile": 2, "mm_col_tile": 4, "mm_red_tile": 4, "mm_row_groups": 2},
                                    {"mm_row_tile": 8, "mm_col_tile": 16}])
-def test_matmul_sums_each_register_tile_on_the_stack(knobs):
+def test_matmul_sums_each_register_tile_on_the_stack(knobs, width):
     """Each matmul sums one register tile at a time in a stage of that tile, under 1 KiB so that
     TVM makes it a stack array (LLVM keeps it in registers; a chunk-sized output it stores back
     after every multiply-add), written back once per tile; the sums are bit-identical to the
     untiled schedule's, over 37 rows (tails of every tile). The 8 x 16 tile (1 KiB) is too big:
-    it sums into the output as before, also bit-identically."""
+    it sums into the output as before, also bit-identically (with 100 columns, padded to 104,
+    16 does not divide them: 8 rows x 52-lane vectors, too big as well). The 100 columns are
+    padded to 104 (8 divides it), the weight through a zero-padded copy made once per call."""
     import tvm
     from tvm import te
 
@@ -140,22 +144,25 @@ def test_matmul_sums_each_register_tile_on_the_stack(knobs):
     from cmlc.kernels.cpu_schedule import UNSPLIT, CpuKnobs, schedule_cpu
     n = te.var("n", "int64")
     x = te.placeholder((n, 28), "float64", name="x")
-    w = te.placeholder((28, 96), "float64", name="w")
-    v = te.placeholder((96, 1), "float64", name="v")
-    k, j = te.reduce_axis((0, 28), "k"), te.reduce_axis((0, 96), "j")
-    hidden = te.compute((n, 96), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="hidden")
-    act = te.compute((n, 96), lambda i, c: te.max(hidden[i, c], 0.0), name="act")
+    w = te.placeholder((28, width), "float64", name="w")
+    v = te.placeholder((width, 1), "float64", name="v")
+    k, j = te.reduce_axis((0, 28), "k"), te.reduce_axis((0, width), "j")
+    hidden = te.compute((n, width), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="hidden")
+    act = te.compute((n, width), lambda i, c: te.max(hidden[i, c], 0.0), name="act")
     out = te.compute((n, 1), lambda i, c: te.sum(act[i, j] * v[j, c], axis=j), name="out")
     func = te.create_prim_func([x, w, v, out])
     ops = {"hidden": Op.MATMUL, "act": Op.MAXIMUM, "out": Op.MATMUL}
     rng = np.random.default_rng(0)
-    args = [rng.standard_normal((37, 28)), rng.standard_normal((28, 96)), rng.standard_normal((96, 1))]
+    args = [rng.standard_normal((37, 28)), rng.standard_normal((28, width)), rng.standard_normal((width, 1))]
     results = {}
     for name, chosen in {"tiled": knobs, "untiled": UNSPLIT}.items():
         scheduled = schedule_cpu(func, "out", ops, CpuKnobs(rows_per_chunk=16, **chosen))
-        stages = set(re.findall(r'T\.sblock\("(\w+)_global"\)', scheduled.script()))
+        script = scheduled.script()
+        stages = set(re.findall(r'T\.sblock\("(\w+)_global"\)', script))
+        hidden_sums = "hidden" if width == 96 else "hidden_pad"
+        assert ('T.sblock("w_pad")' in script) == (width == 100)
         if name == "tiled":
-            assert stages == ({"out"} if knobs.get("mm_col_tile") == 16 else {"hidden", "out"})
+            assert stages == ({"out"} if knobs.get("mm_col_tile") == 16 else {hidden_sums, "out"})
         lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
         result = tvm.runtime.empty((37, 1), "float64")
         lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
