@@ -86,6 +86,33 @@ def test_default_chunk_rows_shrink_for_wide_intermediates(width, rows):
     assert auto_rows_per_chunk(te.create_prim_func([x, out]), "out") == rows
 
 
+def _two_matmuls(features: int, width: int, outputs: int, activation):
+    """``(PrimFunc, args)``: ``x (n, features) @ w -> activation -> @ v (width, outputs)``, the
+    blocks named ``wide``, ``act`` and ``out``, and random arguments for 37 rows."""
+    from tvm import te
+    n = te.var("n", "int64")
+    x = te.placeholder((n, features), "float64", name="x")
+    w = te.placeholder((features, width), "float64", name="w")
+    v = te.placeholder((width, outputs), "float64", name="v")
+    k, j = te.reduce_axis((0, features), "k"), te.reduce_axis((0, width), "j")
+    wide = te.compute((n, width), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="wide")
+    act = te.compute((n, width), lambda i, c: activation(wide[i, c]), name="act")
+    out = te.compute((n, outputs), lambda i, c: te.sum(act[i, j] * v[j, c], axis=j), name="out")
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal((37, features)), rng.standard_normal((features, width)),
+            rng.standard_normal((width, outputs))]
+    return te.create_prim_func([x, w, v, out]), args
+
+
+def _run(scheduled, args) -> np.ndarray:
+    """The scheduled function built for the CPU and run on ``args`` (its output: the last param)."""
+    import tvm
+    lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
+    result = tvm.runtime.empty((args[0].shape[0], args[-1].shape[1]), "float64")
+    lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
+    return result.numpy()
+
+
 @pytest.mark.parametrize("width", [40, 1418, 1000])
 def test_wide_loops_vectorize_in_bounded_widths(width):
     """A matmul to ``width`` columns and an exp over them: no loop is vectorized wider than
@@ -93,23 +120,12 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
     partitioned into the whole vectors and the last, so that no vector but the last carries a
     bounds predicate, which TVM would scalarize; the matmul's columns are padded to 1424 instead;
     1000: 50), and every result is bit-identical to the scalar schedule's."""
-    import tvm
     from tvm import te
 
     from cmlc.ecg import Op
     from cmlc.kernels.cpu_schedule import MAX_VECTOR_LANES, CpuKnobs, schedule_cpu, vector_lanes
-    n = te.var("n", "int64")
-    x = te.placeholder((n, 3), "float64", name="x")
-    w = te.placeholder((3, width), "float64", name="w")
-    v = te.placeholder((width, 2), "float64", name="v")
-    k, j = te.reduce_axis((0, 3), "k"), te.reduce_axis((0, width), "j")
-    wide = te.compute((n, width), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="wide")
-    act = te.compute((n, width), lambda i, c: te.exp(wide[i, c] * -0.5), name="act")
-    out = te.compute((n, 2), lambda i, c: te.sum(act[i, j] * v[j, c], axis=j), name="out")
-    func = te.create_prim_func([x, w, v, out])
     ops = {"wide": Op.MATMUL, "act": Op.EXP, "out": Op.MATMUL}
-    rng = np.random.default_rng(0)
-    args = [rng.standard_normal((37, 3)), rng.standard_normal((3, width)), rng.standard_normal((width, 2))]
+    func, args = _two_matmuls(3, width, 2, lambda z: te.exp(z * -0.5))
     results = {}
     for vectorize in (True, False):
         scheduled = schedule_cpu(func, "out", ops, CpuKnobs(rows_per_chunk=8, mm_row_tile=2, vectorize=vectorize))
@@ -117,10 +133,7 @@ def test_wide_loops_vectorize_in_bounded_widths(width):
         assert all(w <= MAX_VECTOR_LANES for w in lanes) and (lanes != []) == vectorize
         partitioned = set(re.findall(r'T\.sblock\("(\w+)_ax1_0_common"\)', scheduled.script()))
         assert partitioned == ({"act"} if vectorize and width % 8 else set())   # the matmul is padded
-        lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
-        result = tvm.runtime.empty((37, 2), "float64")
-        lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
-        results[vectorize] = result.numpy()
+        results[vectorize] = _run(scheduled, args)
     assert vector_lanes(width) == {40: 40, 1418: 16, 1000: 50}[width]
     np.testing.assert_array_equal(results[True], results[False])
     np.testing.assert_allclose(results[True], np.exp((args[0] @ args[1]) * -0.5) @ args[2], rtol=1e-12)
@@ -137,36 +150,22 @@ def test_matmul_sums_each_register_tile_on_the_stack(knobs, width):
     it sums into the output as before, also bit-identically (with 100 columns, padded to 104,
     16 does not divide them: 8 rows x 52-lane vectors, too big as well). The 100 columns are
     padded to 104 (8 divides it), the weight through a zero-padded copy made once per call."""
-    import tvm
     from tvm import te
 
     from cmlc.ecg import Op
     from cmlc.kernels.cpu_schedule import UNSPLIT, CpuKnobs, schedule_cpu
-    n = te.var("n", "int64")
-    x = te.placeholder((n, 28), "float64", name="x")
-    w = te.placeholder((28, width), "float64", name="w")
-    v = te.placeholder((width, 1), "float64", name="v")
-    k, j = te.reduce_axis((0, 28), "k"), te.reduce_axis((0, width), "j")
-    hidden = te.compute((n, width), lambda i, c: te.sum(x[i, k] * w[k, c], axis=k), name="hidden")
-    act = te.compute((n, width), lambda i, c: te.max(hidden[i, c], 0.0), name="act")
-    out = te.compute((n, 1), lambda i, c: te.sum(act[i, j] * v[j, c], axis=j), name="out")
-    func = te.create_prim_func([x, w, v, out])
-    ops = {"hidden": Op.MATMUL, "act": Op.MAXIMUM, "out": Op.MATMUL}
-    rng = np.random.default_rng(0)
-    args = [rng.standard_normal((37, 28)), rng.standard_normal((28, width)), rng.standard_normal((width, 1))]
+    ops = {"wide": Op.MATMUL, "act": Op.MAXIMUM, "out": Op.MATMUL}
+    func, args = _two_matmuls(28, width, 1, lambda z: te.max(z, 0.0))
     results = {}
     for name, chosen in {"tiled": knobs, "untiled": UNSPLIT}.items():
         scheduled = schedule_cpu(func, "out", ops, CpuKnobs(rows_per_chunk=16, **chosen))
         script = scheduled.script()
         stages = set(re.findall(r'T\.sblock\("(\w+)_global"\)', script))
-        hidden_sums = "hidden" if width == 96 else "hidden_pad"
+        wide_sums = "wide" if width == 96 else "wide_pad"
         assert ('T.sblock("w_pad")' in script) == (width == 100)
         if name == "tiled":
-            assert stages == ({"out"} if knobs.get("mm_col_tile") == 16 else {hidden_sums, "out"})
-        lib = tvm.compile(tvm.IRModule({"main": scheduled}), target=TARGET)
-        result = tvm.runtime.empty((37, 1), "float64")
-        lib["main"](*[tvm.runtime.tensor(a) for a in args], result)
-        results[name] = result.numpy()
+            assert stages == ({"out"} if knobs.get("mm_col_tile") == 16 else {wide_sums, "out"})
+        results[name] = _run(scheduled, args)
     np.testing.assert_array_equal(results["tiled"], results["untiled"])
     np.testing.assert_allclose(results["tiled"], np.maximum(args[0] @ args[1], 0) @ args[2], rtol=1e-12)
 
