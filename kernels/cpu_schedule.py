@@ -248,7 +248,32 @@ def _matmul_knobs(sch, knobs, cols, red):
     return replace(knobs, **{name: UNSPLIT[name] if v is None else v for name, v in values.items()})
 
 
+LANE_ROW_TILE = 4   # rows per register tile of a lane-split matmul: 4 vector chains per column
+
+
+def _schedule_lane_matmul(sch, block, knobs):
+    """The ``lanes`` stage of a lane-split matmul (``cmlc.kernels.lowering.splits_reduction``),
+    loops ``(rows, cols, lanes, red)``: tiles of :data:`LANE_ROW_TILE` rows, each row's terms
+    loaded as whole vectors of lanes, the tile's sums in registers."""
+    rows, cols, lanes, red = sch.get_loops(block)[-4:]
+    rows_o, rows_i = _split_inner(sch, rows, LANE_ROW_TILE)
+    if rows_o is None:
+        rows_o, rows_i = rows_i, None
+    order = [loop for loop in (rows_o, red, rows_i, cols, lanes) if loop is not None]
+    sch.reorder(*order)
+    if knobs.vectorize:
+        try_primitive(sch.vectorize, lanes)
+    if rows_i is not None:
+        try_primitive(sch.unroll, rows_i)
+    try_primitive(sch.unroll, cols)
+    at = _accumulate_in_registers(sch, block, red, [rows_i, cols, lanes], knobs.vectorize) or rows_o
+    init = sch.decompose_reduction(block, at)
+    _vectorize_innermost(sch, init, knobs)
+
+
 def _schedule_matmul(sch, block, knobs):
+    if len(sch.get(block).iter_vars) == 4:
+        return _schedule_lane_matmul(sch, block, knobs)
     rows, cols, red = sch.get_loops(block)[-3:]
     knobs = _matmul_knobs(sch, knobs, cols, red)
     rows_o, rows_i = _split_inner(sch, rows, knobs.mm_row_tile)
@@ -352,6 +377,34 @@ def _other_blocks(sch, output_block: str) -> list:
     return [b for b in sch.get_child_blocks(sch.get_sblock("root")) if sch.get(b).name_hint != output_block]
 
 
+#: elementwise ops inlined into the lane-split matmul stages that read them: none of them is a
+#: product that LLVM could fuse with an addition once inlined (a float multiply inlined into an
+#: add becomes one fused multiply-add, rounded once where the separate blocks round twice)
+INLINED_INTO_LANES = OpGroup.ELEMENTWISE - {Op.MUL, Op.POW}
+
+
+def _is_lane_stage(sch, block, block_ops: dict) -> bool:
+    """Is ``block`` a stage of a lane-split matmul (``cmlc.kernels.lowering.splits_reduction``):
+    its ``lanes`` block or the sum over them?"""
+    name = sch.get(block).name_hint
+    if block_ops.get(name) == Op.MATMUL:
+        return len(sch.get(block).iter_vars) == 4
+    return block_ops.get(name) == Op.REDUCE_SUM and block_ops.get(f"{name}_lanes") == Op.MATMUL
+
+
+def _inline_into_lane_matmuls(sch, block_ops: dict, output_block: str) -> None:
+    """Inline each elementwise block (:data:`INLINED_INTO_LANES`) that only lane-split matmul
+    stages read (float32 X's widening, a scaler's subtract and divide): they read each of its
+    values once per output column (at most two), so it is computed in registers as the matmul
+    loads X, instead of stored to a chunk-sized buffer and loaded back. Arithmetic unchanged."""
+    for block in reversed(_other_blocks(sch, output_block)):
+        if block_ops.get(sch.get(block).name_hint) not in INLINED_INTO_LANES:
+            continue
+        consumers = sch.get_consumers(block)
+        if consumers and all(_is_lane_stage(sch, c, block_ops) for c in consumers):
+            try_primitive(sch.compute_inline, block)
+
+
 COLUMN_PAD = 8   # a wide matmul's columns are padded to a multiple of this (the column tile)
 
 
@@ -413,6 +466,7 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     elif not knobs.parallel:
         rows = min(rows, SERIAL_CHUNK_ROWS)
     sch = tvm.s_tir.Schedule(func)
+    _inline_into_lane_matmuls(sch, block_ops, output_block)
     out = sch.get_sblock(output_block)
     blocks = _other_blocks(sch, output_block)
     chunks, _ = sch.split(sch.get_loops(out)[0], factors=[None, rows])

@@ -153,12 +153,53 @@ def _lower_where(ctx, node, cond, a, b):
     return _elementwise(ctx, node, tirx.Select, cond, a, b)
 
 
+#: the reduction lanes of a lane-split matmul (:func:`splits_reduction`): a constant of the
+#: definition, not of a target, so that every target and schedule adds in the same order
+REDUCTION_LANES = 8
+#: the most output columns a lane-split matmul has
+LANE_SPLIT_COLS = 2
+
+
+def splits_reduction(node: Node, red: int) -> bool:
+    """Does the matmul ``node`` (a reduction of ``red`` terms) sum in :data:`REDUCTION_LANES`
+    interleaved lanes (:func:`_lower_matmul`)? Where its few columns leave nothing else to
+    vectorize (a linear model's one or two), over at least two lanes' worth of terms, in
+    floating point, and not ``rounded``: a rounded matmul repeats a reference's sequential loop
+    (libsvm's decision sums), so it keeps that loop's order."""
+    cols = node.output.shape[-1]
+    return (node.output.dtype.startswith("float") and not node.attrs.get("rounded", False)
+            and isinstance(cols, int) and cols <= LANE_SPLIT_COLS and red >= 2 * REDUCTION_LANES)
+
+
 @lower(Op.MATMUL)
 def _lower_matmul(ctx, node, x, w):
-    k = te.reduce_axis((0, int(w.shape[0])), name="k")
+    """``x (N, K) @ w (K, M)``. The sum over ``k`` runs from 0 to K - 1, one term after the
+    other; a lane-split matmul (:func:`splits_reduction`) instead sums term ``k`` of the first
+    ``K - K % L`` into lane ``k % L`` (``L`` = :data:`REDUCTION_LANES`; stage ``lanes``, shape
+    ``(N, M, L)``), then adds the lanes 0 to L - 1 and the last ``K % L`` terms in that order:
+    the order of a vectorized dot product (BLAS's, ONNX Runtime's), whose loads of a row of X are
+    whole vectors instead of one element per multiply-add. Neither order is scikit-learn's
+    (its BLAS call's); both are exact to the same bound."""
+    red = int(w.shape[0])
     mul = product(node.attrs.get("rounded", False), node.output.dtype)
-    return te.compute(ctx.dims(node.output.shape), lambda i, j: te.sum(mul(x[i, k], w[k, j]), axis=k),
-                      name=ctx.stage_name(node))
+    if not splits_reduction(node, red):
+        k = te.reduce_axis((0, red), name="k")
+        return te.compute(ctx.dims(node.output.shape), lambda i, j: te.sum(mul(x[i, k], w[k, j]), axis=k),
+                          name=ctx.stage_name(node))
+    lanes_n = REDUCTION_LANES
+    main = red // lanes_n * lanes_n
+    k = te.reduce_axis((0, red // lanes_n), name="k")
+    lanes = te.compute(ctx.dims(node.output.shape) + [lanes_n],
+                       lambda i, j, lane: te.sum(mul(x[i, k * lanes_n + lane], w[k * lanes_n + lane, j]), axis=k),
+                       name=ctx.stage_name(node, "lanes"))
+    r = te.reduce_axis((0, lanes_n + red - main), name="r")
+
+    def term(i, j):   # lane r, then the tail's term main + r - L (both index expressions stay in range)
+        tail = main + r - lanes_n
+        return tirx.Select(r < lanes_n, lanes[i, j, tirx.min(r, lanes_n - 1)], mul(x[i, tail], w[tail, j]))
+    name = ctx.stage_name(node)
+    ctx.block_ops[name] = Op.REDUCE_SUM     # a sum over lanes: scheduled as one, not as a matmul
+    return te.compute(ctx.dims(node.output.shape), lambda i, j: te.sum(term(i, j), axis=r), name=name)
 
 
 def _last_axis_reduce(ctx, node, x, reducer, suffix=""):

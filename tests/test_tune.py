@@ -524,3 +524,40 @@ def test_tuning_without_xgboost_says_how_to_get_it(cache, monkeypatch):
     X, y = classification_data(2)
     with pytest.raises(cmlc.errors.CmlcError, match=r"cmlc\[tune\]"):
         cmlc.compile(LogisticRegression().fit(X, y), tune=4)
+
+
+@pytest.mark.parametrize("features", [16, 37, 500])
+def test_lane_split_matmul_sums_in_one_order_on_every_path(cache, features):
+    """A binary linear model's matmul (one column, at least 16 terms, not rounded) sums term k of
+    the first K - K % 8 into lane k % 8 (its ``lanes`` stage: whole vectors of a row of X), then
+    the 8 lanes and the last K % 8 terms in that order. Every path computes that same order, bit
+    for bit: each point of the tuner's space (rows per chunk), the parallel build (row tiles of 4
+    with tails: 301 rows) and the serial one of small batches, and float32 input of the same values
+    (its widening inlined into the matmul); and an SVC's rounded decision sums keep libsvm's
+    sequential order (no lanes)."""
+    from sklearn.svm import SVC
+
+    from cmlc.translate import kernel_instances
+    X, y = classification_data(2, n_features=features)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    graph = graph_of(model).subgraph(["decision_function"])
+    (inst,) = kernel_instances(graph, TARGET)
+    assert re.search(r'T\.sblock\("\w+_lanes_update"\)', inst.make({})[0].script())
+    measurer = cmlc.tune.Measurer(TARGET, 256)
+    inputs = measurer.prepare(graph, inst, fresh_rows(X, 256))
+    expected = measurer.outputs(*inst.make({}), inputs, inst.output)
+    for point in SPACES[("fused", "llvm")].points(inst.task)[1:]:
+        assert np.array_equal(measurer.outputs(*inst.make(point), inputs, inst.output), expected), point
+
+    cm = cmlc.compile(model)
+    rows = fresh_rows(X, 301).astype(np.float32)
+    whole = cm.decision_function(rows.astype(np.float64))
+    serial = np.concatenate([cm.decision_function(rows[i:i + 7].astype(np.float64)) for i in range(0, 301, 7)])
+    widened = cm.decision_function(rows)
+    np.testing.assert_array_equal(serial, whole)
+    np.testing.assert_array_equal(widened, whole.astype(widened.dtype))
+    np.testing.assert_allclose(whole, model.decision_function(rows.astype(np.float64)), rtol=1e-12, atol=1e-12)
+
+    svc = SVC(kernel="linear").fit(X[:200], y[:200])
+    scripts = [i.make({})[0].script() for i in kernel_instances(graph_of(svc).subgraph(["decision_function"]), TARGET)]
+    assert scripts and not any("_lanes" in script for script in scripts)

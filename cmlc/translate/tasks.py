@@ -69,7 +69,7 @@ def fused_task(func: tirx.PrimFunc, block_ops: dict) -> KernelTask:
             feats["macs"] += per_row
             if op == Op.MATMUL and len(extents) >= 3:
                 feats["max_red"] = max(feats["max_red"], float(np.prod(reduce)))
-                feats["max_cols"] = max(feats["max_cols"], float(extents[-2]))
+                feats["max_cols"] = max(feats["max_cols"], float(extents[1]))   # (N, M, K) or lanes (N, M, L, K // L)
         else:
             feats["elementwise"] += per_row
     return KernelTask("fused", f"{tvm_ffi.structural_hash(func):x}", feats)
