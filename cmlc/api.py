@@ -7,7 +7,7 @@ from cmlc.kernels import CpuKnobs, GpuKnobs
 from cmlc.options import CompileOptions, OptionError
 from cmlc.pipeline import lower
 from cmlc.runtime import CompiledModel
-from cmlc.spec import FORMAT, FORMAT_VERSION
+from cmlc.spec import FORMAT, FORMAT_VERSION, METHODS
 from cmlc.target import required_cpu_features, resolve_target, target_to_json
 from cmlc.translate import backend_of, build_module, workspace_row_bytes
 from cmlc.tune import DEFAULT_BATCH, DEFAULT_TRIALS, RecordDB, batch_bucket, tune_graph
@@ -69,7 +69,10 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
     if trials:
         tune_graph(graph, tvm_target, trials, batch, records, knobs=knobs)
     plan = records.plan(target_to_json(tvm_target), batch_bucket(batch))
-    executable, programs = build_module(graph, tvm_target, knobs, plan=plan, readers=readers)
+    # the methods whose input check the kernel may carry: NaN and infinity refused
+    checked = frozenset() if spec.allow_nan or spec.allow_inf else frozenset(METHODS) - set(spec.nan_methods)
+    executable, programs, flagging = build_module(graph, tvm_target, knobs, plan=plan, readers=readers,
+                                                  checked_methods=checked)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -83,6 +86,7 @@ def compile(model, target="llvm", *, options=None, example_input=None, tune=Fals
         "workspace_row_bytes": workspace_row_bytes(graph),
         "max_workspace_bytes": opts.max_workspace_bytes,
         "direct": programs,
+        "flags_nonfinite": flagging,
     }
     return CompiledModel(executable, manifest, graph=graph, pass_log=log if opts.explain else None)
 

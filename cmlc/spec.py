@@ -255,7 +255,7 @@ MANIFEST_TYPES = {
     "float32_out": bool, "classes": _classes_errors, "serial_max_rows": _INT,
     "input_dtypes": _Absent([_DTYPE]), "workspace_row_bytes": _Absent(_MapOf(_INT)),
     "max_workspace_bytes": _Absent(_Nullable(_INT)),
-    "direct": _Absent(_MapOf({"constants": str, "steps": [_STEP]})),
+    "direct": _Absent(_MapOf({"constants": str, "steps": [_STEP]})), "flags_nonfinite": _Absent([str]),
     "library_sha256": str, "cpu_features": _Absent([str]),
 }
 

@@ -101,6 +101,7 @@ _UNARY = {
     Op.ABS: te.abs,
     Op.SQRT: te.sqrt,
     Op.ISNAN: te.isnan,
+    Op.ISFINITE: te.isfinite,
     Op.ERF: te.erf,
     Op.COS: te.cos,
 }

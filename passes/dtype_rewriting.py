@@ -132,7 +132,7 @@ def _dtype_classes(graph: Graph):
         elif node.op is Op.CAST:
             if np.dtype(node.inputs[0].dtype).kind == "f":
                 pinned.add(id(out))
-        elif node.op in (Op.ARGMAX, Op.ISNAN):
+        elif node.op in (Op.ARGMAX, Op.ISNAN, Op.ISFINITE):
             pinned.add(id(out))
         else:   # div, opaque ops, anything whose meaning depends on its dtypes
             pinned.update({id(out), *map(id, node.inputs)})

@@ -40,6 +40,7 @@ class Op(enum.Enum):
     ABS = "abs"
     SQRT = "sqrt"
     ISNAN = "isnan"
+    ISFINITE = "isfinite"
     CAST = "cast"
     ERF = "erf"
     COS = "cos"
@@ -107,7 +108,7 @@ class Op(enum.Enum):
 class OpGroup:
     """Named groups of ops, so passes and kernels test membership instead of comparing names."""
 
-    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.CAST, Op.ERF,
+    UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.ISFINITE, Op.CAST, Op.ERF,
                        Op.COS})
     ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.POW})
     COMPARE = frozenset({Op.GREATER, Op.GREATER_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.EQUAL, Op.NOT_EQUAL})
@@ -162,7 +163,7 @@ def _infer_unary(op, types, attrs):
     (t,) = types
     if op is Op.CAST:
         return TensorType(t.shape, np.dtype(attrs["dtype"]).name)
-    if op is Op.ISNAN:
+    if op in (Op.ISNAN, Op.ISFINITE):
         return TensorType(t.shape, "bool")
     if not np.issubdtype(np.dtype(t.dtype), np.floating) and op not in (Op.NEG, Op.ABS):
         raise ECGTypeError(f"{op.value} needs a float operand, got {t.dtype}")
@@ -414,6 +415,7 @@ OPS: dict[Op, OpSpec] = {
     Op.ABS: _unary(np.abs),
     Op.SQRT: _unary(np.sqrt),
     Op.ISNAN: _unary(np.isnan),
+    Op.ISFINITE: _unary(np.isfinite),
     Op.CAST: _unary(lambda x, dtype: x.astype(dtype)),
     Op.ERF: _unary(lambda x: scipy.special.erf(x).astype(x.dtype, copy=False)),
     Op.COS: _unary(np.cos),

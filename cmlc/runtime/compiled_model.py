@@ -18,7 +18,7 @@ from cmlc.spec import BASE_INPUT_DTYPE, METHODS, InputDomain, classes_from_json,
 from . import tensors
 from .artifact import library_bytes, load_library, read_artifact, write_artifact
 from .direct import DirectCall, kernel_library
-from .inputs import InputSchema, check_domain, check_input, kernel_input, row_slicer
+from .inputs import InputSchema, check_domain, check_finite, check_input, flagged_rows, kernel_input, row_slicer
 
 FLOAT64, FLOAT32 = np.dtype(BASE_INPUT_DTYPE), np.dtype(np.float32)
 
@@ -129,6 +129,8 @@ class CompiledModel:
         self._chunk_rows = {m: self.chunk_rows(m) for m in manifest["methods"]}
         # batches of at most this many rows run as one direct call (where the build recorded a program)
         self._direct_rows = {m: min(self._small_rows, rows) for m, rows in self._chunk_rows.items()}
+        # parallel functions whose output flags the rows of X holding NaN or infinity (cmlc.translate.nonfinite)
+        self._flagging = set(manifest.get("flags_nonfinite", []))
         self._placement = placement_for(json.loads(manifest["target"]))
         self._vm, self._functions, self._direct = None, {}, {}
         if self._placement.unavailable_reason() is None:
@@ -207,7 +209,8 @@ class CompiledModel:
         slicer = row_slicer(X, schema, self._chunk_rows[method])
         if slicer is not None:
             return self._run_chunks(method, schema, *slicer)
-        arr = check_input(X, schema)
+        in_kernel = self._kernel_checks(method, X)
+        arr = check_input(X, schema, finite=not in_kernel)
         if arr.shape[0] > self._chunk_rows[method]:    # an array-like whose rows row_slicer cannot count
             return self._run_chunks(method, schema, arr.shape[0], lambda start, stop: arr[start:stop])
         self._require_vm()
@@ -221,8 +224,18 @@ class CompiledModel:
             spec = self.manifest["methods"][method]
             out = np.empty([0] + spec["shape"][1:], dtype=spec["dtype"])
         else:
-            out = self._run_rows(method, arr, 0)
+            out = self._run_rows(method, arr, 0, schema if in_kernel else None)
         return self._finish(method, out, was_float32)
+
+    def _kernel_checks(self, method: str, X) -> bool:
+        """Does the kernel that runs ``method`` on the ndarray ``X`` (in one parallel call) flag
+        its rows holding NaN or infinity, so that X need not be checked for them first?"""
+        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype.kind != "f":
+            return False
+        if not self._small_rows < X.shape[0] <= self._chunk_rows[method]:
+            return False
+        dtype = X.dtype if X.dtype in self._input_dtypes else FLOAT64
+        return entry_name(method, dtype.name, False) in self._flagging
 
     def _run_chunks(self, method: str, schema: InputSchema, n: int, rows_of):
         """A batch of ``n`` rows larger than one kernel call takes: rows ``rows_of(start, stop)``
@@ -231,10 +244,12 @@ class CompiledModel:
         self._require_vm()
         rows, out = self._chunk_rows[method], None
         for start in range(0, n, rows):
-            arr = check_input(rows_of(start, start + rows), schema, first_row=start)
+            chunk = rows_of(start, start + rows)
+            in_kernel = self._kernel_checks(method, chunk)
+            arr = check_input(chunk, schema, first_row=start, finite=not in_kernel)
             if out is None:
                 was_float32 = arr.dtype == FLOAT32
-            part = self._run_rows(method, kernel_input(arr, self._input_dtypes), start)
+            part = self._run_rows(method, kernel_input(arr, self._input_dtypes), start, schema if in_kernel else None)
             if out is None:
                 out = np.empty((n,) + part.shape[1:], part.dtype)
             out[start:start + rows] = part
@@ -248,15 +263,25 @@ class CompiledModel:
         budget = self.manifest.get("max_workspace_bytes")
         return max(1, budget // per_row) if per_row and budget else sys.maxsize
 
-    def _run_rows(self, method: str, x: np.ndarray, first_row: int) -> np.ndarray:
+    def _run_rows(self, method: str, x: np.ndarray, first_row: int, unchecked: InputSchema | None = None) -> np.ndarray:
         """Run ``method`` through the VM on rows ``x`` (:func:`kernel_input` layout; rows
-        ``first_row...`` of the batch) in one call, under the lock; small batches run on one thread."""
+        ``first_row...`` of the batch) in one call, under the lock; small batches run on one thread.
+        ``unchecked``: the schema whose NaN and infinity check of ``x`` the kernel carries
+        (:meth:`_kernel_checks`): where it flags rows, ``x`` is checked (raising), and the rows,
+        if x was finite after all, computed again by the unflagged serial function."""
         small, dtype = x.shape[0] <= self._small_rows, x.dtype
         with self._lock:
             staged = self._placement.stage(x)
             for name, domain in self._domain_checks.items():
                 check_domain(self._call(name, staged, dtype, small), domain, computed=True, first_row=first_row)
-            return self._call(method, staged, dtype, small)
+            out = self._call(method, staged, dtype, small)
+            rows = flagged_rows(out) if unchecked is not None else ()
+            if len(rows):
+                check_finite(x, unchecked)
+                for start in range(0, len(rows), self._small_rows):
+                    part = rows[start:start + self._small_rows]
+                    out[part] = self._call(method, self._placement.stage(np.ascontiguousarray(x[part])), dtype, True)
+            return out
 
     def _run_on_device(self, method: str, X, device: tuple):
         """GPU-resident ``X``: checked and run on the GPU; outputs stay there (torch tensors)."""

@@ -150,7 +150,8 @@ def nonfinite_error(schema: InputSchema, has_nan: bool, has_inf: bool) -> InputE
 _ONES = {dtype: np.ones(4096, dtype) for dtype in (np.dtype(np.float64), np.dtype(np.float32))}
 
 
-def _check_finite(arr: np.ndarray, schema: InputSchema) -> None:
+def check_finite(arr: np.ndarray, schema: InputSchema) -> None:
+    """Raise :class:`InputError` where ``arr`` holds NaN or infinity that ``schema`` refuses."""
     if schema.allow_nan and schema.allow_inf:
         return
     # one pass, no temporary: the common case (a non-finite value makes the sum non-finite; a
@@ -200,9 +201,11 @@ def check_shape(shape: tuple, schema: InputSchema) -> None:
         raise InputError(f"X has {shape[1]} features, but {schema.estimator} is expecting {schema.n_features} features as input.")
 
 
-def check_input(X, schema: InputSchema, first_row: int = 0) -> np.ndarray:
+def check_input(X, schema: InputSchema, first_row: int = 0, finite: bool = True) -> np.ndarray:
     """Check ``X`` against ``schema``; returns it as a numeric 2-D ndarray (no copy when it is one).
-    ``first_row``: the row of the batch that X's first row is (X a chunk of :func:`row_slicer`)."""
+    ``first_row``: the row of the batch that X's first row is (X a chunk of :func:`row_slicer`).
+    ``finite``: check NaN and infinity here (False: the kernel flags the rows that hold them,
+    see ``cmlc.translate.nonfinite``, and the caller checks X where it does)."""
     if type(X) is np.ndarray and X.dtype.kind in "biuf":   # the common case, without the probing below
         arr = X
     elif _is_dataframe(X):
@@ -213,11 +216,27 @@ def check_input(X, schema: InputSchema, first_row: int = 0) -> np.ndarray:
     if schema.row_shape is not None and arr.ndim > 2 and tuple(arr.shape[1:]) == schema.row_shape:
         arr = arr.reshape(arr.shape[0], schema.n_features)      # rows flattened row-major, as the module's input
     check_shape(arr.shape, schema)
-    if arr.dtype.kind == "f":
-        _check_finite(arr, schema)
+    if arr.dtype.kind == "f" and finite:
+        check_finite(arr, schema)
     for domain in schema.domains:
         check_domain(arr, domain, first_row=first_row)
     return arr
+
+
+def flagged_rows(out: np.ndarray) -> np.ndarray:
+    """The rows of a method's output (N, ...) that hold the sentinel of a row the kernel flags
+    (``cmlc.translate.nonfinite.sentinel``: NaN, or -1 for integers) in some column, ascending;
+    a single pass over ``out`` when none does."""
+    if out.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            if math.isfinite(np.add.reduce(out, axis=None)):
+                return np.empty(0, np.intp)
+        marked = np.isnan(out)
+    elif out.dtype.kind == "i" and out.size and out.min() < 0:
+        marked = out == -1
+    else:
+        return np.empty(0, np.intp)
+    return np.flatnonzero(marked.reshape(len(out), -1).any(axis=1))
 
 
 def row_slicer(X, schema: InputSchema, rows: int):

@@ -27,6 +27,7 @@ from cmlc.kernels import OPAQUE_KERNELS, CpuKnobs, GpuKnobs, RowLoop, schedule_c
 from cmlc.spec import BASE_INPUT_DTYPE, constants_name, entry_name
 
 from .fused_kernel import build_fused_kernel
+from .nonfinite import flag_nonfinite_rows
 from .scheduled import schedule_fused
 from .tasks import KernelTask, fused_task, opaque_task
 from .tree_strategy import build_tree_ensemble
@@ -203,15 +204,18 @@ def translate(graph: Graph, target: tvm.target.Target, knobs=None, backend: Back
 def kernel_instances(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None) -> list:
     """The distinct kernels (:class:`KernelInstance`, one per task signature) of the parallel
     build of ``graph``, in the order the build emits them."""
-    _, instances, _ = _emit({BASE_INPUT_DTYPE: graph}, target, knobs, backend, {}, only_parallel=True)
+    _, instances, _, _ = _emit({BASE_INPUT_DTYPE: graph}, target, knobs, backend, {}, only_parallel=True)
     unique: dict = {}
     for inst in instances:
         unique.setdefault(inst.task.signature, inst)
     return list(unique.values())
 
 
-def _emit(readers, target, knobs, backend, plan, only_parallel=False):
-    """``(IRModule, [KernelInstance] of the first variant, direct programs)``."""
+def _emit(readers, target, knobs, backend, plan, only_parallel=False, checked_methods=frozenset()):
+    """``(IRModule, [KernelInstance] of the first variant, direct programs, flagging entries)``.
+    ``checked_methods``: the methods whose parallel function may flag the rows of X that hold NaN
+    or infinity (:func:`~cmlc.translate.nonfinite.flag_nonfinite_rows`) on a backend with a serial
+    twin, which stays unflagged to compute such rows again; the entries that do are returned."""
     backend = backend_of(target) if backend is None else backend
     knobs = backend.knobs if knobs is None else knobs
     variants = [(False, knobs, plan)]
@@ -222,16 +226,21 @@ def _emit(readers, target, knobs, backend, plan, only_parallel=False):
     n = tirx.Var("n", "int64")
     instances: list = []
     programs: dict = {}
+    flagging: list = []
     for input_dtype, graph in readers.items():
         (x_value,) = graph.inputs
-        for method, value in graph.outputs.items():
-            sub = graph.subgraph([method])
+        for method in graph.outputs:
+            flagged = flag_nonfinite_rows(graph, method) if backend.serial_twin and method in checked_methods else None
             for i, (serial, variant_knobs, variant_plan) in enumerate(variants):
+                sub = flagged if flagged is not None and not serial else graph.subgraph([method])
+                value = sub.outputs[method]
                 emitter = _MethodEmitter(bb, sub, backend, variant_knobs, n, variant_plan,
                                          instances if i == 0 and input_dtype == BASE_INPUT_DTYPE else [])
                 x = relax.Var("X", emitter.ty(x_value))
                 emitter.bind_input(x_value, x)
                 entry = entry_name(method, input_dtype, serial)
+                if sub is flagged:
+                    flagging.append(entry)
                 with bb.function(entry, [x]):
                     with bb.dataflow():
                         result = emitter.materialize(value)
@@ -242,14 +251,15 @@ def _emit(readers, target, knobs, backend, plan, only_parallel=False):
                     with bb.function(constants_name(entry), []):
                         bb.emit_func_output(relax.Tuple(emitter.constants))
                     programs[entry] = {"constants": constants_name(entry), "steps": steps}
-    return bb.get(), instances, programs
+    return bb.get(), instances, programs, flagging
 
 
 def build_module(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None,
-                 plan: dict | None = None, readers: dict | None = None) -> tuple:
-    """``(executable, programs)``: ``tvm.compile`` of :func:`translate` (the Relax VM executable)
-    and the *direct programs* of its single-threaded functions, which the runtime runs without
-    the VM (a VM call costs microseconds; a kernel called directly, a fraction of one).
+                 plan: dict | None = None, readers: dict | None = None, checked_methods=frozenset()) -> tuple:
+    """``(executable, programs, flagging)``: ``tvm.compile`` of :func:`translate` (the Relax VM
+    executable), the *direct programs* of its single-threaded functions, which the runtime runs
+    without the VM (a VM call costs microseconds; a kernel called directly, a fraction of one),
+    and the entries that flag rows of X holding NaN or infinity (see :func:`_emit`).
 
     ``programs[entry]`` for each serial entry whose output is its last kernel's:
     ``{"constants": name of a function of the executable returning the tuple of the weights the
@@ -259,8 +269,9 @@ def build_module(graph: Graph, target: tvm.target.Target, knobs=None, backend: B
     takes its inputs then its output (destination-passing), the last step's output is the
     method's. Batched kernel parameters are element-aligned (:mod:`cmlc.kernels.alignment`), so
     the outputs may be any ``np.empty`` arrays."""
-    module, _, programs = _emit(readers or {BASE_INPUT_DTYPE: graph}, target, knobs, backend, plan or {})
-    return tvm.compile(module, target=target), programs
+    module, _, programs, flagging = _emit(readers or {BASE_INPUT_DTYPE: graph}, target, knobs, backend, plan or {},
+                                          checked_methods=checked_methods)
+    return tvm.compile(module, target=target), programs, flagging
 
 
 def build(graph: Graph, target: tvm.target.Target, knobs=None, backend: Backend | None = None, plan: dict | None = None,
