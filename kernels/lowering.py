@@ -165,10 +165,11 @@ def splits_reduction(node: Node, red: int) -> bool:
     """Does the matmul ``node`` (a reduction of ``red`` terms) sum in :data:`REDUCTION_LANES`
     interleaved lanes (:func:`_lower_matmul`)? Where its few columns leave nothing else to
     vectorize (a linear model's one or two), over at least two lanes' worth of terms, in
-    floating point, and not ``rounded``: a rounded matmul repeats a reference's sequential loop
-    (libsvm's decision sums), so it keeps that loop's order."""
+    floating point, and neither ``rounded`` nor ``sequential``: those repeat a reference's
+    sequential loop (libsvm's decision sums, the trees' leaf values), so they keep its order."""
     cols = node.output.shape[-1]
-    return (node.output.dtype.startswith("float") and not node.attrs.get("rounded", False)
+    in_order = node.attrs.get("rounded", False) or node.attrs.get("sequential", False)
+    return (node.output.dtype.startswith("float") and not in_order
             and isinstance(cols, int) and cols <= LANE_SPLIT_COLS and red >= 2 * REDUCTION_LANES)
 
 

@@ -76,7 +76,7 @@ def gemm_tree_sum(b, x, ensemble: TreeEnsemble, handle_nan: bool):
         go_left = b.emit(Op.WHERE, b.emit(Op.ISNAN, g), b.const(ensemble.missing_left[internal].copy()), go_left)
     s = b.emit(Op.MATMUL, b.emit(Op.CAST, go_left, dtype="int32"), b.const(C))
     reached = b.emit(Op.CAST, b.emit(Op.EQUAL, s, b.const(D)), dtype=vdtype)
-    return b.emit(Op.MATMUL, reached, values)
+    return b.emit(Op.MATMUL, reached, values, sequential=True)   # tree after tree, as the references add them
 
 
 def _expand(node, ctx):

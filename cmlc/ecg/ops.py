@@ -62,7 +62,9 @@ class Op(enum.Enum):
     # ternary
     WHERE = "where"
     # linear algebra: x (N, K) @ w (K, M); attr rounded (also on mul and sparse_matmul): each
-    # product rounded before it is added (no fused multiply-add), as plain C computes it
+    # product rounded before it is added (no fused multiply-add), as plain C computes it; attr
+    # sequential: the terms are added k = 0, 1, ..., K - 1 (a reference that sums so: the leaf
+    # values of trees, tree after tree), which a rounded matmul does too
     MATMUL = "matmul"
     # x (N, K) @ W (K, M) with W held as CSR of W.T in attrs (see ``csr_attrs``); opaque kernel
     SPARSE_MATMUL = "sparse_matmul"
@@ -433,7 +435,7 @@ OPS: dict[Op, OpSpec] = {
     Op.EQUAL: _binary(np.equal),
     Op.NOT_EQUAL: _binary(np.not_equal),
     Op.WHERE: OpSpec(3, _infer_where, np.where),
-    Op.MATMUL: OpSpec(2, _infer_matmul, lambda x, w, rounded=False: np.matmul(x, w)),
+    Op.MATMUL: OpSpec(2, _infer_matmul, lambda x, w, rounded=False, sequential=False: np.matmul(x, w)),
     Op.SPARSE_MATMUL: OpSpec(1, _infer_sparse_matmul, _sparse_matmul_ref),
     Op.REDUCE_SUM: OpSpec(1, _infer_reduce, _reduce_ref(np.sum)),
     Op.REDUCE_MAX: OpSpec(1, _infer_reduce, _reduce_ref(np.max)),

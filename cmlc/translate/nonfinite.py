@@ -51,14 +51,22 @@ def _row_reader(graph: Graph, node: Node, x: Value) -> bool:
     return True
 
 
+#: the most output columns of a flagging matmul: a narrow one (a linear model's), whose kernel
+#: is cheap enough that the separate check cost as much; a wide one (an SVC's kernel row, an MLP's
+#: hidden layer) is compute-bound, and the flag would make each of its methods' kernels distinct
+#: (compile time) for a check that costs a few percent there
+FLAGGING_COLS = 16
+
+
 def _flagging_matmul(graph: Graph, output: Value) -> Value | None:
-    """The output of a dense float matmul computing ``output`` that reads all of X
-    (:func:`_row_reader`), or None."""
+    """The output of a dense float matmul to at most :data:`FLAGGING_COLS` columns computing
+    ``output`` that reads all of X (:func:`_row_reader`), or None."""
     (x,) = graph.inputs
     if len(x.shape) != 2 or not _is_float(x):
         return None
     for node in graph.nodes:
-        if node.op == Op.MATMUL and _is_float(node.output) and _row_reader(graph, node, x):
+        narrow = isinstance(node.output.shape[-1], int) and node.output.shape[-1] <= FLAGGING_COLS
+        if node.op == Op.MATMUL and narrow and _is_float(node.output) and _row_reader(graph, node, x):
             return node.output
     return None
 
