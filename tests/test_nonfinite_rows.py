@@ -1,6 +1,7 @@
 """The NaN / infinity check carried by the kernel (``cmlc.translate.nonfinite``): a large batch of
 a model whose matmul reads all of X is not checked before the kernel; the rows the kernel flags
 make the runtime check X (the same error as before) or, X finite, compute them again."""
+import dataclasses
 import functools
 import warnings
 
@@ -19,7 +20,7 @@ import cmlc
 from cmlc.errors import InputError
 from cmlc.runtime import inputs
 from cmlc.runtime.inputs import flagged_rows
-from cmlc.spec import entry_name
+from cmlc.spec import InputDomain, entry_name
 from conftest import classification_data
 
 ROWS = 600    # more than serial_max_rows (256): one parallel call
@@ -88,7 +89,8 @@ def test_finite_rows_whose_sums_overflow_are_computed_again(name):
 
 def test_only_the_batches_the_kernel_checks_skip_the_check(monkeypatch):
     """A large float batch of a flagging model is not checked before its kernel; a small one
-    (the unflagged serial function) and a large one of a model that accepts NaN still are."""
+    (the unflagged serial function), a large one of a model that accepts NaN, and one whose
+    values are also checked against a domain still are."""
     _, cm, X = fitted_and_compiled("logreg")
     calls = []
     check = inputs.check_finite
@@ -102,6 +104,12 @@ def test_only_the_batches_the_kernel_checks_skip_the_check(monkeypatch):
     hgb = cmlc.compile(HistGradientBoostingClassifier(max_iter=3).fit(X, (X[:, 0] > 0).astype(int)))
     hgb.predict(rows)
     assert calls == [10, ROWS]
+    # X checked against a domain too: NaN lies in every domain, so the NaN check comes first
+    wide = InputDomain(low=(-1e300,) * X.shape[1], high=(1e300,) * X.shape[1], low_closed=True, high_closed=True,
+                       estimator="test", rule="any finite value")
+    monkeypatch.setattr(cm, "_schema", dataclasses.replace(cm._schema, domains=(wide,)))
+    cm.predict_proba(rows)
+    assert calls == [10, ROWS, ROWS]
 
 
 @pytest.mark.parametrize("model", [

@@ -229,8 +229,12 @@ class CompiledModel:
 
     def _kernel_checks(self, method: str, X) -> bool:
         """Does the kernel that runs ``method`` on the ndarray ``X`` (in one parallel call) flag
-        its rows holding NaN or infinity, so that X need not be checked for them first?"""
+        its rows holding NaN or infinity, so that X need not be checked for them first? Not
+        where X's values are checked against domains too: NaN lies in none and breaks none, so
+        the NaN error must come first, as the up-front check gives it."""
         if type(X) is not np.ndarray or X.ndim != 2 or X.dtype.kind != "f":
+            return False
+        if self._schema.domains or self._domain_checks:
             return False
         if not self._small_rows < X.shape[0] <= self._chunk_rows[method]:
             return False
