@@ -126,6 +126,42 @@ def chain_dtype(rows: RowLoop) -> str:
     return "int32" if rows.gpu else "int64"
 
 
+#: trees a one-row walk (``walk_rows``: a partial block, a batch of 1) advances level by level
+#: together. A tree's walk is a chain of dependent loads (node -> feature -> value -> next node),
+#: so one row walking one tree after the other waits on each load in turn; 8 trees at a time are
+#: 8 independent chains whose loads overlap. Leaves are still added tree after tree.
+ROW_TREE_GROUP = 8
+
+
+def row_tree_group(n_trees: int, block: int) -> int:
+    """Trees a one-row walk advances together: :data:`ROW_TREE_GROUP`, at most the block's
+    ``block`` rows (the scratch of node positions holds one per row) and the trees there are."""
+    return max(1, min(ROW_TREE_GROUP, block, n_trees))
+
+
+def _walk_rows(NT: int, B: int, walk_group):
+    """TVMScript macro ``walk_rows(xblk, acc, chains, n_rows, *arrays)`` of the block walks: the
+    first ``n_rows`` rows of a partial block one at a time (a batch of 1 walks one row, not a
+    block of ``B``), each down the ``NT`` trees :func:`row_tree_group` at a time
+    (``walk_group(xblk, acc, chains, row, first tree, trees, *arrays)``)."""
+    G = row_tree_group(NT, B)
+
+    @T.macro
+    def walk_rows(xblk, acc, chains, n_rows, *arrays):
+        for l in range(n_rows):
+            for tg in range(NT // G):
+                walk_group(xblk, acc, chains, l, tg * G, G, *arrays)
+            if NT % G != 0:
+                walk_group(xblk, acc, chains, l, NT - NT % G, NT % G, *arrays)
+
+    return walk_rows
+
+
+def _deepest(depth, t0, n: int):
+    """The largest of ``depth[t0 .. t0 + n - 1]`` (an expression)."""
+    return functools.reduce(T.max, [depth[t0 + g] for g in range(n)])
+
+
 def _goes_right(v, t, miss, comparison: str, allow_nan: bool, dtype: str = "int32"):
     """1 if the row goes right at a node, else 0 (a ``dtype`` expression)."""
     right = v > t if comparison == "le" else v >= t
@@ -247,19 +283,19 @@ def _perfect_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, cmp
                     acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l] - NI, k]
 
     @T.macro
-    def walk_rows(xblk, acc, idx, n_rows, feat, thr, miss, leaf):
-        """The same for the first ``n_rows`` rows of a partial block, one row at a time (a
-        batch of 1 walks one row, not a block of ``B``)."""
-        for l in range(n_rows):
-            for t in range(NT):
-                idx[0] = 0
-                for d in depth_loop(D):
-                    idx[0] = idx[0] * 2 + 1 + _goes_right(xblk[T.Cast(CD, feat[t, idx[0]]) * B + l], thr[t, idx[0]],
-                                                          miss[t, idx[0]], cmp, allow_nan, CD)
-                for k in range(K):
-                    acc[k * B + l] = acc[k * B + l] + leaf[t, idx[0] - NI, k]
+    def walk_group(xblk, acc, idx, l, t0, n, feat, thr, miss, leaf):
+        """Row ``l`` down trees ``t0 .. t0 + n - 1`` together, then their leaves in tree order."""
+        for g in T.unroll(n):
+            idx[g] = 0
+        for d in depth_loop(D):
+            for g in T.unroll(n):
+                idx[g] = idx[g] * 2 + 1 + _goes_right(xblk[T.Cast(CD, feat[t0 + g, idx[g]]) * B + l], thr[t0 + g, idx[g]],
+                                                      miss[t0 + g, idx[g]], cmp, allow_nan, CD)
+        for g in T.unroll(n):
+            for k in range(K):
+                acc[k * B + l] = acc[k * B + l] + leaf[t0 + g, idx[g] - NI, k]
 
-    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows)
+    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, _walk_rows(NT, B, walk_group))
     return _complete_tree_func(NT, max(NI, 1), D, F, K, tdtype, vdtype, index_dtype, xdtype, walk_blocks)
 
 
@@ -305,17 +341,19 @@ def _oblivious_func(NT: int, D: int, F: int, K: int, tdtype: str, vdtype: str, c
                     acc[k * B + l] = acc[k * B + l] + leaf[t, idx[l], k]
 
     @T.macro
-    def walk_rows(xblk, acc, idx, n_rows, feat, thr, miss, leaf):
-        for l in range(n_rows):
-            for t in range(NT):
-                idx[0] = 0
-                for d in depth_loop(D):
-                    idx[0] = idx[0] * 2 + _goes_right(xblk[T.Cast("int32", feat[t, d]) * B + l], thr[t, d], miss[t, d],
-                                                      cmp, allow_nan)
-                for k in range(K):
-                    acc[k * B + l] = acc[k * B + l] + leaf[t, idx[0], k]
+    def walk_group(xblk, acc, idx, l, t0, n, feat, thr, miss, leaf):
+        for g in T.unroll(n):
+            idx[g] = 0
+        for d in depth_loop(D):
+            for g in T.unroll(n):
+                idx[g] = idx[g] * 2 + _goes_right(xblk[T.Cast("int32", feat[t0 + g, d]) * B + l], thr[t0 + g, d],
+                                                  miss[t0 + g, d], cmp, allow_nan)
+        for g in T.unroll(n):
+            for k in range(K):
+                acc[k * B + l] = acc[k * B + l] + leaf[t0 + g, idx[g], k]
 
-    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows, chains="int32")
+    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, _walk_rows(NT, B, walk_group),
+                              chains="int32")
     return _complete_tree_func(NT, D, D, F, K, tdtype, vdtype, index_dtype, xdtype, walk_blocks)
 
 
@@ -406,18 +444,20 @@ def _compact_func(NT: int, NN: int, F: int, K: int, tdtype: str, vdtype: str, cm
                     acc[k * B + l] = acc[k * B + l] + value[node[l], k]
 
     @T.macro
-    def walk_rows(xblk, acc, node, n_rows, roots, depth, feat, thr, miss, left, value):
-        """The same for the first ``n_rows`` rows of a partial block, one row at a time."""
-        for l in range(n_rows):
-            for t in range(NT):
-                node[0] = T.Cast(CD, roots[t])
-                for d in range(depth[t]):
-                    node[0] = T.Cast(CD, left[node[0]]) + _goes_right(xblk[T.Cast(CD, feat[node[0]]) * B + l], thr[node[0]],
-                                                          miss[node[0]], cmp, allow_nan, CD)
-                for k in range(K):
-                    acc[k * B + l] = acc[k * B + l] + value[node[0], k]
+    def walk_group(xblk, acc, node, l, t0, n, roots, depth, feat, thr, miss, left, value):
+        """Row ``l`` down trees ``t0 .. t0 + n - 1`` together, as deep as the deepest of them (a
+        step from a leaf stays on it), then their leaves in tree order."""
+        for g in T.unroll(n):
+            node[g] = T.Cast(CD, roots[t0 + g])
+        for d in range(_deepest(depth, t0, n)):
+            for g in T.unroll(n):
+                node[g] = T.Cast(CD, left[node[g]]) + _goes_right(xblk[T.Cast(CD, feat[node[g]]) * B + l], thr[node[g]],
+                                                                  miss[node[g]], cmp, allow_nan, CD)
+        for g in T.unroll(n):
+            for k in range(K):
+                acc[k * B + l] = acc[k * B + l] + value[node[g], k]
 
-    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, walk_rows)
+    walk_blocks = _block_walk(F, K, B, tdtype, vdtype, allow_nan, rows, walk_trees, _walk_rows(NT, B, walk_group))
 
     @T.prim_func(private=True)
     def tree_compact(x: T.handle, roots: T.Buffer((NT,), "int32"), depth: T.Buffer((NT,), "int32"),
