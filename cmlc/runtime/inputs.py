@@ -148,6 +148,21 @@ def nonfinite_error(schema: InputSchema, has_nan: bool, has_inf: bool) -> InputE
 
 #: dot(row-major X, ones) of X's own dtype sums a small batch faster than np.add.reduce
 _ONES = {dtype: np.ones(4096, dtype) for dtype in (np.dtype(np.float64), np.dtype(np.float32))}
+#: ``(dtype, n) -> ones(n)`` for the batches of at most :data:`OWN_ONES_SIZE` entries met so far:
+#: a dot with a vector of the batch's own size costs 0.37 us at one row of 28 features, with a
+#: slice of :data:`_ONES` 0.53 us (the bound keeps the cache under 0.6 MB)
+_ONES_OF_SIZE = {}
+OWN_ONES_SIZE = 256
+
+
+def _ones_like(arr: np.ndarray) -> np.ndarray | None:
+    """Ones of ``arr``'s float dtype and size, for a batch of at most 4096 entries, else None."""
+    ones = _ONES_OF_SIZE.get((arr.dtype, arr.size))
+    if ones is None and arr.dtype in _ONES and arr.size <= _ONES[arr.dtype].size:
+        ones = _ONES[arr.dtype][:arr.size]
+        if arr.size <= OWN_ONES_SIZE:
+            _ONES_OF_SIZE[arr.dtype, arr.size] = ones = ones.copy()
+    return ones
 
 
 def check_finite(arr: np.ndarray, schema: InputSchema) -> None:
@@ -156,9 +171,9 @@ def check_finite(arr: np.ndarray, schema: InputSchema) -> None:
         return
     # one pass, no temporary: the common case (a non-finite value makes the sum non-finite; a
     # finite overflow only sends us to the exact check below)
-    ones = _ONES.get(arr.dtype)
-    if ones is not None and arr.size <= ones.size and arr.flags.c_contiguous:
-        total = arr.ravel().dot(ones[:arr.size])    # BLAS raises no floating-point warnings
+    ones = _ones_like(arr)
+    if ones is not None and arr.flags.c_contiguous:
+        total = arr.ravel().dot(ones)    # BLAS raises no floating-point warnings
     else:
         with np.errstate(all="ignore"):
             total = np.add.reduce(arr, axis=None)
