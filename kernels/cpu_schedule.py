@@ -475,7 +475,9 @@ def schedule_cpu(func: tirx.PrimFunc, output_block: str, block_ops: dict, knobs:
     for block in reversed(blocks):
         if not try_primitive(sch.compute_at, block, chunks, True) and knobs.parallel:
             try_primitive(sch.parallel, sch.get_loops(block)[0])
-    for padding in _pad_matmul_columns(sch, block_ops, output_block):   # once per call, before the chunks
+    # the padded weight is copied once per call, before the chunks: not for the serial build's
+    # few rows (an SVC's 28 x 4342 support vectors, 1 row: the copy took most of the call)
+    for padding in _pad_matmul_columns(sch, block_ops, output_block) if knobs.parallel else ():
         _vectorize_innermost(sch, padding, knobs)
     ops = [block_ops.get(sch.get(block).name_hint) for block in blocks + [out]]
     # matmuls first: their register tiles are cache_write stages, which need every statement of
