@@ -88,11 +88,12 @@ def _sigmoid(x):
     return one / (one + vector_exp(-x, str(x.dtype)))
 
 
-def _libm_tanh(x):
-    """libm's ``tanh`` (libsvm's sigmoid kernel calls it); TVM's own expansion,
-    ``(1 - exp(-2x)) / (1 + exp(-2x))``, differs from it in the last bits of 4 values in 10 and
-    loses relative precision near 0."""
-    return tirx.call_pure_extern(x.dtype, "tanhf" if x.dtype == "float32" else "tanh", x)
+def _libm(name):
+    """libm's ``name`` (``namef`` for float32), as numpy calls it. ``tanh``: libsvm's sigmoid
+    kernel calls it; TVM's own expansion, ``(1 - exp(-2x)) / (1 + exp(-2x))``, differs from it in
+    the last bits of 4 values in 10 and loses relative precision near 0. ``log1p``, ``expm1``:
+    the precise forms near 0 that scipy's power transforms call."""
+    return lambda x: tirx.call_pure_extern(x.dtype, f"{name}f" if x.dtype == "float32" else name, x)
 
 
 _UNARY = {
@@ -100,13 +101,16 @@ _UNARY = {
     Op.EXP: te.exp,
     Op.LOG: te.log,
     Op.SIGMOID: _sigmoid,
-    Op.TANH: _libm_tanh,
+    Op.TANH: _libm("tanh"),
     Op.ABS: te.abs,
     Op.SQRT: te.sqrt,
     Op.ISNAN: te.isnan,
     Op.ISFINITE: te.isfinite,
     Op.ERF: te.erf,
     Op.COS: te.cos,
+    Op.SIN: te.sin,
+    Op.LOG1P: _libm("log1p"),
+    Op.EXPM1: _libm("expm1"),
 }
 
 def _nan_propagating(fn):

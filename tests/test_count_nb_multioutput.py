@@ -4,6 +4,7 @@ scikit-learn on fresh random data:
 - MultinomialNB and ComplementNB on counts, CategoricalNB on category codes (refusing a code
   it has not seen, also when earlier Pipeline steps compute it);
 - MultiOutputClassifier, whose ``predict_proba`` is a list of arrays and ``classes_`` a list.
+- ClassifierChain, whose methods return each target's float64 labels, probabilities and decisions.
 
 Labels identical; probabilities within 1e-12 absolute (the same float64 formulas).
 """
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn import naive_bayes as nb
 from sklearn.linear_model import LogisticRegression
-from sklearn.multioutput import MultiOutputClassifier
+from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer
 from sklearn.tree import DecisionTreeClassifier
@@ -146,3 +147,36 @@ def test_multioutput_classifier(which):
     assert len(cm.classes_) == len(est.classes_)
     for c, d in zip(cm.classes_, est.classes_):
         np.testing.assert_array_equal(c, d)
+
+
+def _multi_label_data(seed=0, n=300):
+    """Three binary targets, each partly decided by the ones before it."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 6))
+    first = (X[:, 0] > 0).astype(int)
+    second = ((X[:, 1] + first) > 0.5).astype(int)
+    return X, np.column_stack([first, second, ((X[:, 2] - second + X[:, 3]) > 0).astype(int)])
+
+
+CHAINS = {
+    "logreg": SUITE.add("ClassifierChain-logreg", lambda: ClassifierChain(LogisticRegression(max_iter=500)),
+                        _multi_label_data),
+    "tree-random-order": SUITE.add("ClassifierChain-tree-random-order",
+                                   lambda: ClassifierChain(DecisionTreeClassifier(max_depth=4, random_state=0),
+                                                           order="random", random_state=2),
+                                   _multi_label_data),
+}
+
+
+@pytest.mark.parametrize("which", list(CHAINS))
+def test_classifier_chain(which):
+    """Every method on fresh rows and on one row (float64 labels, positive-class probabilities,
+    decisions, in target order), and a wrong width refused."""
+    est, cm, _ = conformance.compiled(CHAINS[which])
+    Xnew = _multi_label_data(seed=5, n=120)[0]
+    assert conformance.methods(cm) == conformance.methods(est)
+    for rows in (Xnew, Xnew[:1]):
+        for method in conformance.methods(est):
+            conformance.assert_same_output(method, getattr(cm, method)(rows), getattr(est, method)(rows))
+    with pytest.raises(InputError, match="features"):
+        cm.predict(Xnew[:, :5])

@@ -15,14 +15,21 @@ from sklearn import naive_bayes as nb
 from sklearn import neural_network as nn
 from sklearn import preprocessing as pp
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.covariance import EllipticEnvelope
 from sklearn.cross_decomposition import CCA, PLSSVD, PLSCanonical, PLSRegression
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.ensemble import StackingClassifier, StackingRegressor, VotingClassifier, VotingRegressor
+from sklearn.ensemble import (
+    RandomTreesEmbedding,
+    StackingClassifier,
+    StackingRegressor,
+    VotingClassifier,
+    VotingRegressor,
+)
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.frozen import FrozenEstimator
-from sklearn.kernel_approximation import Nystroem, RBFSampler
+from sklearn.kernel_approximation import Nystroem, RBFSampler, SkewedChi2Sampler
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.model_selection import (
@@ -31,15 +38,17 @@ from sklearn.model_selection import (
     RandomizedSearchCV,
     TunedThresholdClassifierCV,
 )
-from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier
+from sklearn.model_selection._search_successive_halving import HalvingGridSearchCV, HalvingRandomSearchCV
+from sklearn.multiclass import OneVsOneClassifier, OneVsRestClassifier, OutputCodeClassifier
 from sklearn.multioutput import MultiOutputRegressor, RegressorChain
 from sklearn.pipeline import make_pipeline
 from sklearn.random_projection import GaussianRandomProjection, SparseRandomProjection
-from sklearn.semi_supervised import SelfTrainingClassifier
+from sklearn.semi_supervised import LabelPropagation, LabelSpreading, SelfTrainingClassifier
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import cmlc
 import conformance
+from cmlc.errors import InputError
 from conformance import assert_same_classes, assert_same_output, make_data, methods
 from conftest import exact_match_reference, fresh_rows
 
@@ -48,6 +57,12 @@ def _classifiers():
     PA = [lm.PassiveAggressiveClassifier] if hasattr(lm, "PassiveAggressiveClassifier") else []
     return {
         "LogisticRegression": lambda: lm.LogisticRegression(max_iter=500),
+        "OutputCodeClassifier-LogisticRegression": lambda: OutputCodeClassifier(lm.LogisticRegression(max_iter=500),
+                                                                                code_size=2, random_state=0),
+        "LabelPropagation": lambda: LabelPropagation(gamma=0.05),
+        "LabelSpreading": lambda: LabelSpreading(gamma=0.05, alpha=0.3),
+        "Pipeline-NCA-KNeighbors": lambda: make_pipeline(neighbors.NeighborhoodComponentsAnalysis(3, random_state=0),
+                                                         neighbors.KNeighborsClassifier()),
         "LogisticRegressionCV": lambda: lm.LogisticRegressionCV(Cs=3, cv=3, max_iter=300),
         "RidgeClassifier": lm.RidgeClassifier,
         "DummyClassifier-prior": DummyClassifier,
@@ -124,6 +139,9 @@ def _regressors():
     PA = [lm.PassiveAggressiveRegressor] if hasattr(lm, "PassiveAggressiveRegressor") else []
     return {
         "LinearRegression": lm.LinearRegression,
+        "TransformedTargetRegressor": lambda: TransformedTargetRegressor(lm.Ridge()),
+        "TransformedTargetRegressor-negative": lambda: TransformedTargetRegressor(
+            DecisionTreeRegressor(max_depth=4, random_state=0), func=np.negative, inverse_func=np.negative),
         "Ridge": lm.Ridge,
         "RidgeCV": lm.RidgeCV,
         "Lasso": lambda: lm.Lasso(alpha=0.1),
@@ -154,6 +172,9 @@ def _regressors():
         "RANSACRegressor-Ridge": lambda: lm.RANSACRegressor(lm.Ridge(), min_samples=20, random_state=0),
         "Pipeline-RobustScaler-Ridge": lambda: make_pipeline(pp.RobustScaler(), lm.Ridge()),
         "Pipeline-MaxAbs-passthrough-LinearRegression": lambda: make_pipeline(pp.MaxAbsScaler(), "passthrough", lm.LinearRegression()),
+        "HalvingGridSearchCV-Ridge": lambda: HalvingGridSearchCV(lm.Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=3),
+        "HalvingRandomSearchCV-Ridge": lambda: HalvingRandomSearchCV(lm.Ridge(), {"alpha": [0.1, 1.0, 10.0]}, cv=3,
+                                                                     random_state=0),
         "RandomizedSearchCV-Ridge": lambda: RandomizedSearchCV(lm.Ridge(), {"alpha": [0.1, 1.0, 10.0]}, n_iter=2,
                                                                cv=3, random_state=0),
         "VotingRegressor-weighted": lambda: VotingRegressor(
@@ -175,6 +196,7 @@ MULTI_OUTPUT = {"LinearRegression": lm.LinearRegression, "Ridge": lm.Ridge, "Las
                 "MultiOutputRegressor-Ridge": lambda: MultiOutputRegressor(lm.Ridge()),
                 "MultiTaskLasso": lambda: lm.MultiTaskLasso(alpha=0.1),
                 "RegressorChain-Ridge": lambda: RegressorChain(lm.Ridge()),
+                "TransformedTargetRegressor": lambda: TransformedTargetRegressor(lm.Ridge()),
                 "PLSRegression": lambda: PLSRegression(3),
                 "PLSCanonical": lambda: PLSCanonical(2),
                 "CCA": lambda: CCA(2, max_iter=1000),
@@ -218,6 +240,15 @@ TRANSFORMERS = {
        for k in ("linear", "rbf", "poly", "sigmoid")},
     "KernelPCA-poly-fractional-degree": lambda: dec.KernelPCA(3, kernel="poly", degree=2.5, coef0=50.0, gamma=0.05),
     "FactorAnalysis": lambda: dec.FactorAnalysis(3, random_state=0),
+    "SparsePCA": lambda: dec.SparsePCA(3, random_state=0),
+    "MiniBatchSparsePCA": lambda: dec.MiniBatchSparsePCA(3, batch_size=20, random_state=0),
+    "SkewedChi2Sampler": lambda: SkewedChi2Sampler(skewedness=30.0, n_components=20, random_state=0),
+    "RandomTreesEmbedding": lambda: RandomTreesEmbedding(n_estimators=4, max_depth=3, random_state=0),
+    "AffinityPropagation": lambda: cluster.AffinityPropagation(random_state=0),
+    "MeanShift": lambda: cluster.MeanShift(bandwidth=2.0),
+    "Birch": lambda: cluster.Birch(n_clusters=3),
+    "Birch-subclusters": lambda: cluster.Birch(n_clusters=None, threshold=1.5),
+    "FeatureAgglomeration": lambda: cluster.FeatureAgglomeration(3),
     # term counts are non-negative: the clipped scaler keeps fresh rows in [0, 1]
     "Pipeline-MinMaxScaler-TfidfTransformer": lambda: make_pipeline(pp.MinMaxScaler(clip=True), TfidfTransformer()),
     "Pipeline-MinMaxScaler-TfidfTransformer-sublinear-l1": lambda: make_pipeline(
@@ -313,6 +344,11 @@ def test_matches_sklearn(case):
     assert cm.n_features_in_ == est.n_features_in_
 
 
+#: scikit-learn 1.9's SparsePCA.transform of one row returns (n_components,): ridge_regression
+#: squeezes a single target; cmlc returns (1, n_components), the same values
+ONE_ROW_SQUEEZED = ("SparsePCA[", "MiniBatchSparsePCA[")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_edge_layouts(case):
     """One row, float32, Fortran order and a list give the estimator's answers."""
@@ -328,6 +364,9 @@ def test_edge_layouts(case):
                 expected = getattr(est, method)(np.asarray(data, dtype=np.float64))   # with its float64 answer
             expected = conformance.dense(expected)   # TfidfTransformer answers CSR; cmlc, dense
             got = getattr(cm, method)(data)
+            if label == "one-row" and case.id.startswith(ONE_ROW_SQUEEZED):
+                assert got.shape == (1, *expected.shape)
+                got = got[0]
             # scikit-learn's transformers keep float32, so their float32 rounding (not ours: cmlc
             # computes in float64) bounds the agreement: 1e-5 of the output's scale.
             atol = 1e-5 * np.abs(expected[np.isfinite(expected)]).max(initial=1) if label == "float32" and expected.dtype.kind == "f" else None
@@ -374,6 +413,26 @@ def test_self_training_classifier():
     """The final estimator_ (fitted on the labelled and self-labelled rows) answers."""
     est, cm, X = conformance.compiled(SELF_TRAINING)
     conformance.assert_matches(est, cm, fresh_rows(X))
+
+
+def _kernel_data(rows=None):
+    """An RBF kernel between 80 training rows and ``rows`` (default: themselves), no targets."""
+    from sklearn.metrics.pairwise import rbf_kernel
+    X = make_data("transform")[0][:80]
+    return rbf_kernel(X if rows is None else rows, X, gamma=0.1), None
+
+
+KERNEL_CENTERER = SUITE.add("KernelCenterer", pp.KernelCenterer, _kernel_data)
+
+
+def test_kernel_centerer():
+    """Kernel rows of fresh data against the fitted ones, one row of them, a wrong width refused."""
+    est, cm, X = conformance.compiled(KERNEL_CENTERER)
+    K = _kernel_data(fresh_rows(make_data("transform")[0], n=40, seed=4))[0]
+    for rows in (K, K[:1]):
+        assert_same_output("transform", cm.transform(rows), est.transform(rows))
+    with pytest.raises(InputError, match="features"):
+        cm.transform(K[:, :-1])
 
 
 def test_dummy_classifier_constant_and_random_strategies():

@@ -5,7 +5,7 @@ import re
 import cmlc
 import cmlc.kernels
 import cmlc.passes
-from cmlc.support_table import markdown_table
+from cmlc.support_table import markdown_table, not_compiled_table
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -16,11 +16,12 @@ def test_kernels_and_passes_install_under_cmlc():
     assert "constant_folding" in cmlc.passes.PASSES
 
 
-def test_readme_supported_table_is_generated_from_the_registry():
+def test_readme_supported_tables_are_generated():
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- supported:start -->\n(.*?)<!-- supported:end -->", readme, re.S)
-    assert block, "README lacks the generated supported-estimators block"
-    assert block.group(1).strip() == markdown_table().strip(), "run: python -m cmlc.support_table --update-readme"
+    for name, table in (("supported", markdown_table), ("not-compiled", not_compiled_table)):
+        block = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", readme, re.S)
+        assert block, f"README lacks the generated {name} block"
+        assert block.group(1).strip() == table().strip(), "run: python -m cmlc.support_table --update-readme"
 
 
 def test_supported_lists_every_registered_class():

@@ -16,6 +16,7 @@ import scipy.special
 from sklearn import feature_selection as fs
 from sklearn import preprocessing as pp
 from sklearn.impute import MissingIndicator, SimpleImputer
+from sklearn.kernel_approximation import AdditiveChi2Sampler
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
@@ -67,6 +68,8 @@ DATA = {
     # NaN in columns 0-4 at fit time (column 5 never); fresh data has NaN everywhere
     "missing": lambda seed, n, fresh: with_nan(_continuous(seed, n), seed + 5, columns=None if fresh else (0, 1, 2, 3, 4)),
     "sentinel": lambda seed, n, fresh: _sentinel(seed, n),
+    # non-negative, a third of the entries 0
+    "counts": lambda seed, n, fresh: np.maximum(_continuous(seed, n), 0.0),
 }
 
 
@@ -180,6 +183,13 @@ TRANSFORMERS = {
         (np.reciprocal, "positive", True), (scipy.special.expit, "continuous", False), (np.isnan, "missing", True),
         (np.negative, "missing", True)]},
     "FunctionTransformer-identity": (pp.FunctionTransformer, "missing", True),
+    # power transforms
+    "PowerTransformer-yeo-johnson": (pp.PowerTransformer, "continuous", False),
+    "PowerTransformer-yeo-johnson-unstandardized": (lambda: pp.PowerTransformer(standardize=False), "continuous", False),
+    "PowerTransformer-box-cox": (lambda: pp.PowerTransformer(method="box-cox"), "positive", False),
+    # kernel approximations of non-negative data
+    "AdditiveChi2Sampler": (AdditiveChi2Sampler, "counts", False),
+    "AdditiveChi2Sampler-1-step": (lambda: AdditiveChi2Sampler(sample_steps=1), "counts", False),
     "FunctionTransformer-validate": (lambda: pp.FunctionTransformer(np.sqrt, validate=True), "positive", True),
 }
 

@@ -125,6 +125,7 @@ _RANGE_RULES = {
     Op.SIGMOID: lambda node, r: (0.0, 1.0),
     Op.TANH: lambda node, r: (-1.0, 1.0),
     Op.COS: lambda node, r: (-1.0, 1.0),
+    Op.SIN: lambda node, r: (-1.0, 1.0),
     Op.SOFTMAX: lambda node, r: (0.0, 1.0),
     Op.ABS: lambda node, r: (0.0 if r[0][0] <= 0 <= r[0][1] else min(abs(r[0][0]), abs(r[0][1])), max(abs(r[0][0]), abs(r[0][1]))),
     Op.WHERE: lambda node, r: (min(r[1][0], r[2][0]), max(r[1][1], r[2][1])),

@@ -44,6 +44,9 @@ class Op(enum.Enum):
     CAST = "cast"
     ERF = "erf"
     COS = "cos"
+    SIN = "sin"
+    LOG1P = "log1p"
+    EXPM1 = "expm1"
     # binary elementwise (numpy broadcasting)
     ADD = "add"
     SUB = "sub"
@@ -111,7 +114,7 @@ class OpGroup:
     """Named groups of ops, so passes and kernels test membership instead of comparing names."""
 
     UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.ABS, Op.SQRT, Op.ISNAN, Op.ISFINITE, Op.CAST, Op.ERF,
-                       Op.COS})
+                       Op.COS, Op.SIN, Op.LOG1P, Op.EXPM1})
     ARITHMETIC = frozenset({Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MAXIMUM, Op.MINIMUM, Op.POW})
     COMPARE = frozenset({Op.GREATER, Op.GREATER_EQUAL, Op.LESS, Op.LESS_EQUAL, Op.EQUAL, Op.NOT_EQUAL})
     BINARY = ARITHMETIC | COMPARE
@@ -421,6 +424,9 @@ OPS: dict[Op, OpSpec] = {
     Op.CAST: _unary(lambda x, dtype: x.astype(dtype)),
     Op.ERF: _unary(lambda x: scipy.special.erf(x).astype(x.dtype, copy=False)),
     Op.COS: _unary(np.cos),
+    Op.SIN: _unary(np.sin),
+    Op.LOG1P: _unary(np.log1p),
+    Op.EXPM1: _unary(np.expm1),
     Op.ADD: _binary(np.add),
     Op.SUB: _binary(np.subtract),
     Op.MUL: _binary(lambda a, b, rounded=False: np.multiply(a, b)),   # numpy's products are rounded

@@ -28,6 +28,15 @@ def quadratic_form(b: GraphBuilder, x: Value, center, matrix) -> Value:
     return b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, centered, b.emit(Op.MATMUL, centered, b.const(f64(matrix)))))
 
 
+def every_row(b: GraphBuilder, x: Value, value: np.ndarray) -> Value:
+    """``value`` (a constant (K,) array, or a scalar) repeated for every row of ``x``: (N, K) or (N,).
+    The selector reads one column of ``x`` only to get the batch (any value, NaN included)."""
+    row = b.emit(Op.ISNAN, b.emit(Op.TAKE, x, indices=np.array([0])))     # (N, 1), read for its shape
+    c = b.const(np.asarray(value))
+    out = b.emit(Op.WHERE, row, c, c)
+    return b.emit(Op.RESHAPE, out, shape=(BATCH,)) if np.ndim(value) == 0 else out
+
+
 def as_column(b: GraphBuilder, v: Value) -> Value:
     return b.emit(Op.RESHAPE, v, shape=(BATCH, 1))
 

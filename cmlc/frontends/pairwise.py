@@ -20,17 +20,30 @@ def row_norms_squared(b: GraphBuilder, x: Value) -> Value:
     return b.emit(Op.REDUCE_SUM, b.emit(Op.MUL, x, x), keepdims=True)
 
 
-def squared_euclidean(b: GraphBuilder, x: Value, Y: np.ndarray) -> Value:
-    """``euclidean_distances(X, Y, squared=True)``: max(-2 x.y + |x|^2 + |y|^2, 0)."""
+def squared_euclidean(b: GraphBuilder, x: Value, Y: np.ndarray, fixed_first: bool = False) -> Value:
+    """``euclidean_distances(X, Y, squared=True)``: max(-2 x.y + |x|^2 + |y|^2, 0); with
+    ``fixed_first``, ``euclidean_distances(Y, X, squared=True).T``: |y|^2 added before |x|^2."""
     Y = np.asarray(Y, np.float64)
     d = b.emit(Op.MUL, _dot(b, x, Y), b.const(-2.0))
-    d = b.emit(Op.ADD, b.emit(Op.ADD, d, row_norms_squared(b, x)), b.const(np.einsum("ij,ij->i", Y, Y)))
+    norms = [row_norms_squared(b, x), b.const(np.einsum("ij,ij->i", Y, Y))]
+    first, second = norms[::-1] if fixed_first else norms
+    d = b.emit(Op.ADD, b.emit(Op.ADD, d, first), second)
     return b.emit(Op.MAXIMUM, d, b.const(0.0))
 
 
 def euclidean(b: GraphBuilder, x: Value, Y: np.ndarray) -> Value:
     """``euclidean_distances(X, Y)``."""
     return b.emit(Op.SQRT, squared_euclidean(b, x, Y))
+
+
+def euclidean_argmin(b: GraphBuilder, x: Value, Y: np.ndarray) -> Value:
+    """``pairwise_distances_argmin(X, Y)`` (euclidean), (N,) int64: the first row of ``Y`` with
+    the least ``|x|^2 - 2 x.y + |y|^2``, the rank-preserving distance scikit-learn's ``ArgKmin``
+    ranks (summed in that order, not clipped at 0)."""
+    Y = np.asarray(Y, np.float64)
+    middle = b.emit(Op.MUL, _dot(b, x, Y), b.const(-2.0))
+    ranked = b.emit(Op.ADD, b.emit(Op.ADD, row_norms_squared(b, x), middle), b.const(np.einsum("ij,ij->i", Y, Y)))
+    return b.emit(Op.CAST, b.emit(Op.ARGMAX, b.emit(Op.NEG, ranked)), dtype="int64")
 
 
 def _power(b: GraphBuilder, v: Value, degree) -> Value:

@@ -1,10 +1,13 @@
-"""Linear and kernel projections of ``sklearn.decomposition``: PCA, IncrementalPCA, TruncatedSVD,
-FastICA, KernelPCA. Each ``transform`` repeats scikit-learn's operations in its order (float64)."""
+"""Linear and kernel projections: ``sklearn.decomposition`` (PCA, IncrementalPCA, TruncatedSVD,
+FastICA, SparsePCA, KernelPCA, FactorAnalysis), ``sklearn.cross_decomposition``, the
+NeighborhoodComponentsAnalysis projection and KernelCenterer. Each ``transform`` repeats
+scikit-learn's operations in its order (float64)."""
 from __future__ import annotations
 
 import numpy as np
 from sklearn import cross_decomposition as cd
 from sklearn import decomposition as dec
+from sklearn import neighbors, preprocessing
 
 from cmlc.ecg import GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
@@ -47,9 +50,24 @@ def _pca_log_likelihood(b: GraphBuilder, x: Value, est) -> Value:
     return b.emit(Op.SUB, b.emit(Op.MUL, b.const(-0.5), quadratic), b.const(constant))
 
 
-@frontend(dec.TruncatedSVD, family="decomposition")
+@frontend(dec.TruncatedSVD, neighbors.NeighborhoodComponentsAnalysis, family="decomposition")
 def convert_truncated_svd(est, b: GraphBuilder, x: Value) -> Converted:
+    """``X @ components_.T``."""
     return Converted({"transform": _project(b, x, est.components_)})
+
+
+@frontend(dec.SparsePCA, dec.MiniBatchSparsePCA, family="decomposition")
+def convert_sparse_pca(est, b: GraphBuilder, x: Value) -> Converted:
+    """``ridge_regression(components_.T, (X - mean_).T, ridge_alpha, solver="cholesky")``: the
+    centred X times ``solve(C C^T + alpha I, C).T`` (C = ``components_``; the same least-squares
+    solution, the solve done once here instead of per batch)."""
+    from scipy import linalg
+    components = f64(est.components_)
+    gram = components @ components.T
+    gram.flat[::len(gram) + 1] += est.ridge_alpha
+    projection = linalg.solve(gram, components, assume_a="pos")
+    centered = b.emit(Op.SUB, x, b.const(f64(est.mean_)))
+    return Converted({"transform": _project(b, centered, projection)})
 
 
 @frontend(dec.FastICA, family="decomposition")
@@ -65,15 +83,24 @@ def convert_kernel_pca(est, b: GraphBuilder, x: Value) -> Converted:
     """Centered kernel rows against ``X_fit_`` (``KernelCenterer``), times the scaled eigenvectors."""
     if not isinstance(est.kernel, str) or est.kernel not in KERNELS:
         raise UnsupportedModelError(f"KernelPCA with kernel={est.kernel!r} is not supported; kernels: {', '.join(KERNELS)}")
-    K = pairwise_kernel(b, est.kernel, x, est.X_fit_, est.gamma_, est.degree, est.coef0)
-    centerer = est._centerer
-    row_means = b.emit(Op.DIV, b.emit(Op.REDUCE_SUM, K, keepdims=True), b.const(float(centerer.K_fit_rows_.shape[0])))
-    K = b.emit(Op.SUB, K, b.const(f64(centerer.K_fit_rows_)))
-    K = b.emit(Op.ADD, b.emit(Op.SUB, K, row_means), b.const(float(centerer.K_fit_all_)))
+    K = _centered(b, pairwise_kernel(b, est.kernel, x, est.X_fit_, est.gamma_, est.degree, est.coef0), est._centerer)
     non_zeros = np.flatnonzero(est.eigenvalues_)
     scaled_alphas = np.zeros_like(f64(est.eigenvectors_))
     scaled_alphas[:, non_zeros] = est.eigenvectors_[:, non_zeros] / np.sqrt(est.eigenvalues_[non_zeros])
     return Converted({"transform": b.emit(Op.MATMUL, K, b.const(scaled_alphas))})
+
+
+def _centered(b: GraphBuilder, K: Value, centerer) -> Value:
+    """``KernelCenterer.transform`` of the kernel rows ``K`` (N, n_fit): minus the fitted column
+    means, minus each row's mean, plus the fitted overall mean, in that order."""
+    row_means = b.emit(Op.DIV, b.emit(Op.REDUCE_SUM, K, keepdims=True), b.const(float(centerer.K_fit_rows_.shape[0])))
+    K = b.emit(Op.SUB, K, b.const(f64(centerer.K_fit_rows_)))
+    return b.emit(Op.ADD, b.emit(Op.SUB, K, row_means), b.const(float(centerer.K_fit_all_)))
+
+
+@frontend(preprocessing.KernelCenterer, family="decomposition", notes="transform of kernel rows against the fitted ones")
+def convert_kernel_centerer(est, b: GraphBuilder, x: Value) -> Converted:
+    return Converted({"transform": _centered(b, x, est)})
 
 
 @frontend(dec.FactorAnalysis, family="decomposition", notes="transform and score_samples")

@@ -9,19 +9,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn import dummy
 
-from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
+from .builders import every_row
 from .registry import Converted, frontend
-
-
-def every_row(b: GraphBuilder, x: Value, value: np.ndarray) -> Value:
-    """``value`` (a constant (K,) array, or a scalar) repeated for every row of ``x``: (N, K) or (N,).
-    The selector reads one column of ``x`` only to get the batch (any value, NaN included)."""
-    row = b.emit(Op.ISNAN, b.emit(Op.TAKE, x, indices=np.array([0])))     # (N, 1), read for its shape
-    c = b.const(np.asarray(value))
-    out = b.emit(Op.WHERE, row, c, c)
-    return b.emit(Op.RESHAPE, out, shape=(BATCH,)) if np.ndim(value) == 0 else out
 
 
 @frontend(dummy.DummyClassifier, family="dummy", notes="strategies prior, most_frequent, constant; single output")

@@ -1,15 +1,17 @@
-"""Kernel methods and random projections: KernelRidge, Nystroem, RBFSampler, Gaussian and sparse
-random projections. Kernels are those of :data:`cmlc.frontends.pairwise.KERNELS` (given by name)."""
+"""Kernel methods and random projections: KernelRidge, Nystroem, RBFSampler, SkewedChi2Sampler,
+AdditiveChi2Sampler, Gaussian and sparse random projections. Kernels are those of
+:data:`cmlc.frontends.pairwise.KERNELS` (given by name)."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn import kernel_approximation, kernel_ridge, random_projection
+from sklearn import kernel_approximation, kernel_ridge, random_projection, semi_supervised
 
 from cmlc.ecg import Op
 from cmlc.errors import UnsupportedModelError
 
-from .pairwise import KERNELS, pairwise_kernel
-from .registry import Converted, frontend
+from .builders import f64
+from .pairwise import KERNELS, pairwise_kernel, squared_euclidean
+from .registry import Converted, FrontendBuilder, InputDomain, frontend
 
 
 def _kernel_of(est, X_fit, gamma):
@@ -53,3 +55,64 @@ def convert_rbf_sampler(est, b, x):
     projection = b.emit(Op.ADD, b.emit(Op.MATMUL, x, b.const(np.asarray(est.random_weights_, np.float64))),
                         b.const(np.asarray(est.random_offset_, np.float64)))
     return Converted({"transform": b.emit(Op.MUL, b.emit(Op.COS, projection), b.const((2.0 / est.n_components) ** 0.5))})
+
+
+def _bounded_below(x, low: float, closed: bool, estimator: str, rule: str) -> InputDomain:
+    """Every feature of ``x`` above ``low`` (at or above where ``closed``)."""
+    n = x.shape[1]
+    return InputDomain(low=(float(low),) * n, high=(np.inf,) * n, low_closed=closed, high_closed=False,
+                       estimator=estimator, rule=rule)
+
+
+@frontend(kernel_approximation.SkewedChi2Sampler, family="kernel methods")
+def convert_skewed_chi2_sampler(est, b: FrontendBuilder, x):
+    """``cos(log(X + skewedness) @ random_weights_ + random_offset_) * (sqrt(2) / sqrt(n_components))``;
+    X must be above ``-skewedness``, as scikit-learn checks."""
+    b.require(x, _bounded_below(x, -est.skewedness, False, "SkewedChi2Sampler", "entries above -skewedness"))
+    logs = b.emit(Op.LOG, b.emit(Op.ADD, x, b.const(float(est.skewedness))))
+    projection = b.emit(Op.ADD, b.emit(Op.MATMUL, logs, b.const(f64(est.random_weights_))), b.const(f64(est.random_offset_)))
+    scale = np.sqrt(2.0) / np.sqrt(est.n_components)
+    return Converted({"transform": b.emit(Op.MUL, b.emit(Op.COS, projection), b.const(float(scale)))})
+
+
+#: AdditiveChi2Sampler's ``sample_interval`` by ``sample_steps`` when it is not given
+CHI2_SAMPLE_INTERVALS = {1: 0.8, 2: 0.5, 3: 0.4}
+
+
+@frontend(kernel_approximation.AdditiveChi2Sampler, family="kernel methods", notes="dense input")
+def convert_additive_chi2_sampler(est, b: FrontendBuilder, x):
+    """``_transform_dense``: on the non-zero entries, ``sqrt(X * interval)``, then for each step
+    ``j`` > 0 ``f cos(j l)`` and ``f sin(j l)`` with ``l = interval * log X`` and ``f = sqrt(2 X
+    interval / cosh(pi j interval))``; zero entries stay 0. X must be non-negative, as
+    scikit-learn checks."""
+    interval = est.sample_interval if est.sample_interval is not None else CHI2_SAMPLE_INTERVALS.get(est.sample_steps)
+    if interval is None:
+        raise UnsupportedModelError(f"AdditiveChi2Sampler(sample_steps={est.sample_steps}) needs a sample_interval")
+    b.require(x, _bounded_below(x, 0.0, True, "AdditiveChi2Sampler", "non-negative entries"))
+    non_zero = b.emit(Op.NOT_EQUAL, x, b.const(0.0))
+    zero = b.const(0.0)
+
+    def on_non_zero(value):
+        return b.emit(Op.WHERE, non_zero, value, zero)
+    steps = [on_non_zero(b.emit(Op.SQRT, b.emit(Op.MUL, x, b.const(float(interval)))))]
+    log_step = b.emit(Op.MUL, b.const(float(interval)), b.emit(Op.LOG, x))
+    step = b.emit(Op.MUL, b.emit(Op.MUL, b.const(2.0), x), b.const(float(interval)))
+    for j in range(1, est.sample_steps):
+        factor = b.emit(Op.SQRT, b.emit(Op.DIV, step, b.const(float(np.cosh(np.pi * j * interval)))))
+        angle = b.emit(Op.MUL, b.const(float(j)), log_step)
+        steps += [on_non_zero(b.emit(Op.MUL, factor, b.emit(op, angle))) for op in (Op.COS, Op.SIN)]
+    return Converted({"transform": b.emit(Op.CONCAT, *steps, axis=1) if len(steps) > 1 else steps[0]}, float32_out=True)
+
+
+@frontend(semi_supervised.LabelPropagation, semi_supervised.LabelSpreading, family="semi_supervised",
+          notes="kernel='rbf'")
+def convert_label_propagation(est, b, x):
+    """``predict_proba``: ``rbf_kernel(X_, X).T @ label_distributions_``, each row divided by its
+    sum; ``predict``: its argmax."""
+    if est.kernel != "rbf":
+        raise UnsupportedModelError(f"{type(est).__name__} with kernel={est.kernel!r} is not supported; only 'rbf'")
+    gamma = 1.0 / x.shape[1] if est.gamma is None else est.gamma
+    weights = b.emit(Op.EXP, b.emit(Op.MUL, squared_euclidean(b, x, est.X_, fixed_first=True), b.const(-float(gamma))))
+    scores = b.emit(Op.MATMUL, weights, b.const(f64(est.label_distributions_)))
+    proba = b.emit(Op.DIV, scores, b.emit(Op.REDUCE_SUM, scores, keepdims=True))
+    return Converted({"predict_proba": proba, "predict": b.emit(Op.ARGMAX, proba)})

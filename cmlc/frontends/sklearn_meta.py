@@ -1,5 +1,5 @@
 """Meta-estimators: hyper-parameter searches, frozen estimators, voting, stacking, one-vs-rest,
-one-vs-one and multi-output wrappers.
+one-vs-one, output codes, chains, multi-output wrappers and transformed targets.
 
 Each converts its fitted inner estimators through the registry (as a Pipeline does) and combines
 their outputs with scikit-learn's own arithmetic in its order.
@@ -7,14 +7,18 @@ their outputs with scikit-learn's own arithmetic in its order.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import ensemble, frozen, linear_model, model_selection, multiclass, multioutput, semi_supervised
+from sklearn import compose, ensemble, frozen, linear_model, model_selection, multiclass, multioutput, semi_supervised
 from sklearn.base import is_classifier, is_regressor
+from sklearn.model_selection._search_successive_halving import HalvingGridSearchCV, HalvingRandomSearchCV
+from sklearn.preprocessing import FunctionTransformer
 
 from cmlc.ecg import BATCH, GraphBuilder, Op, Value
 from cmlc.errors import UnsupportedModelError
 
-from .builders import as_column
+from .builders import as_column, every_row
+from .pairwise import euclidean_argmin
 from .registry import REGISTRY, Converted, frontend
+from .tags import step_accepts_nan
 
 
 def _inner(est, b: GraphBuilder, x: Value) -> Converted:
@@ -91,18 +95,73 @@ def convert_threshold_classifier(est, b: GraphBuilder, x: Value) -> Converted:
     return Converted({"predict": label, **delegated})
 
 
-@frontend(multioutput.RegressorChain, family="multioutput", notes="each regressor sees X and the earlier predictions")
-def convert_regressor_chain(est, b: GraphBuilder, x: Value) -> Converted:
-    """``_BaseChain._get_predictions``: estimator ``i`` of the chain predicts from X with the
-    chain's first ``i`` predictions appended as columns; the outputs are put back in target
-    order (``inv_order``)."""
-    chain = []
+def _positive_response(b: GraphBuilder, e, converted: Converted, method: str) -> Value:
+    """``_get_response_values(e, X, method)`` of a binary classifier or a regressor, (N,): the
+    prediction, the decision, or the probability of ``classes_[-1]``."""
+    if method == "predict":
+        return predicted_values(b, e, converted)
+    out = response(e, converted, method)
+    if method == "predict_proba":
+        out = b.emit(Op.TAKE, out, indices=np.array([out.shape[1] - 1]))
+    return b.emit(Op.RESHAPE, out, shape=(BATCH,)) if len(out.shape) == 2 else out
+
+
+@frontend(multioutput.RegressorChain, multioutput.ClassifierChain, family="multioutput",
+          notes="each estimator sees X and the earlier predictions (chain_method='predict'); binary classifiers")
+def convert_chain(est, b: GraphBuilder, x: Value) -> Converted:
+    """``_BaseChain._get_predictions``: estimator ``i`` of the chain answers from X with the
+    chain's first ``i`` predictions appended as columns; each method's outputs (predictions as
+    float64, the positive class's probability, the decision) are put back in target order
+    (``inv_order``)."""
+    chain_method = getattr(est, "chain_method_", "predict")
+    if chain_method != "predict":
+        raise UnsupportedModelError(f"{type(est).__name__} with chain_method={chain_method!r} is not supported; "
+                                    "only 'predict'")
+    methods = [m for m in ("predict", "predict_proba", "decision_function") if hasattr(est, m)]
+    chain, columns = [], {m: [] for m in methods}
     for e in est.estimators_:
+        if is_classifier(e) and len(e.classes_) != 2:
+            raise UnsupportedModelError(f"{type(est).__name__} over {type(e).__name__} fitted on {len(e.classes_)} "
+                                        "classes of one target: scikit-learn's chain takes one column per target "
+                                        "(binary targets)")
         x_aug = b.emit(Op.CONCAT, x, *chain, axis=1) if chain else x
-        chain.append(as_column(b, predicted_values(b, e, _inner(e, b, x_aug))))
+        inner = _inner(e, b, x_aug)
+        chain.append(as_column(b, predicted_values(b, e, inner)))
+        for m in methods:
+            columns[m].append(chain[-1] if m == "predict" else _positive_response(b, e, inner, m))
     inv_order = np.empty_like(est.order_)
     inv_order[est.order_] = np.arange(len(est.order_))
-    return Converted({"predict": _stack(b, [chain[i] for i in inv_order])})
+    return Converted({m: _stack(b, [cols[i] for i in inv_order]) for m, cols in columns.items()}, decode_labels=False)
+
+
+@frontend(multiclass.OutputCodeClassifier, family="multiclass", notes="predict")
+def convert_output_code(est, b: GraphBuilder, x: Value) -> Converted:
+    """``predict``: the class whose ``code_book_`` row is nearest (euclidean) to the estimators'
+    binary scores (``_predict_binary``)."""
+    scores = _stack(b, [every_row(b, x, np.float64(e.y_[0])) if type(e) is multiclass._ConstantPredictor   # a code column of one class
+                        else _binary_score(b, e, _inner(e, b, x)) for e in est.estimators_])
+    return Converted({"predict": euclidean_argmin(b, scores, est.code_book_)})
+
+
+@frontend(compose.TransformedTargetRegressor, family="compose",
+          notes="transformer a FunctionTransformer (func/inverse_func: None or a supported ufunc)")
+def convert_transformed_target(est, b: GraphBuilder, x: Value) -> Converted:
+    """``predict``: the regressor's prediction through ``transformer_.inverse_transform`` (as a
+    column), back to 1-D when the target was. X goes to the regressor unchecked, so NaN and
+    infinity are accepted where the regressor accepts them."""
+    t = est.transformer_
+    if type(t) is not FunctionTransformer:
+        raise UnsupportedModelError(f"TransformedTargetRegressor with transformer={type(t).__name__} is not supported; "
+                                    "only func/inverse_func (a FunctionTransformer)")
+    inverse = FunctionTransformer(func=t.inverse_func, kw_args=t.inv_kw_args, validate=False)
+    inner = _inner(est.regressor_, b, x)
+    pred = predicted_values(b, est.regressor_, inner)
+    column = len(pred.shape) == 1
+    out = _inner(inverse, b, as_column(b, pred) if column else pred).outputs["transform"]
+    if est._training_dim == 1 and out.shape[1] == 1:
+        out = b.emit(Op.RESHAPE, out, shape=(BATCH,))
+    accepts_nan = step_accepts_nan(est.regressor_) if inner.accepts_nan is None else inner.accepts_nan
+    return Converted({"predict": out}, accepts_nan=accepts_nan, accepts_inf=inner.accepts_inf)
 
 
 @frontend(semi_supervised.SelfTrainingClassifier, family="semi_supervised",
@@ -111,8 +170,8 @@ def convert_self_training(est, b: GraphBuilder, x: Value) -> Converted:
     return _inner(est.estimator_, b, x)
 
 
-@frontend(model_selection.GridSearchCV, model_selection.RandomizedSearchCV, family="model selection",
-          notes="the refitted best_estimator_")
+@frontend(model_selection.GridSearchCV, model_selection.RandomizedSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV,
+          family="model selection", notes="the refitted best_estimator_")
 def convert_search(est, b: GraphBuilder, x: Value) -> Converted:
     if not hasattr(est, "best_estimator_"):
         raise UnsupportedModelError(f"{type(est).__name__} fitted with refit=False has no best_estimator_ to compile")

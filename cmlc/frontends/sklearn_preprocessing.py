@@ -14,7 +14,7 @@ from sklearn.feature_extraction import text
 from cmlc.ecg import Op
 
 from .builders import as_dtype_of
-from .registry import Converted, frontend
+from .registry import REGISTRY, Converted, FrontendBuilder, InputDomain, frontend
 
 
 def _transformer(value) -> Converted:
@@ -93,3 +93,49 @@ def convert_tfidf_transformer(est, b, x):
 @frontend(pp.Binarizer, family="preprocessing")
 def convert_binarizer(est, b, x):
     return _transformer(b.emit(Op.CAST, b.emit(Op.GREATER, x, b.const(float(est.threshold))), dtype="float64"))
+
+
+def _per_column(b, take_first, first, second):
+    """Column ``j`` of ``first`` where ``take_first[j]``, else of ``second`` (both (N, F))."""
+    if take_first.all():
+        return first
+    if not take_first.any():
+        return second
+    return b.emit(Op.WHERE, b.const(take_first), first, second)
+
+
+def _yeo_johnson(b, x, lambdas):
+    """``scipy.stats.yeojohnson`` per column: for x >= 0, ``expm1(l log1p(x)) / l`` (``log1p(x)``
+    where |l| < eps), else ``-expm1((2 - l) log1p(-x)) / (2 - l)`` (``-log1p(-x)`` where
+    |l - 2| <= eps)."""
+    eps = np.finfo(np.float64).eps
+    log_up, log_down = b.emit(Op.LOG1P, x), b.emit(Op.LOG1P, b.emit(Op.NEG, x))
+    up = _per_column(b, np.abs(lambdas) < eps, log_up,
+                     b.emit(Op.DIV, b.emit(Op.EXPM1, b.emit(Op.MUL, b.const(lambdas), log_up)), b.const(lambdas)))
+    down = _per_column(b, np.abs(lambdas - 2) > eps,
+                       b.emit(Op.NEG, b.emit(Op.DIV, b.emit(Op.EXPM1, b.emit(Op.MUL, b.const(2 - lambdas), log_down)),
+                                             b.const(2 - lambdas))),
+                       b.emit(Op.NEG, log_down))
+    return b.emit(Op.WHERE, b.emit(Op.GREATER_EQUAL, x, b.const(0.0)), up, down)
+
+
+def _box_cox(b, x, lambdas):
+    """``scipy.special.boxcox`` per column: ``expm1(l log x) / l``, ``log x`` where |l| < 1e-19."""
+    logs = b.emit(Op.LOG, x)
+    return _per_column(b, np.abs(lambdas) < 1e-19, logs,
+                       b.emit(Op.DIV, b.emit(Op.EXPM1, b.emit(Op.MUL, b.const(lambdas), logs)), b.const(lambdas)))
+
+
+@frontend(pp.PowerTransformer, family="preprocessing", notes="yeo-johnson and box-cox; standardize")
+def convert_power_transformer(est, b: FrontendBuilder, x):
+    """Each column through its ``lambdas_`` transform, then ``_scaler`` (a StandardScaler) where
+    ``standardize``. Box-Cox needs X > 0, as scikit-learn checks."""
+    lambdas = np.asarray(est.lambdas_, np.float64)
+    if est.method == "box-cox":
+        n = x.shape[1]
+        b.require(x, InputDomain(low=(0.0,) * n, high=(np.inf,) * n, low_closed=False, high_closed=False,
+                                 estimator="PowerTransformer", rule="strictly positive entries (method='box-cox')"))
+    out = (_box_cox if est.method == "box-cox" else _yeo_johnson)(b, x, lambdas)
+    if est.standardize:
+        out = REGISTRY.lookup(est._scaler).convert(est._scaler, b, out).outputs["transform"]
+    return Converted({"transform": out}, float32_out=True)

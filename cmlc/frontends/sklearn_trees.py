@@ -8,6 +8,8 @@ in order and divided by the number of trees, as ``ForestClassifier.predict_proba
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from sklearn import ensemble as sk_ensemble
 from sklearn import tree as sk_tree
@@ -366,3 +368,22 @@ def convert_adaboost_classifier(est, b, x):
     scaled = b.emit(Op.DIV, pred, b.const(float(n_classes - 1)))
     return Converted({"predict": b.emit(Op.ARGMAX, pred), "decision_function": pred,
                       "predict_proba": b.emit(Op.SOFTMAX, scaled)})
+
+
+@frontend(sk_ensemble.RandomTreesEmbedding, family="trees", notes="transform: one-hot leaf ids (dense output); apply")
+def convert_random_trees_embedding(est, b, x):
+    """``transform``: ``one_hot_encoder_.transform(apply(X))``, the encoder converted as itself.
+    Its ``handle_unknown='error'`` never fires: every leaf of a fitted tree holds training rows,
+    so the encoder, fitted on their leaves, knows every leaf (checked here); it is converted as
+    'ignore', which differs from 'error' only on unknown ids."""
+    trees = [e.tree_ for e in est.estimators_]
+    ensemble = ensemble_from_sklearn(trees, regression_values)
+    leaves = _forest_apply(est, b, x, ensemble)
+    encoder = copy.copy(est.one_hot_encoder_)
+    for tree, known in zip(trees, encoder.categories_):
+        if not np.isin(np.flatnonzero(tree.children_left == -1), known).all():
+            raise UnsupportedModelError("RandomTreesEmbedding whose encoder lacks a leaf of its trees (it would raise on "
+                                        "the rows reaching it) is not supported")
+    encoder.handle_unknown = "ignore"
+    codes = REGISTRY.lookup(encoder).convert(encoder, b, b.emit(Op.CAST, leaves, dtype="float64"))
+    return Converted({"transform": codes.outputs["transform"], "apply": leaves})
