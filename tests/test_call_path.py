@@ -275,3 +275,17 @@ def test_direct_programs_survive_save_and_load(tmp_path):
     assert loaded._direct.keys() == cm._direct.keys()
     X = make_classification(20, 6, random_state=4)[0]
     np.testing.assert_array_equal(loaded.predict_proba(X[:3]), cm.predict_proba(X[:3]))
+
+
+def test_direct_calls_keep_intermediates_for_small_batches_only():
+    """A thread keeps the tensors passed between kernels for batches of at most KEPT_ROWS rows
+    (reused, so later answers stay right); larger batches get new arrays, so what a thread holds
+    stays bounded whatever batch sizes it sees."""
+    from cmlc.runtime.direct import KEPT_ROWS
+    model, cm = fitted_and_compiled("forest")
+    direct = cm._direct["predict_proba", np.dtype(np.float64)]
+    assert len(direct._steps) > 1   # the walk, then the division by the trees
+    X = make_classification(cm.manifest["serial_max_rows"], 6, random_state=6)[0]
+    for rows in [1, 2, KEPT_ROWS, KEPT_ROWS + 1, len(X), 1, 2]:
+        np.testing.assert_array_equal(cm.predict_proba(X[:rows]), model.predict_proba(X[:rows]), err_msg=f"{rows} rows")
+    assert set(direct._local.by_rows) == {1, 2, KEPT_ROWS}

@@ -6,10 +6,12 @@ single-threaded function, its *direct program* (:func:`cmlc.translate.build_modu
 kernels it calls in which order, on which of X, the weights and the earlier kernels' outputs.
 :class:`DirectCall` runs that program: weights fetched from the executable once, the output an
 ``np.empty`` array (kernels take batched buffers element-aligned), the caller's ``X`` passed as
-it is, and the outputs passed between kernels TVM tensors kept per thread and batch size (a
-numpy argument costs the call a DLPack export, and its ``np.empty`` an allocation: measured
-~0.6 us of a 0.8 us elementwise step at batch 1). The kernels are single-threaded and keep no
-state, and each thread has its own intermediates, so direct calls need no lock.
+it is, and the outputs passed between kernels, for batches of at most :data:`KEPT_ROWS` rows,
+TVM tensors kept per thread and batch size (a numpy argument costs the call a DLPack export, and
+its ``np.empty`` an allocation: measured ~0.6 us of a 0.8 us elementwise step at batch 1; the
+bound keeps what a thread holds small, a kNN's distances being 40 KB a row). The kernels are
+single-threaded and keep no state, and each thread has its own intermediates, so direct calls
+need no lock.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import threading
 import numpy as np
 import tvm
 import tvm_ffi
+
+#: batches of at most this many rows pass intermediates in per-thread TVM tensors kept between calls
+KEPT_ROWS = 16
 
 
 def kernel_library(executable):
@@ -85,7 +90,10 @@ class DirectCall:
         return out
 
     def _intermediates(self, n: int) -> list:
-        """This thread's TVM tensors for the outputs of every step but the last, for ``n`` rows."""
+        """Outputs for every step but the last, for ``n`` rows: this thread's kept TVM tensors up to
+        :data:`KEPT_ROWS` rows, else new arrays."""
+        if n > KEPT_ROWS:
+            return [np.empty((n, *tail), dtype) for _, _, tail, dtype in self._steps[:-1]]
         kept = self._local.__dict__.setdefault("by_rows", {})
         tensors = kept.get(n)
         if tensors is None:
