@@ -288,4 +288,5 @@ def test_direct_calls_keep_intermediates_for_small_batches_only():
     X = make_classification(cm.manifest["serial_max_rows"], 6, random_state=6)[0]
     for rows in [1, 2, KEPT_ROWS, KEPT_ROWS + 1, len(X), 1, 2]:
         np.testing.assert_array_equal(cm.predict_proba(X[:rows]), model.predict_proba(X[:rows]), err_msg=f"{rows} rows")
-    assert set(direct._local.by_rows) == {1, 2, KEPT_ROWS}
+    kept = set(direct._local.by_rows)   # other tests of this process may have kept other small sizes
+    assert {1, 2, KEPT_ROWS} <= kept and max(kept) == KEPT_ROWS
