@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cmlc.ecg import BATCH, ROUNDS_LIKE_INPUT, Const, GraphBuilder, Op, Value
+from cmlc.spec import InputDomain
 
 
 def affine(b: GraphBuilder, x: Value, coef, intercept) -> Value:
@@ -99,3 +100,10 @@ def as_dtype_of(b: GraphBuilder, x: Value, value: Value) -> Value:
     out = b.emit(Op.CAST, value, dtype=value.dtype)
     b.nodes[-1].info[ROUNDS_LIKE_INPUT] = True
     return out
+
+
+def bounded_below(x, low: float, closed: bool, estimator: str, rule: str) -> InputDomain:
+    """Every feature of ``x`` above ``low`` (at or above where ``closed``)."""
+    n = x.shape[1]
+    return InputDomain(low=(float(low),) * n, high=(np.inf,) * n, low_closed=closed, high_closed=False,
+                       estimator=estimator, rule=rule)

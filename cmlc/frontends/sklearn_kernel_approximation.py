@@ -9,9 +9,9 @@ from sklearn import kernel_approximation, kernel_ridge, random_projection, semi_
 from cmlc.ecg import Op
 from cmlc.errors import UnsupportedModelError
 
-from .builders import f64
+from .builders import bounded_below, f64
 from .pairwise import KERNELS, pairwise_kernel, squared_euclidean
-from .registry import Converted, FrontendBuilder, InputDomain, frontend
+from .registry import Converted, FrontendBuilder, frontend
 
 
 def _kernel_of(est, X_fit, gamma):
@@ -57,18 +57,11 @@ def convert_rbf_sampler(est, b, x):
     return Converted({"transform": b.emit(Op.MUL, b.emit(Op.COS, projection), b.const((2.0 / est.n_components) ** 0.5))})
 
 
-def _bounded_below(x, low: float, closed: bool, estimator: str, rule: str) -> InputDomain:
-    """Every feature of ``x`` above ``low`` (at or above where ``closed``)."""
-    n = x.shape[1]
-    return InputDomain(low=(float(low),) * n, high=(np.inf,) * n, low_closed=closed, high_closed=False,
-                       estimator=estimator, rule=rule)
-
-
 @frontend(kernel_approximation.SkewedChi2Sampler, family="kernel methods")
 def convert_skewed_chi2_sampler(est, b: FrontendBuilder, x):
     """``cos(log(X + skewedness) @ random_weights_ + random_offset_) * (sqrt(2) / sqrt(n_components))``;
     X must be above ``-skewedness``, as scikit-learn checks."""
-    b.require(x, _bounded_below(x, -est.skewedness, False, "SkewedChi2Sampler", "entries above -skewedness"))
+    b.require(x, bounded_below(x, -est.skewedness, False, "SkewedChi2Sampler", "entries above -skewedness"))
     logs = b.emit(Op.LOG, b.emit(Op.ADD, x, b.const(float(est.skewedness))))
     projection = b.emit(Op.ADD, b.emit(Op.MATMUL, logs, b.const(f64(est.random_weights_))), b.const(f64(est.random_offset_)))
     scale = np.sqrt(2.0) / np.sqrt(est.n_components)
@@ -88,7 +81,7 @@ def convert_additive_chi2_sampler(est, b: FrontendBuilder, x):
     interval = est.sample_interval if est.sample_interval is not None else CHI2_SAMPLE_INTERVALS.get(est.sample_steps)
     if interval is None:
         raise UnsupportedModelError(f"AdditiveChi2Sampler(sample_steps={est.sample_steps}) needs a sample_interval")
-    b.require(x, _bounded_below(x, 0.0, True, "AdditiveChi2Sampler", "non-negative entries"))
+    b.require(x, bounded_below(x, 0.0, True, "AdditiveChi2Sampler", "non-negative entries"))
     non_zero = b.emit(Op.NOT_EQUAL, x, b.const(0.0))
     zero = b.const(0.0)
 

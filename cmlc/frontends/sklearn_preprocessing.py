@@ -13,8 +13,8 @@ from sklearn.feature_extraction import text
 
 from cmlc.ecg import Op
 
-from .builders import as_dtype_of
-from .registry import REGISTRY, Converted, FrontendBuilder, InputDomain, frontend
+from .builders import as_dtype_of, bounded_below
+from .registry import REGISTRY, Converted, FrontendBuilder, frontend
 
 
 def _transformer(value) -> Converted:
@@ -132,9 +132,7 @@ def convert_power_transformer(est, b: FrontendBuilder, x):
     ``standardize``. Box-Cox needs X > 0, as scikit-learn checks."""
     lambdas = np.asarray(est.lambdas_, np.float64)
     if est.method == "box-cox":
-        n = x.shape[1]
-        b.require(x, InputDomain(low=(0.0,) * n, high=(np.inf,) * n, low_closed=False, high_closed=False,
-                                 estimator="PowerTransformer", rule="strictly positive entries (method='box-cox')"))
+        b.require(x, bounded_below(x, 0.0, False, "PowerTransformer", "strictly positive entries (method='box-cox')"))
     out = (_box_cox if est.method == "box-cox" else _yeo_johnson)(b, x, lambdas)
     if est.standardize:
         out = REGISTRY.lookup(est._scaler).convert(est._scaler, b, out).outputs["transform"]
