@@ -23,6 +23,47 @@ from .rows import RowLoop
 ROWS_PER_TASK = 16
 
 
+@T.macro
+def heap_push(vals, idxs, row, value, index, k_buffer, at, child):
+    """Push ``(value, index)`` on row ``row`` of the max-heaps ``vals``/``idxs`` ((rows, k)
+    buffers) as ``heap_push`` of ``sklearn/utils/_heap.pyx`` does, when it is below the root; ``at``
+    and ``child`` are (1,) int32 scratch buffers."""
+    if value < vals[row, 0]:
+        at[0] = 0
+        child[0] = 0
+        while child[0] >= 0:
+            child[0] = -1
+            if 2 * at[0] + 1 < k_buffer[0]:
+                if 2 * at[0] + 2 >= k_buffer[0] or vals[row, 2 * at[0] + 1] >= vals[row, 2 * at[0] + 2]:
+                    if value < vals[row, 2 * at[0] + 1]:
+                        child[0] = 2 * at[0] + 1
+                elif value < vals[row, 2 * at[0] + 2]:
+                    child[0] = 2 * at[0] + 2
+            if child[0] >= 0:
+                vals[row, at[0]] = vals[row, child[0]]
+                idxs[row, at[0]] = idxs[row, child[0]]
+                at[0] = child[0]
+        vals[row, at[0]] = value
+        idxs[row, at[0]] = index
+
+
+@T.macro
+def heap_sorted(vals, idxs, row, k, at, held, held_index):
+    """Sort row ``row`` of the heaps by (value, index) in place (insertion sort); ``held`` and
+    ``held_index`` are (1,) scratch buffers of the value and index dtypes."""
+    for i in range(1, k):
+        held[0] = vals[row, i]
+        held_index[0] = idxs[row, i]
+        at[0] = i
+        while at[0] > 0 and (vals[row, at[0] - 1] > held[0] or (
+                vals[row, at[0] - 1] == held[0] and idxs[row, at[0] - 1] > held_index[0])):
+            vals[row, at[0]] = vals[row, at[0] - 1]
+            idxs[row, at[0]] = idxs[row, at[0] - 1]
+            at[0] = at[0] - 1
+        vals[row, at[0]] = held[0]
+        idxs[row, at[0]] = held_index[0]
+
+
 @functools.lru_cache(maxsize=256)
 def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
     """PrimFunc ``(X (N, M) dtype, k_buffer int32 (1,), Y (N, k) int32)``."""
@@ -41,8 +82,8 @@ def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
             for inner in rows.inner():
                 rb = outer * W + inner
                 if rb < (N + B - 1) // B:
-                    vals = T.decl_buffer((k,), dtype, scope="local")
-                    idxs = T.decl_buffer((k,), "int32", scope="local")
+                    vals = T.decl_buffer((1, k), dtype, scope="local")
+                    idxs = T.decl_buffer((1, k), "int32", scope="local")
                     at = T.decl_buffer((1,), "int32", scope="local")     # the slot sinking
                     child = T.decl_buffer((1,), "int32", scope="local")  # where it goes, -1: stays
                     held = T.decl_buffer((1,), dtype, scope="local")     # insertion sort's value
@@ -50,40 +91,13 @@ def topk_kernel(M: int, k: int, dtype: str, rows: RowLoop):
                     for l in range(B):
                         if rb * B + l < N:
                             for i in range(k):
-                                vals[i] = top
-                                idxs[i] = 0
+                                vals[0, i] = top
+                                idxs[0, i] = 0
                             for j in range(M):
-                                v = X[rb * B + l, j]
-                                if v < vals[0]:
-                                    at[0] = 0
-                                    child[0] = 0
-                                    while child[0] >= 0:
-                                        child[0] = -1
-                                        if 2 * at[0] + 1 < k_buffer[0]:
-                                            if 2 * at[0] + 2 >= k_buffer[0] or vals[2 * at[0] + 1] >= vals[2 * at[0] + 2]:
-                                                if v < vals[2 * at[0] + 1]:
-                                                    child[0] = 2 * at[0] + 1
-                                            elif v < vals[2 * at[0] + 2]:
-                                                child[0] = 2 * at[0] + 2
-                                        if child[0] >= 0:
-                                            vals[at[0]] = vals[child[0]]
-                                            idxs[at[0]] = idxs[child[0]]
-                                            at[0] = child[0]
-                                    vals[at[0]] = v
-                                    idxs[at[0]] = j
-                            for i in range(1, k):      # insertion sort by (value, index)
-                                held[0] = vals[i]
-                                held_index[0] = idxs[i]
-                                at[0] = i
-                                while at[0] > 0 and (vals[at[0] - 1] > held[0] or (
-                                        vals[at[0] - 1] == held[0] and idxs[at[0] - 1] > held_index[0])):
-                                    vals[at[0]] = vals[at[0] - 1]
-                                    idxs[at[0]] = idxs[at[0] - 1]
-                                    at[0] = at[0] - 1
-                                vals[at[0]] = held[0]
-                                idxs[at[0]] = held_index[0]
+                                heap_push(vals, idxs, 0, X[rb * B + l, j], j, k_buffer, at, child)
+                            heap_sorted(vals, idxs, 0, k, at, held, held_index)
                             for i in range(k):
-                                Y[rb * B + l, i] = idxs[i]
+                                Y[rb * B + l, i] = idxs[0, i]
 
     return topk
 

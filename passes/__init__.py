@@ -11,6 +11,7 @@ from . import (
     dead_code,  # noqa: F401,E402
     dtype_rewriting,  # noqa: F401,E402
     fold_into_trees,  # noqa: F401,E402
+    fuse_nearest,  # noqa: F401,E402
     redundant_elimination,  # noqa: F401,E402
     relaxed,  # noqa: F401,E402
     sparse_replacing,  # noqa: F401,E402

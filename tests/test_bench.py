@@ -136,7 +136,7 @@ def test_unsupported_model_rows_keep_the_reason():
 def test_ablation_systems_leave_out_each_pass():
     from bench.systems import ablation_systems
     assert ablation_systems() == ["cmlc-no-redundant_elimination", "cmlc-no-dtype_rewriting",
-                                  "cmlc-no-sparse_replacing", "cmlc-O0"]
+                                  "cmlc-no-kernel_fusion", "cmlc-no-sparse_replacing", "cmlc-O0"]
 
 
 @pytest.mark.slow

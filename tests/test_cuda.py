@@ -88,7 +88,9 @@ CASES = {
     "SVC-rbf": Case(lambda: svm.SVC(kernel="rbf", probability=True, random_state=0), "binary",
                     methods=("predict", "predict_proba", "decision_function"), atol=1e-7),
     "GaussianNB": Case(naive_bayes.GaussianNB),
+    # the fused distance top-k (kernels/nearest.py): differences form (a KD tree's), GEMM form (brute force)
     "KNeighborsClassifier": Case(lambda: neighbors.KNeighborsClassifier(n_neighbors=5)),
+    "KNeighborsClassifier-brute": Case(lambda: neighbors.KNeighborsClassifier(n_neighbors=5, algorithm="brute")),
     "MLPClassifier": Case(lambda: neural_network.MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0),
                           atol=1e-7),
     "KMeans": Case(lambda: cluster.KMeans(n_clusters=4, n_init=2, random_state=0), methods=("predict", "transform")),
@@ -197,7 +199,9 @@ def test_tree_strategies_and_spmm_reach_the_cuda_build():
     sources = {s: cuda_source(compiled(f"RandomForestClassifier-{s}")) for s in ("perfect", "traversal", "gemm")}
     assert len(set(sources.values())) == 3
     assert any(n.op is Op.SPARSE_MATMUL for n in compiled("L1-LogisticRegression-spmm").graph.nodes)
-    assert any(n.op is Op.TOPK for n in compiled("KNeighborsClassifier").graph.nodes)
+    forms = {name: [n.attrs["form"] for n in compiled(name).graph.nodes if n.op is Op.NEAREST]
+             for name in ("KNeighborsClassifier", "KNeighborsClassifier-brute")}
+    assert forms == {"KNeighborsClassifier": ["differences"], "KNeighborsClassifier-brute": ["gemm"]}
 
 
 def test_rounded_products_reach_the_cuda_build():

@@ -34,6 +34,9 @@ def _single_op_graph(op, **attrs):
         out = b.emit(op, x, **csr_attrs(np.where(np.arange(15).reshape(5, 3) % 3 == 0, w, 0.0)))
     elif op is Op.TOPK:
         out = b.emit(op, x, k=3)
+    elif op is Op.NEAREST:
+        points = np.arange(35.0).reshape(7, 5) % 4 - 1.5
+        out = b.emit(op, x, k=3, form="gemm", points_t=points.T.copy(), norms=np.einsum("ij,ij->i", points, points))
     elif op is Op.PAIRWISE_COUPLING:
         from cmlc.frontends.sklearn_svm import coupling_matrix
         pairwise = b.emit(Op.SIGMOID, b.emit(Op.TAKE, x, indices=np.array([0, 1, 2])))   # 3 classes, 3 pairs

@@ -91,6 +91,12 @@ class Op(enum.Enum):
     # ``reference_topk.heap_topk_reference``), sorted by (value, index); NaN and infinities never
     # chosen; (N, k) int32
     TOPK = "topk"
+    # topk of a row's squared euclidean distances to fixed points, without the (N, M) distances:
+    # nearest(x (N, F)) -> (N, k) int32, attrs k, points_t (F, M) float64 (the points as columns),
+    # form "gemm" (distances max(x.p * -2 + |x|^2 + norms, 0), norms (M,) float64, the GEMM form
+    # of ``sklearn.metrics.pairwise.euclidean_distances``) or "differences" (sum over f of
+    # (x_f - p_f)^2 in feature order, norms None); x float64, or float32 widened exactly
+    NEAREST = "nearest"
     # libsvm's multiclass_probability: q (N, k*k) libsvm's Q row-major (attr n_classes = k) ->
     # p (N, k) in q's dtype, iterated until libsvm's stopping rule
     # (see ``reference_coupling.pairwise_coupling_reference``)
@@ -121,7 +127,8 @@ class OpGroup:
     ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
     REDUCE = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX})
     # ops lowered to a kernel of their own (not fused with neighbours in TE)
-    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL, Op.TOPK, Op.PAIRWISE_COUPLING})
+    OPAQUE = frozenset({Op.TREE_ENSEMBLE, Op.TREE_LEAVES, Op.SPARSE_MATMUL, Op.TOPK, Op.NEAREST,
+                        Op.PAIRWISE_COUPLING})
     # monotone non-decreasing maps (in exact arithmetic; in floats they can merge neighbours into
     # ties, so dropping one before argmax is exact only where passes prove it injective)
     MONOTONE = frozenset({Op.EXP, Op.LOG, Op.SIGMOID, Op.TANH, Op.SQRT})
@@ -310,6 +317,43 @@ def _infer_topk(op, types, attrs):
     return TensorType((x.shape[0], k), "int32")
 
 
+def _infer_nearest(op, types, attrs):
+    (x,) = types
+    k, points_t, norms, form = attrs["k"], attrs["points_t"], attrs.get("norms"), attrs["form"]
+    F, M = points_t.shape
+    if len(x.shape) != 2 or not x.batched or x.shape[1] != F or x.dtype not in ("float32", "float64"):
+        raise ECGTypeError(f"nearest needs a float (N, {F}) value, got {x}")
+    if not 1 <= k <= M or points_t.dtype != np.float64 or form not in NEAREST_FORMS:
+        raise ECGTypeError(f"nearest needs 1 <= k <= {M}, float64 points and a form in {NEAREST_FORMS}, "
+                           f"got k={k}, {points_t.dtype}, {form!r}")
+    if (form == "gemm") != (norms is not None and norms.shape == (M,)):
+        raise ECGTypeError(f"nearest's {form} form needs {'(M,) norms' if form == 'gemm' else 'no norms'}")
+    return TensorType((x.shape[0], k), "int32")
+
+
+#: the distance forms of ``nearest``
+NEAREST_FORMS = ("gemm", "differences")
+
+#: rows of X the ``nearest`` reference takes at a time (its differences are (rows, M, F))
+_NEAREST_REFERENCE_ROWS = 64
+
+
+def nearest_reference(x, k, points_t, form, norms=None):
+    """``topk`` of the distances ``nearest`` ranks, computed with the references of the ops the
+    unfused graph has (``passes/fuse_nearest.py``), 64 rows at a time."""
+    x = x.astype(np.float64)
+    out = np.empty((x.shape[0], k), np.int32)
+    for start in range(0, x.shape[0], _NEAREST_REFERENCE_ROWS):
+        rows = x[start:start + _NEAREST_REFERENCE_ROWS]
+        if form == "gemm":
+            d = np.maximum(np.matmul(rows, points_t) * -2.0 + np.sum(rows * rows, axis=-1, keepdims=True) + norms, 0.0)
+        else:
+            diff = np.abs(rows[:, None, :] - points_t.T[None])
+            d = np.sum(diff * diff, axis=-1)
+        out[start:start + len(rows)] = heap_topk_reference(d, k)
+    return out
+
+
 def _infer_pairwise_coupling(op, types, attrs):
     (q,) = types
     k = int(attrs["n_classes"])
@@ -454,6 +498,7 @@ OPS: dict[Op, OpSpec] = {
     Op.GATHER: OpSpec(2, _infer_gather, lambda idx, table: table[idx]),
     Op.TAKE_ALONG: OpSpec(2, _infer_take_along, lambda x, idx: np.take_along_axis(x, idx.astype(np.intp), axis=1)),
     Op.TOPK: OpSpec(1, _infer_topk, heap_topk_reference),
+    Op.NEAREST: OpSpec(1, _infer_nearest, nearest_reference),
     Op.PAIRWISE_COUPLING: OpSpec(1, _infer_pairwise_coupling, pairwise_coupling_reference),
     Op.CONV: OpSpec(2, _infer_conv, conv_reference),
     Op.MAX_POOL: OpSpec(1, _infer_pool, max_pool_reference),
