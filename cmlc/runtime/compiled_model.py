@@ -129,8 +129,11 @@ class CompiledModel:
         self._chunk_rows = {m: self.chunk_rows(m) for m in manifest["methods"]}
         # batches of at most this many rows run as one direct call (where the build recorded a program)
         self._direct_rows = {m: min(self._small_rows, rows) for m, rows in self._chunk_rows.items()}
-        # parallel functions whose output flags the rows of X holding NaN or infinity (cmlc.translate.nonfinite)
-        self._flagging = set(manifest.get("flags_nonfinite", []))
+        # (method, input dtype) whose parallel function's output flags the rows of X holding NaN or
+        # infinity (cmlc.translate.nonfinite); keyed by np.dtype: its .name costs microseconds per call
+        flagging = set(manifest.get("flags_nonfinite", []))
+        self._flagging = {(m, dtype) for m in manifest["methods"] for dtype in self._input_dtypes
+                          if entry_name(m, dtype.name, False) in flagging}
         self._placement = placement_for(json.loads(manifest["target"]))
         self._vm, self._functions, self._direct = None, {}, {}
         if self._placement.unavailable_reason() is None:
@@ -244,8 +247,7 @@ class CompiledModel:
             return False
         if not self._small_rows < X.shape[0] <= self._chunk_rows[method]:
             return False
-        dtype = X.dtype if X.dtype in self._input_dtypes else FLOAT64
-        return entry_name(method, dtype.name, False) in self._flagging
+        return (method, X.dtype if X.dtype in self._input_dtypes else FLOAT64) in self._flagging
 
     def _run_chunks(self, method: str, schema: InputSchema, n: int, rows_of):
         """A batch of ``n`` rows larger than one kernel call takes: rows ``rows_of(start, stop)``
