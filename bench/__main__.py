@@ -177,7 +177,7 @@ def main(argv=None) -> int:
         else:
             lines.append(f"{name}: SKIPPED, {pr['reason']} (pip install {s.install})")
         print("  system " + lines[-1])
-    rows, compare_gcmp = [], None
+    rows, compare_gcmp, fma_flops = [], None, None
     with tempfile.TemporaryDirectory(prefix="cmlc-bench-") as tmp:
         for wname in args.models:
             w = WORKLOADS[wname]
@@ -191,6 +191,8 @@ def main(argv=None) -> int:
             copy_gbps = {d: copy_rate(max(args.batch), w.n_features, d) for d in args.dtypes}
             if meta["visits_per_row"] is not None and compare_gcmp is None:
                 compare_gcmp = floor.compare_rates()
+            if meta["flops_per_row"] is not None and fma_flops is None:
+                fma_flops = floor.fma_rate()
             runnable = [s for s in systems if get_system(s).kinds is None or w.kind in get_system(s).kinds]
             rounds = {name: [] for name in runnable}
             for r in range(args.rounds):     # odd rounds run the systems in reverse order
@@ -200,6 +202,7 @@ def main(argv=None) -> int:
                 new = report.best_of_rounds(rounds[name])
                 report.add_bandwidth(new, w.n_features, copy_gbps)
                 floor.add_node_visits(new, meta["visits_per_row"], compare_gcmp)
+                floor.add_flops(new, meta["flops_per_row"], fma_flops)
                 rows += new
     report.add_ratios(rows, {s for s in systems if get_system(s).peer})
     context = dict(mode=args.mode, n_train=args.n_train, batches=args.batch, threads=args.threads,

@@ -1,5 +1,6 @@
-"""How far a tree workload is from the machine's limit (issue 22): node visits per second next to
-the machine's compare rate.
+"""How far a workload is from the machine's limit: node visits per second next to the machine's
+compare rate (tree ensembles, issue 22), GFLOP/s next to its float64 FMA rate (matrix products,
+issue 21).
 
 Any exact tree evaluator, however it is laid out (a walk, a branch-free walk, bit-vectors), has to
 decide at least one comparison per node on each row's root-to-leaf path. :func:`node_visits_per_row`
@@ -9,6 +10,13 @@ the most comparisons one core can do per second: a float32 ``x < t`` kernel buil
 CPU over L1-resident arrays, once as scalar code and once vectorized (the CPU's widest vectors).
 A walk also loads its node and the feature it tests, so it stays below the scalar rate; the
 vector rate is what a layout that compares many rows (or nodes) at once could approach.
+
+For a dense model, :func:`flops_per_row` counts the floating-point operations of its matrix
+products (2 per multiply-add of every matmul the frontend emits, which includes a kNN's distance
+GEMM and an SVC's kernel rows; elementwise work is left out), and :func:`fma_rate` measures one
+core's float64 peak: a TVM kernel of independent vector FMA chains held in registers. cmlc
+computes float64 for float64 models whatever the input dtype, so that is its ceiling; a system
+computing in float32 (ONNX Runtime on float32 input) has twice that ceiling.
 """
 from __future__ import annotations
 
@@ -84,16 +92,97 @@ def node_visits_per_row(model, X: np.ndarray) -> float | None:
     return float(sum(_path_lengths(e, x) for e in ensembles).mean())
 
 
+def _fill_timed(rows: list[dict], fields) -> None:
+    """Updates, in place, each timed row (one with a median) with ``fields(row)``."""
+    for r in rows:
+        if r.get("median_ms"):
+            r.update(fields(r))
+
+
 def add_node_visits(rows: list[dict], visits_per_row: float | None, rates: dict[str, float]) -> None:
     """Fills, in place, each timed row's ``visits_per_row``, ``gvisits_per_s`` (billions of node
     visits per second at its median) and the machine's ``scalar_gcmp_per_s`` / ``vector_gcmp_per_s``
     for the row's thread count (one core's rate times the threads). Rows of a model without trees
     are left alone."""
-    if visits_per_row is None:
-        return
-    for r in rows:
-        if r.get("median_ms"):
-            r["visits_per_row"] = visits_per_row
-            r["gvisits_per_s"] = r["batch"] * visits_per_row / (r["median_ms"] * 1e6)
-            r["scalar_gcmp_per_s"] = rates["scalar"] * r["threads"] / 1e9
-            r["vector_gcmp_per_s"] = rates["vector"] * r["threads"] / 1e9
+    if visits_per_row is not None:
+        _fill_timed(rows, lambda r: {"visits_per_row": visits_per_row,
+                                     "gvisits_per_s": r["batch"] * visits_per_row / (r["median_ms"] * 1e6),
+                                     "scalar_gcmp_per_s": rates["scalar"] * r["threads"] / 1e9,
+                                     "vector_gcmp_per_s": rates["vector"] * r["threads"] / 1e9})
+
+
+#: vector accumulators (independent FMA chains) and iterations of the FMA-rate kernel
+FMA_CHAINS, FMA_ITERATIONS = 12, 4096
+
+
+def _fma_kernel(lanes: int):
+    """The built kernel: :data:`FMA_CHAINS` x ``lanes`` float64 accumulators, each updated
+    ``acc = acc * a + b`` (one FMA) :data:`FMA_ITERATIONS` times, in registers."""
+    import tvm
+    from tvm.script import tirx as T
+
+    from cmlc.target import host_target
+
+    @T.prim_func
+    def fma(x: T.Buffer((FMA_CHAINS, lanes), "float64"), out: T.Buffer((FMA_CHAINS, lanes), "float64")):
+        T.func_attr({"tirx.noalias": True})
+        acc = T.decl_buffer((FMA_CHAINS, lanes), "float64", scope="global")
+        for c in T.unroll(FMA_CHAINS):
+            for lane in T.vectorized(lanes):
+                acc[c, lane] = x[c, lane]
+        for _ in range(FMA_ITERATIONS):
+            for c in T.unroll(FMA_CHAINS):
+                for lane in T.vectorized(lanes):
+                    acc[c, lane] = acc[c, lane] * T.float64(0.9999999) + T.float64(1e-9)
+        for c in T.unroll(FMA_CHAINS):
+            for lane in T.vectorized(lanes):
+                out[c, lane] = acc[c, lane]
+
+    return tvm.compile(tvm.IRModule({"main": fma}), target=host_target())
+
+
+def fma_rate() -> float:
+    """float64 floating-point operations per second one core reaches (2 per FMA; best of 5 repeats
+    of >= 50 ms, the widest vectors of the CPU: 8 lanes with AVX-512, else 4), the result checked
+    against numpy's recurrence to 1e-12."""
+    import tvm
+
+    from cmlc.target import host_target, required_cpu_features
+    lanes = 8 if "avx512f" in required_cpu_features(host_target()) else 4
+    width = FMA_CHAINS * lanes
+    x = np.random.default_rng(0).random((FMA_CHAINS, lanes))
+    lib = _fma_kernel(lanes)
+    dev = tvm.cpu()
+    args = [tvm.runtime.tensor(x, dev), tvm.runtime.tensor(np.zeros_like(x), dev)]
+    lib["main"](*args)
+    expected = x.copy()
+    for _ in range(FMA_ITERATIONS):
+        expected = expected * 0.9999999 + 1e-9
+    np.testing.assert_allclose(args[1].numpy(), expected, rtol=1e-12)
+    timer = lib.mod.time_evaluator("main", dev, number=10, repeat=5, min_repeat_ms=50)
+    return 2 * width * FMA_ITERATIONS / min(timer(*args).results)
+
+
+def flops_per_row(model) -> float | None:
+    """Floating-point operations per row of ``model``'s matrix products: 2 x the multiply-adds of
+    every dense (N, K) @ (K, M) matmul (K x M each) and every CSR one (its stored entries) in the
+    graph its frontend emits. None when it has none (tree ensembles: see node visits)."""
+    from cmlc.ecg import Op
+    from cmlc.frontends import convert
+    macs = 0
+    for node in convert(model).graph.nodes:
+        if node.op is Op.MATMUL and len(node.inputs[1].shape) == 2 and all(isinstance(d, int) for d in node.inputs[1].shape):
+            macs += node.inputs[1].shape[0] * node.inputs[1].shape[1]
+        elif node.op is Op.SPARSE_MATMUL:
+            macs += len(node.attrs["data"])
+    return 2.0 * macs if macs else None
+
+
+def add_flops(rows: list[dict], flops: float | None, rate: float | None) -> None:
+    """Fills, in place, each timed row's ``flops_per_row``, ``gflops`` (billions of floating-point
+    operations of its matrix products per second at its median) and ``peak_gflops`` (the machine's
+    float64 rate for the row's thread count: one core's :func:`fma_rate` times the threads). Rows
+    of a model without matrix products are left alone."""
+    if flops is not None:
+        _fill_timed(rows, lambda r: {"flops_per_row": flops, "gflops": r["batch"] * flops / (r["median_ms"] * 1e6),
+                                     "peak_gflops": rate * r["threads"] / 1e9})

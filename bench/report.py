@@ -17,7 +17,8 @@ COLUMNS = ["workload", "system", "threads", "batch", "dtype", "method", "status"
            "median_ms", "q25_ms", "q75_ms", "min_ms", "max_ms", "runs", "rows_per_s",
            "speedup_vs_sklearn", "best_peer", "speedup_vs_best_peer",
            "convert_s", "peak_rss_mb", "label_agreement", "max_abs_diff", "correct", "input_gbps", "copy_gbps",
-           "visits_per_row", "gvisits_per_s", "scalar_gcmp_per_s", "vector_gcmp_per_s"]
+           "visits_per_row", "gvisits_per_s", "scalar_gcmp_per_s", "vector_gcmp_per_s",
+           "flops_per_row", "gflops", "peak_gflops"]
 
 
 def cpu_name() -> str:
@@ -120,7 +121,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
 NUMERIC = {"threads": int, "batch": int, "runs": int, **{c: float for c in COLUMNS if c.endswith(("_ms", "_s", "_mb"))},
            "rows_per_s": float, "speedup_vs_sklearn": float, "speedup_vs_best_peer": float,
            "label_agreement": float, "max_abs_diff": float, "input_gbps": float, "copy_gbps": float,
-           "visits_per_row": float, "gvisits_per_s": float, "scalar_gcmp_per_s": float, "vector_gcmp_per_s": float}
+           "visits_per_row": float, "gvisits_per_s": float, "scalar_gcmp_per_s": float, "vector_gcmp_per_s": float,
+           "flops_per_row": float, "gflops": float, "peak_gflops": float}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -234,6 +236,10 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
               + [f"{keyed[(w, t, b, d, s)]['gvisits_per_s']:.2f}" if keyed.get((w, t, b, d, s), {}).get("gvisits_per_s")
                  else "–" for s in systems]
               for w, t, b, d in order if b == largest and keyed.get((w, t, b, d, "cmlc"), {}).get("visits_per_row")]
+    flops = [[w, str(t), d, f"{keyed[(w, t, b, d, 'cmlc')]['flops_per_row']:,.0f}",
+              f"{keyed[(w, t, b, d, 'cmlc')]['peak_gflops']:.0f}"]
+             + [_gflops_cell(keyed.get((w, t, b, d, s))) for s in systems]
+             for w, t, b, d in order if b == largest and keyed.get((w, t, b, d, "cmlc"), {}).get("flops_per_row")]
     flagged = [f"- {r['workload']} / {r['system']} / threads {r['threads']} / batch {r['batch']} / {r['dtype']}: "
                f"label agreement {r['label_agreement']:.4f}, max |Δp| "
                + ("–" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.2e}")
@@ -270,17 +276,23 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         "",
         _table(["workload", "threads", "dtype", "np.copyto"] + systems, bandwidth) if bandwidth else "not measured.",
         "",
-        f"## Tree node visits at batch {largest} (billions per second, next to the machine's compare rate)",
-        "",
-        "Node visits per row: the internal nodes on each row's root-to-leaf path, summed over the trees (the "
-        "comparisons any exact evaluator must decide). A system's rate is batch × visits per row / median time. "
-        "The compare rate is a float32 `x < t` kernel over L1-resident arrays (bench/floor.py), scalar / "
-        "vectorized, one core's rate times the threads: a walk also loads its node and feature, so it stays "
-        "below the scalar rate; the vector rate is what comparing many rows or nodes at once could approach.",
-        "",
-        _table(["workload", "threads", "dtype", "visits per row", "compare rate (scalar / vector)"] + systems, visits)
-        if visits else "no tree workload in this run.",
-        "",
+        *_section(f"Tree node visits at batch {largest} (billions per second, next to the machine's compare rate)",
+                  "Node visits per row: the internal nodes on each row's root-to-leaf path, summed over the trees (the "
+                  "comparisons any exact evaluator must decide). A system's rate is batch × visits per row / median "
+                  "time. The compare rate is a float32 `x < t` kernel over L1-resident arrays (bench/floor.py), scalar "
+                  "/ vectorized, one core's rate times the threads: a walk also loads its node and feature, so it "
+                  "stays below the scalar rate; the vector rate is what comparing many rows or nodes at once could "
+                  "approach.",
+                  ["workload", "threads", "dtype", "visits per row", "compare rate (scalar / vector)"] + systems, visits,
+                  "no tree workload in this run."),
+        *_section(f"Matrix-product rate at batch {largest} (GFLOP/s, and the share of the machine's float64 peak)",
+                  "FLOPs per row: 2 per multiply-add of the model's matrix products (bench/floor.py: every matmul its "
+                  "frontend emits, a kNN's distance GEMM and an SVC's kernel rows included; elementwise work left "
+                  "out). The peak is one core's float64 FMA rate (a kernel of independent vector FMA chains in "
+                  "registers, measured in this run) times the threads: cmlc computes float64 whatever the input "
+                  "dtype; a system computing float32 has twice that ceiling.",
+                  ["workload", "threads", "dtype", "FLOPs per row", "float64 peak"] + systems, flops,
+                  "no matrix-product workload in this run."),
         "## Convert / compile time and peak worker memory (ru_maxrss)",
         "",
         _table(["workload", "threads", "dtype"] + systems, build),
@@ -291,6 +303,19 @@ def markdown(rows: list[dict], systems: list[str], context: dict) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _section(title: str, text: str, header: list, body: list, empty: str) -> list:
+    """The lines of a report section: its title, its explanation, and its table (``empty`` when
+    ``body`` has no rows), each followed by a blank line."""
+    return [f"## {title}", "", text, "", _table(header, body) if body else empty, ""]
+
+
+def _gflops_cell(row: dict | None) -> str:
+    """GFLOP/s of a timed row and its share of the float64 peak, e.g. ``41.2 (52%)``."""
+    if not row or not row.get("gflops"):
+        return "–"
+    return f"{row['gflops']:.1f} ({row['gflops'] / row['peak_gflops']:.0%})"
 
 
 def read_context(results_md: Path) -> dict:

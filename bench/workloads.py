@@ -16,7 +16,7 @@ from typing import Callable
 import joblib
 import numpy as np
 
-from bench.floor import node_visits_per_row
+from bench.floor import flops_per_row, node_visits_per_row
 
 SEED = 0
 HIGGS_FEATURES = 28   # the HIGGS data set's width
@@ -149,7 +149,8 @@ def prepare(workload: Workload, n_train: int, n_test: int, folder: Path, dtypes=
     """Fit ``workload``, compute its references and write model + data under ``folder``.
 
     Returns a dict with ``fit_s`` (training seconds), ``estimator`` (class name), ``classes`` and
-    ``visits_per_row`` (:func:`bench.floor.node_visits_per_row`, None for a model without trees).
+    ``visits_per_row`` (:func:`bench.floor.node_visits_per_row`, None for a model without trees) and
+    ``flops_per_row`` (:func:`bench.floor.flops_per_row`, None for a model without matrix products).
     Writes ``model.joblib`` and ``data.npz``: X_test and X_sample (float64, the workers convert
     them) and, per input dtype in ``dtypes``, the references on X_test in that dtype
     (:func:`_references`).
@@ -171,7 +172,7 @@ def prepare(workload: Workload, n_train: int, n_test: int, folder: Path, dtypes=
     joblib.dump(model, folder / "model.joblib")
     np.savez(folder / "data.npz", X_test=X_test, X_sample=np.ascontiguousarray(X_train[:200]), **refs)
     meta = {"fit_s": fit_s, "estimator": type(model).__name__, "classes": np.asarray(model.classes_).tolist(),
-            "visits_per_row": node_visits_per_row(model, X_test)}
+            "visits_per_row": node_visits_per_row(model, X_test), "flops_per_row": flops_per_row(model)}
     (folder / "meta.json").write_text(json.dumps({"workload": workload.name, "method": workload.method,
                                                   "kind": workload.kind,
                                                   "cmlc_options": dict(workload.cmlc_options), **meta}))

@@ -240,3 +240,39 @@ def test_compare_rates_and_the_node_visit_table():
                                                      "threads": [2], "dtypes": ["float32"], "repeats": 1, "warmup": 0,
                                                      "system_lines": []})
     assert "| rf | 2 | float32 | 640 | 4.0 / 60 | 0.02 | 1.28 |" in md, md
+
+
+def test_flops_per_row_count_the_matrix_products():
+    """2 per multiply-add of every matmul the frontend emits: one (F, 1) product for a binary
+    logistic regression, both layers of an MLP, a kNN's distances to every training row; none
+    for a forest."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    from bench.floor import flops_per_row
+    from conftest import classification_data
+    X, y = classification_data(2, n_samples=200)
+    F = X.shape[1]
+    assert flops_per_row(LogisticRegression().fit(X, y)) == 2 * F
+    mlp = MLPClassifier((7,), max_iter=50, random_state=0).fit(X, y)
+    assert flops_per_row(mlp) == 2 * (F * 7 + 7 * 1)
+    assert flops_per_row(KNeighborsClassifier(algorithm="brute").fit(X, y)) == 2 * F * len(X)
+    assert flops_per_row(RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y)) is None
+
+
+def test_fma_rate_and_the_matrix_product_table():
+    """The float64 FMA kernel (checked against numpy) reaches at least a scalar FMA per cycle of
+    a 1 GHz core; each dense row gets its GFLOP/s and the peak times its threads, in the report."""
+    from bench import floor
+    assert floor.fma_rate() > 2e9
+    rows = [{"workload": "mlp", "system": s, "threads": 2, "batch": 1000, "dtype": "float64", "status": "ok",
+             "median_ms": ms, "max_abs_diff": 0.0, "label_agreement": 1.0} for s, ms in (("cmlc", 0.5), ("sklearn", 2.0))]
+    floor.add_flops(rows, 6000.0, 4e10)
+    assert rows[0]["gflops"] == pytest.approx(1000 * 6000 / 0.5e-3 / 1e9)
+    assert rows[0]["peak_gflops"] == 80.0
+    md = report.markdown(rows, ["sklearn", "cmlc"], {"mode": "full", "machine": "m", "n_train": 1, "batches": [1000],
+                                                     "threads": [2], "dtypes": ["float64"], "repeats": 1, "warmup": 0,
+                                                     "system_lines": []})
+    assert "| mlp | 2 | float64 | 6,000 | 80 | 3.0 (4%) | 12.0 (15%) |" in md, md
