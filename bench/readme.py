@@ -33,6 +33,10 @@ BLOCKS = {
     "callpath": lambda: report.callpath_summary(*_run(RESULTS / "callpath")),
     # GB/s of input read at the largest batch, next to np.copyto
     "bandwidth": lambda: report.bandwidth_summary(*_run(RESULTS / "bandwidth")),
+    # the dense models at 1,000 and 100,000 rows against every peer, GB/s and GFLOP/s reached
+    "dense": lambda: report.dense_summary(*_run(RESULTS / "dense")),
+    # the kNN workload of the same grid (scikit-learn only: ONNX Runtime takes 30-45 s a call at 100,000 rows)
+    "dense-knn": lambda: report.dense_summary(*_run(RESULTS / "dense-knn")),
     # python -m bench.tuning: cmlc's tuner vs MetaSchedule
     "tuning": lambda: report.tuning_summary(report.read_tuning_csv(RESULTS / "tuning.csv"),
                                            report.read_tuning_intro(RESULTS / "tuning.md")),

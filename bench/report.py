@@ -422,6 +422,34 @@ def bandwidth_summary(rows: list[dict], context: dict, source: str) -> str:
     ])
 
 
+def dense_summary(rows: list[dict], context: dict, source: str) -> str:
+    """Returns the README's dense-model block: per (workload, dtype, threads, batch) cmlc's latency
+    next to the fastest correct peer's, and at the run's largest batch what cmlc reaches: GB/s of X
+    read (share of `np.copyto`'s rate in the same run) and GFLOP/s of its matrix products (share
+    of the machine's float64 peak), with the run it is from (``context``) and where its full tables
+    are (``source``)."""
+    largest = max(r["batch"] for r in rows)
+    body, behind = [], 0
+    for r in _cmlc_rows(rows):
+        peer = r.get("best_peer")
+        ratio = r.get("speedup_vs_best_peer")
+        behind += bool(ratio and ratio < 1)
+        peer_cell = "–" if not peer else f"{SYSTEM_NAMES.get(peer, peer)}: {_ms(r['median_ms'] * ratio)} ({_x(ratio)})"
+        gbps = f"{r['input_gbps']:.1f} ({r['input_gbps'] / r['copy_gbps']:.0%})" if r.get("copy_gbps") and r["batch"] == largest else ""
+        gflops = f"{r['gflops']:.1f} ({r['gflops'] / r['peak_gflops']:.0%})" if r.get("gflops") and r["batch"] == largest else ""
+        body.append([r["workload"], str(r["threads"]), str(r["batch"]), r["dtype"], _cell(r), peer_cell, gbps, gflops])
+    return "\n".join([
+        f"One {_run_label(context)}. {context['settings']}. Median latency per call, speed-up vs scikit-learn in "
+        "brackets; the fastest correct peer with cmlc's speed-up over it (below 1×: the peer is faster, "
+        f"{behind} of {len(body)} rows). At batch {largest}: GB/s of X read per call (share of `np.copyto`'s "
+        "rate in the same run) and GFLOP/s of the matrix products (share of the measured float64 peak of "
+        f"the row's threads; see bench/floor.py). Full tables: `{source}`.",
+        "",
+        _table(["workload", "threads", "batch", "dtype", "cmlc", "fastest correct peer (cmlc ×)", "GB/s of X",
+                "GFLOP/s"], body),
+    ])
+
+
 TUNING_TEXT = {"model", "kernel", "cmlc_best", "ms_error"}
 TUNING_INT = {"batch", "cmlc_trials", "cmlc_confirmations", "ms_trials"}
 

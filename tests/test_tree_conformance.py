@@ -44,18 +44,20 @@ REGRESSORS = {
 
 
 
-def _param(name, kind, strategy):
-    """The pytest parameter of ``name`` on ``kind`` data with the ``strategy`` lowering. A
-    multiclass case with another lowering than the perfect walk runs under ``-m slow``: CI gives
-    each lowering classes (binary) and multi-output leaves (the regressors' 'multioutput', the
-    multiclass boosters' per-class trees), and the multiclass string labels the perfect walk."""
-    slow = kind.startswith("multiclass") and strategy != "perfect"
+def _param(name, kind, strategy, covered=("multiclass",)):
+    """The pytest parameter of ``name`` on ``kind`` data with the ``strategy`` lowering. A case of
+    a kind in ``covered`` with another lowering than the perfect walk runs under ``-m slow``: CI
+    gives each lowering classes (binary) and multi-output leaves (the regressors' 'multioutput',
+    the multiclass boosters' per-class trees), and the multiclass string labels and the forests'
+    single-output regression the perfect walk."""
+    slow = kind.startswith(covered) and strategy != "perfect"
     return pytest.param(name, kind, strategy, id=f"{name}[{kind}-{strategy}]", marks=[pytest.mark.slow] if slow else [])
 
 
 CASES = (
     [_param(n, kind, s) for n in CLASSIFIERS for kind in ("binary", "multiclass-str") for s in STRATEGIES]
-    + [_param(n, kind, s) for n in REGRESSORS for kind in ("regression", "multioutput") for s in STRATEGIES]
+    + [_param(n, kind, s, covered=("regression",)) for n in REGRESSORS for kind in ("regression", "multioutput")
+       for s in STRATEGIES]
 )
 
 
