@@ -46,6 +46,47 @@ def nearest_kernel(F: int, M: int, k: int, form: str, dtype: str, rows: RowLoop)
     def lanes(n):
         return T.serial(n) if rows.gpu else T.vectorized(n)
 
+    @T.macro
+    def tile_of_rows(TR, first, X, points, norms, row_norms, vals, idxs, k_buffer, at, child, tile, rb, n_rows):
+        # distances of rows first .. first + TR - 1 of the task's block to the tile's points, in
+        # registers, then onto the rows' heaps (rows past the block's n_rows repeat its last row)
+        acc = T.decl_buffer((TR, COLUMNS), "float64", scope=rows.scratch_scope)
+        for r in T.unroll(TR):
+            for c in lanes(COLUMNS):
+                acc[r, c] = T.float64(0)
+        for f in range(F):
+            for r in T.unroll(TR):
+                for c in lanes(COLUMNS):
+                    if gemm:
+                        acc[r, c] = acc[r, c] + T.Cast(
+                            "float64", X[rb * B + T.min(first + r, n_rows - 1), f]) * points[tile, f, c]
+                    else:
+                        acc[r, c] = acc[r, c] + (T.Cast(
+                            "float64", X[rb * B + T.min(first + r, n_rows - 1), f]) - points[tile, f, c]) * (
+                            T.Cast("float64", X[rb * B + T.min(first + r, n_rows - 1), f]) - points[tile, f, c])
+        if gemm:
+            for r in T.unroll(TR):
+                for c in lanes(COLUMNS):
+                    acc[r, c] = acc[r, c] * T.float64(-2) + row_norms[T.min(first + r, n_rows - 1)] + norms[
+                        tile * COLUMNS + c]
+                    # the clip at 0 keeps NaN (numpy's maximum; LLVM's maxnum would not)
+                    acc[r, c] = T.Select(acc[r, c] < T.float64(0), T.float64(0), acc[r, c])
+        for r in range(TR):
+            # any distance of the row's tile below its heap's root? (NaN: no)
+            below = T.decl_buffer((COLUMNS,), "int32", scope=rows.scratch_scope)
+            for c in lanes(COLUMNS):
+                below[c] = T.Select(acc[r, c] < vals[first + r, 0], 1, 0)
+            for c in lanes(COLUMNS // 2):
+                below[c] = below[c] | below[c + COLUMNS // 2]
+            for c in lanes(COLUMNS // 4):
+                below[c] = below[c] | below[c + COLUMNS // 4]
+            for c in lanes(COLUMNS // 8):
+                below[c] = below[c] | below[c + COLUMNS // 8]
+            if below[0] | below[1] != 0:
+                for c in range(COLUMNS):
+                    heap_push(vals, idxs, first + r, acc[r, c], T.Cast("int32", tile * COLUMNS + c),
+                              k_buffer, at, child)
+
     @T.prim_func(private=True)
     def nearest(x: T.handle, points: T.Buffer((tiles, F, COLUMNS), "float64"),
                 norms: T.Buffer((tiles * COLUMNS,), "float64"), k_buffer: T.Buffer((1,), "int32"), y: T.handle):
@@ -75,43 +116,15 @@ def nearest_kernel(F: int, M: int, k: int, form: str, dtype: str, rows: RowLoop)
                             vals[l, i] = top
                             idxs[l, i] = 0
                     for tile in range(tiles):
-                        for group in range((n_rows + R - 1) // R):
-                            acc = T.decl_buffer((R, COLUMNS), "float64", scope=rows.scratch_scope)
-                            for r in T.unroll(R):
-                                for c in lanes(COLUMNS):
-                                    acc[r, c] = T.float64(0)
-                            for f in range(F):
-                                for r in T.unroll(R):
-                                    for c in lanes(COLUMNS):
-                                        if gemm:
-                                            acc[r, c] = acc[r, c] + T.Cast(
-                                                "float64", X[T.min(rb * B + group * R + r, N - 1), f]) * points[tile, f, c]
-                                        else:
-                                            acc[r, c] = acc[r, c] + (T.Cast(
-                                                "float64", X[T.min(rb * B + group * R + r, N - 1), f]) - points[tile, f, c]) * (
-                                                T.Cast("float64", X[T.min(rb * B + group * R + r, N - 1), f]) - points[tile, f, c])
-                            if gemm:
-                                for r in T.unroll(R):
-                                    for c in lanes(COLUMNS):
-                                        acc[r, c] = acc[r, c] * T.float64(-2) + row_norms[T.min(group * R + r, n_rows - 1)] + norms[
-                                            tile * COLUMNS + c]
-                                        # the clip at 0 keeps NaN (numpy's maximum; LLVM's maxnum would not)
-                                        acc[r, c] = T.Select(acc[r, c] < T.float64(0), T.float64(0), acc[r, c])
-                            for r in range(R):
-                                # any distance of the row's tile below its heap's root? (NaN: no)
-                                below = T.decl_buffer((COLUMNS,), "int32", scope=rows.scratch_scope)
-                                for c in lanes(COLUMNS):
-                                    below[c] = T.Select(acc[r, c] < vals[group * R + r, 0], 1, 0)
-                                for c in lanes(COLUMNS // 2):
-                                    below[c] = below[c] | below[c + COLUMNS // 2]
-                                for c in lanes(COLUMNS // 4):
-                                    below[c] = below[c] | below[c + COLUMNS // 4]
-                                for c in lanes(COLUMNS // 8):
-                                    below[c] = below[c] | below[c + COLUMNS // 8]
-                                if below[0] | below[1] != 0:
-                                    for c in range(COLUMNS):
-                                        heap_push(vals, idxs, group * R + r, acc[r, c], T.Cast("int32", tile * COLUMNS + c),
-                                                  k_buffer, at, child)
+                        for group in range(n_rows // R):
+                            tile_of_rows(R, group * R, X, points, norms, row_norms, vals, idxs, k_buffer, at, child, tile,
+                                         rb, n_rows)
+                        if n_rows % R == 1:     # one row left (batch 1): a tile of one row
+                            tile_of_rows(1, n_rows - 1, X, points, norms, row_norms, vals, idxs, k_buffer, at, child,
+                                         tile, rb, n_rows)
+                        elif n_rows % R > 1:    # a full tile, its last rows repeating the block's last one
+                            tile_of_rows(R, n_rows // R * R, X, points, norms, row_norms, vals, idxs, k_buffer, at, child,
+                                         tile, rb, n_rows)
                     for l in range(n_rows):
                         heap_sorted(vals, idxs, l, k, at, held, held_index)
                         for i in range(k):
